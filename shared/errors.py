@@ -1,0 +1,87 @@
+"""Typed errors raised by ``shared`` and the single place they become HTTP statuses.
+
+Callers raise by meaning (``Forbidden("...")``); :mod:`shared.responses` turns any
+:class:`AppError` into ``{"error": {"code", "message"}}`` with the status declared here.
+Messages are written for the caller and must never contain keys, tokens or connection strings.
+"""
+
+from __future__ import annotations
+
+
+class AppError(Exception):
+    """Base of every error the functions answer with; carries its HTTP status and code."""
+
+    status: int = 500
+    code: str = "InternalError"
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+class BadRequest(AppError):
+    status = 400
+    code = "BadRequest"
+
+
+class Unauthorized(AppError):
+    status = 401
+    code = "Unauthorized"
+
+
+class Forbidden(AppError):
+    status = 403
+    code = "Forbidden"
+
+
+class NotFound(AppError):
+    status = 404
+    code = "NotFound"
+
+
+class MethodNotAllowed(AppError):
+    status = 405
+    code = "MethodNotAllowed"
+
+
+class PayloadTooLarge(AppError):
+    status = 413
+    code = "PayloadTooLarge"
+
+
+class UnsupportedMediaType(AppError):
+    status = 415
+    code = "UnsupportedMediaType"
+
+
+class ConfigurationError(AppError):
+    """An app setting is missing or malformed; the message names the setting, never its value."""
+
+    status = 500
+    code = "ConfigurationError"
+
+
+class UpstreamRejected(AppError):
+    """Web PubSub answered but refused the call (wrong key, bad request, ...)."""
+
+    status = 502
+    code = "UpstreamRejected"
+
+    def __init__(
+        self, message: str, *, upstream_status: int | None = None, request_id: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.upstream_status = upstream_status
+        self.request_id = request_id
+
+
+class UpstreamUnavailable(AppError):
+    """Web PubSub could not be reached in time; the caller may retry later."""
+
+    status = 503
+    code = "UpstreamUnavailable"
+    retry_after_seconds = 5
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"Retry-After": str(self.retry_after_seconds)})

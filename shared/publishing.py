@@ -1,0 +1,107 @@
+"""Publish: turn an HTTP request into one Web PubSub send, and check it before sending.
+
+A publish names at most one target (``group``, ``user`` or ``connectionId``; none means the
+whole hub). The body is forwarded byte for byte with its content type, so subscribers receive
+exactly what the publisher sent.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import azure.functions as func
+
+from shared.errors import BadRequest
+from shared.query import Query
+from shared.responses import json_response
+from shared.service import Target, send_message
+from shared.settings import Settings, load_settings
+from shared.validation import (
+    check_message_size,
+    parse_content_type,
+    parse_ttl,
+    validate_group,
+    validate_identifier,
+)
+
+TARGET_PARAMETERS = {"group": "group", "user": "user", "connectionId": "connection"}
+
+
+@dataclass(frozen=True)
+class PublishRequest:
+    hub: str
+    target: Target
+    body: bytes
+    content_type: str
+    excluded: tuple[str, ...] = ()
+    odata_filter: str | None = None
+    ttl_seconds: int | None = None
+
+
+def parse_publish_request(
+    query: Query, content_type_header: str | None, body: bytes, settings: Settings
+) -> PublishRequest:
+    hub = settings.resolve_hub(query.single("hub"))
+    target = _target(query)
+    content_type = parse_content_type(content_type_header)
+    check_message_size(body)
+    if content_type == "application/json":
+        _check_json(body)
+    excluded = tuple(validate_identifier(c, "connection id") for c in query.many("excluded"))
+    odata_filter = query.single("filter")
+    if excluded and target.type in ("user", "connection"):
+        raise BadRequest("excluded applies only to a publish to the hub or a group.")
+    if odata_filter is not None and target.type == "connection":
+        raise BadRequest("filter does not apply to a publish to one connection.")
+    ttl = query.single("ttl")
+    return PublishRequest(
+        hub=hub,
+        target=target,
+        body=body,
+        content_type=content_type,
+        excluded=excluded,
+        odata_filter=odata_filter,
+        ttl_seconds=parse_ttl(ttl) if ttl is not None else None,
+    )
+
+
+def _target(query: Query) -> Target:
+    named = [(kind, value) for param, kind in TARGET_PARAMETERS.items() if (value := query.single(param)) is not None]
+    if len(named) > 1:
+        raise BadRequest("Name at most one target: group, user or connectionId.")
+    if not named:
+        return Target("all")
+    kind, name = named[0]
+    if kind == "group":
+        validate_group(name)
+    else:
+        validate_identifier(name, "user id" if kind == "user" else "connection id")
+    return Target(kind, name)
+
+
+def _check_json(body: bytes) -> None:
+    try:
+        json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise BadRequest("The body is not valid JSON.") from None
+
+
+async def handle_publish(req: func.HttpRequest, fields: dict[str, Any]) -> func.HttpResponse:
+    settings = load_settings()
+    body = req.get_body()
+    request = parse_publish_request(Query.from_url(req.url), req.headers.get("content-type"), body, settings)
+    fields.update(hub=request.hub, target=request.target.type, bytes=len(body))
+    await send_message(
+        settings.service,
+        request.hub,
+        request.target,
+        request.body,
+        request.content_type,
+        excluded=request.excluded,
+        odata_filter=request.odata_filter,
+        ttl_seconds=request.ttl_seconds,
+    )
+    payload = {"hub": request.hub, "target": request.target.to_json(), "bytes": len(body)}
+    return json_response(payload, status=202)

@@ -1,0 +1,217 @@
+"""The Web PubSub service client: one per hub per event loop, with bounded retries and time.
+
+The async client of ``azure-messaging-webpubsubservice`` keeps an aiohttp session, so it
+is built once and reused across invocations: a publish reuses pooled connections instead of
+opening a new TCP connection. The Azure Python worker runs every ``async def`` function on
+one event loop; clients are still keyed by loop, so that a second loop (tests, tools) never
+touches a session bound to another.
+
+Every call ends within :data:`CALL_DEADLINE_SECONDS`: an unreachable service becomes
+:class:`UpstreamUnavailable` (503 with ``Retry-After``) instead of a hanging request.
+The SDK is imported lazily, which keeps cold starts of the function modules short.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from shared.errors import AppError, UpstreamRejected, UpstreamUnavailable
+from shared.settings import ServiceAccess
+from shared.tokens import ClientAccess, access_from_service_token
+
+if TYPE_CHECKING:
+    from azure.core.credentials_async import AsyncTokenCredential
+    from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient
+
+logger = logging.getLogger("shared.service")
+
+CALL_DEADLINE_SECONDS = 5.0
+CLIENT_OPTIONS: dict[str, Any] = {
+    "connection_timeout": 2,
+    "read_timeout": 4,
+    "retry_total": 2,
+    "retry_backoff_factor": 0.2,
+    "retry_backoff_max": 1,
+}
+
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, ...], Any]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def default_credential() -> AsyncTokenCredential:
+    """The identity used with ``WebPubSubEndpoint``: managed identity on Azure, dev logins locally."""
+    from azure.identity.aio import DefaultAzureCredential
+
+    return DefaultAzureCredential()
+
+
+# The identity provider is the edge this app does not own; tests swap in a fake credential here.
+credential_factory: Callable[[], AsyncTokenCredential] = default_credential
+
+
+@dataclass(frozen=True)
+class Target:
+    """Who receives a publish: ``all``, or a named group, user or connection."""
+
+    type: str  # "all" | "group" | "user" | "connection"
+    name: str | None = None
+
+    def path(self, hub: str) -> str:
+        base = f"/api/hubs/{quote(hub, safe='')}"
+        if self.type == "all":
+            return f"{base}/:send"
+        segment = {"group": "groups", "user": "users", "connection": "connections"}[self.type]
+        return f"{base}/{segment}/{quote(self.name or '', safe='')}/:send"
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"type": self.type, "name": self.name}
+
+
+def service_client(access: ServiceAccess, hub: str) -> WebPubSubServiceClient:
+    """The cached client for this hub on the running event loop."""
+    loop = asyncio.get_running_loop()
+    per_loop = _clients.setdefault(loop, {})
+    key = _cache_key(access, hub)
+    client = per_loop.get(key)
+    if client is None:
+        client = per_loop[key] = _build_client(access, hub)
+    return client
+
+
+def _cache_key(access: ServiceAccess, hub: str) -> tuple[str, ...]:
+    # The key is held in memory only, as the client itself holds it.
+    secret = access.connection.access_key if access.connection else ""
+    return (access.endpoint, secret, hub.lower())
+
+
+def _build_client(access: ServiceAccess, hub: str) -> WebPubSubServiceClient:
+    from azure.core.credentials import AzureKeyCredential
+    from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient
+
+    credential: Any
+    if access.connection is not None:
+        credential = AzureKeyCredential(access.connection.access_key)
+    else:
+        credential = _shared_credential()
+    return WebPubSubServiceClient(access.endpoint, hub, credential, **CLIENT_OPTIONS)
+
+
+def _shared_credential() -> AsyncTokenCredential:
+    per_loop = _clients.setdefault(asyncio.get_running_loop(), {})
+    credential = per_loop.get(("credential",))
+    if credential is None:
+        credential = per_loop[("credential",)] = credential_factory()
+    return credential
+
+
+async def close_clients() -> None:
+    """Close the clients of the running loop (used on shutdown and between test loops)."""
+    per_loop = _clients.pop(asyncio.get_running_loop(), {})
+    for client in per_loop.values():
+        await client.close()
+
+
+async def send_message(
+    access: ServiceAccess,
+    hub: str,
+    target: Target,
+    body: bytes,
+    content_type: str,
+    *,
+    excluded: Sequence[str] = (),
+    odata_filter: str | None = None,
+    ttl_seconds: int | None = None,
+) -> None:
+    """Send the body's bytes unchanged, with their content type, to the target."""
+    from azure.core.rest import HttpRequest
+
+    params: dict[str, Any] = {}
+    if excluded:
+        params["excluded"] = list(excluded)
+    if odata_filter is not None:
+        params["filter"] = odata_filter
+    if ttl_seconds is not None:
+        params["messageTtlSeconds"] = ttl_seconds
+    client = service_client(access, hub)
+    # send_request forwards the bytes as they are; the SDK's send_to_* re-encode JSON bodies.
+    request = HttpRequest(
+        "POST",
+        target.path(hub),
+        params={"api-version": client._config.api_version, **params},
+        headers={"Content-Type": content_type},
+        content=body,
+    )
+    response = await _within_deadline(client.send_request(request))
+    _raise_for_upstream_status(response.status_code, response.headers)
+
+
+async def generate_client_access(
+    access: ServiceAccess,
+    hub: str,
+    *,
+    user_id: str | None,
+    roles: Sequence[str],
+    groups: Sequence[str],
+    minutes: int,
+    protocol: str,
+) -> ClientAccess:
+    """Ask the service (``:generateToken``) for a client token, for identity-based access."""
+    client = service_client(access, hub)
+    result = await _within_deadline(
+        client.get_client_access_token(
+            user_id=user_id,
+            roles=list(roles),
+            groups=list(groups),
+            minutes_to_expire=minutes,
+            client_protocol="MQTT" if protocol == "mqtt" else "Default",
+        )
+    )
+    return access_from_service_token(access.endpoint, hub, result["token"], protocol)
+
+
+async def _within_deadline(call: Any) -> Any:
+    """Run one SDK call; map transport failures and HTTP errors to typed app errors."""
+    from azure.core.exceptions import (
+        ClientAuthenticationError,
+        HttpResponseError,
+        ServiceRequestError,
+        ServiceResponseError,
+    )
+
+    try:
+        async with asyncio.timeout(CALL_DEADLINE_SECONDS):
+            return await call
+    except AppError:
+        raise
+    except (TimeoutError, ServiceRequestError, ServiceResponseError) as error:
+        logger.warning("Web PubSub unreachable: %s", type(error).__name__)
+        raise UpstreamUnavailable("Web PubSub could not be reached; try again shortly.") from None
+    except HttpResponseError as error:
+        if error.response is not None:
+            _raise_for_upstream_status(error.response.status_code, error.response.headers)
+        raise UpstreamRejected("Web PubSub rejected the call.") from None
+    except ClientAuthenticationError:
+        raise UpstreamRejected("No credential for Web PubSub could be obtained.") from None
+
+
+_UNAVAILABLE_STATUSES = {429, 502, 503, 504}
+
+
+def _raise_for_upstream_status(status: int, headers: Any) -> None:
+    if 200 <= status < 300:
+        return
+    request_id = headers.get("x-ms-request-id") or headers.get("x-request-id")
+    logger.warning("Web PubSub answered %s (request id %s)", status, request_id or "-")
+    if status in _UNAVAILABLE_STATUSES:
+        raise UpstreamUnavailable(f"Web PubSub is unavailable (status {status}); try again shortly.")
+    reason = "the credentials were refused" if status in (401, 403) else f"status {status}"
+    raise UpstreamRejected(
+        f"Web PubSub rejected the call: {reason}.", upstream_status=status, request_id=request_id
+    )

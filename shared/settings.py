@@ -1,0 +1,149 @@
+"""App settings, read from the environment (Azure app settings or ``local.settings.json`` Values).
+
+Settings are read on every invocation: it costs microseconds and means a changed app setting
+takes effect without a restart. Each malformed value raises :class:`ConfigurationError`
+naming the setting, never echoing its value.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from shared.connection_string import ConnectionInfo, normalize_endpoint, parse_connection_string
+from shared.errors import ConfigurationError, NotFound
+from shared.validation import validate_group, validate_hub
+
+CONNECTION_STRING = "WebPubSubConnectionString"
+ENDPOINT = "WebPubSubEndpoint"
+HUB = "WebPubSubHub"
+ALLOWED_HUBS = "WebPubSubAllowedHubs"
+TOKEN_MINUTES = "NegotiateTokenMinutes"
+ALLOW_CLIENT_USER_ID = "NegotiateAllowClientUserId"
+TRUST_APP_SERVICE_AUTH = "NegotiateTrustAppServiceAuth"
+REQUIRE_USER = "NegotiateRequireUser"
+ROLES = "NegotiateRoles"
+ALLOWED_GROUPS = "NegotiateAllowedGroups"
+
+DEFAULT_TOKEN_MINUTES = 60
+MAX_TOKEN_MINUTES = 1440
+
+
+@dataclass(frozen=True)
+class ServiceAccess:
+    """How to reach Web PubSub: with an access key, or with an identity (``credential``)."""
+
+    endpoint: str
+    connection: ConnectionInfo | None = field(default=None, repr=False)
+
+    @property
+    def uses_key(self) -> bool:
+        return self.connection is not None
+
+
+@dataclass(frozen=True)
+class Settings:
+    service: ServiceAccess
+    default_hub: str
+    allowed_hubs: tuple[str, ...]  # lower-cased; hubs are case-insensitive
+    token_minutes: int = DEFAULT_TOKEN_MINUTES
+    allow_client_user_id: bool = False
+    trust_app_service_auth: bool = False
+    require_user: bool = False
+    roles: tuple[str, ...] = ()
+    allowed_groups: tuple[str, ...] = ()
+
+    def resolve_hub(self, requested: str | None) -> str:
+        """The hub a caller may use: the default, or a named hub from the allow-list."""
+        if requested is None:
+            return self.default_hub
+        hub = validate_hub(requested)
+        if hub.lower() not in self.allowed_hubs:
+            raise NotFound(f"Hub '{hub}' is not served here; see the {ALLOWED_HUBS} setting.")
+        return hub
+
+    def group_allowed(self, group: str) -> bool:
+        """Exact names, or a prefix when the allowed entry ends with ``*``."""
+        return any(
+            group.startswith(pattern[:-1]) if pattern.endswith("*") else group == pattern
+            for pattern in self.allowed_groups
+        )
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    default_hub = _required(env, HUB)
+    validate_hub(default_hub, setting=HUB)
+    allowed = _csv(env, ALLOWED_HUBS)
+    for hub in allowed:
+        validate_hub(hub, setting=ALLOWED_HUBS)
+    return Settings(
+        service=_service_access(env),
+        default_hub=default_hub,
+        allowed_hubs=tuple(h.lower() for h in (*allowed, default_hub)),
+        token_minutes=_int(env, TOKEN_MINUTES, DEFAULT_TOKEN_MINUTES, 1, MAX_TOKEN_MINUTES),
+        allow_client_user_id=_bool(env, ALLOW_CLIENT_USER_ID),
+        trust_app_service_auth=_bool(env, TRUST_APP_SERVICE_AUTH),
+        require_user=_bool(env, REQUIRE_USER),
+        roles=_csv(env, ROLES),
+        allowed_groups=_allowed_groups(env),
+    )
+
+
+def _service_access(env: Mapping[str, str]) -> ServiceAccess:
+    connection_string = env.get(CONNECTION_STRING, "").strip()
+    if connection_string:
+        connection = parse_connection_string(connection_string, setting=CONNECTION_STRING)
+        return ServiceAccess(endpoint=connection.endpoint, connection=connection)
+    endpoint = env.get(ENDPOINT, "").strip()
+    if endpoint:
+        return ServiceAccess(endpoint=normalize_endpoint(endpoint, setting=ENDPOINT))
+    raise ConfigurationError(
+        f"Set {CONNECTION_STRING} (key-based access) or {ENDPOINT} (identity-based access)."
+    )
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigurationError(f"{name} is not set.")
+    return value
+
+
+def _csv(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
+
+
+def _allowed_groups(env: Mapping[str, str]) -> tuple[str, ...]:
+    patterns = _csv(env, ALLOWED_GROUPS)
+    for pattern in patterns:
+        if pattern != "*":
+            validate_group(pattern.removesuffix("*") or pattern, setting=ALLOWED_GROUPS)
+    return patterns
+
+
+_TRUE = {"true", "1", "yes"}
+_FALSE = {"false", "0", "no", ""}
+
+
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    value = env.get(name, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigurationError(f"{name} must be true or false.")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number from {low} to {high}.") from None
+    if not low <= value <= high:
+        raise ConfigurationError(f"{name} must be a whole number from {low} to {high}.")
+    return value

@@ -1,0 +1,101 @@
+"""Client access tokens and URLs, built exactly as ``get_client_access_token`` builds them.
+
+A token is an HS256 JWT signed with the AccessKey's UTF-8 bytes. Its claims are ``aud``
+(``<endpoint>/client/hubs/<hub>``), ``iat``, ``exp`` and, when given, ``sub`` (the user id),
+``role`` and ``webpubsub.group``; empty lists are left out, as the SDK leaves them out.
+Minting needs no network call, so key-based negotiate keeps working while the service is down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import jwt
+
+DEFAULT_PROTOCOL = "default"
+CLIENT_PATHS = {"default": "/client/hubs/", "mqtt": "/clients/mqtt/hubs/"}
+
+
+@dataclass(frozen=True)
+class ClientAccess:
+    """What negotiate hands a browser: where to connect, with which token, until when."""
+
+    base_url: str
+    token: str
+    expires_on: datetime
+
+    @property
+    def url(self) -> str:
+        return f"{self.base_url}?access_token={self.token}"
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "baseUrl": self.base_url,
+            "url": self.url,
+            "token": self.token,
+            "expiresOn": self.expires_on.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+
+
+def client_path(protocol: str) -> str:
+    return CLIENT_PATHS[protocol.lower()]
+
+
+def client_base_url(endpoint: str, hub: str, protocol: str = DEFAULT_PROTOCOL) -> str:
+    """``http(s)://`` becomes ``ws(s)://``; the endpoint is lower-cased, the hub kept as given."""
+    endpoint = endpoint.lower().rstrip("/")
+    return "ws" + endpoint[len("http") :] + client_path(protocol) + hub
+
+
+def client_token_claims(
+    endpoint: str,
+    hub: str,
+    *,
+    user_id: str | None = None,
+    roles: Sequence[str] = (),
+    groups: Sequence[str] = (),
+    minutes: int = 60,
+    protocol: str = DEFAULT_PROTOCOL,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    issued = now or datetime.now(tz=timezone.utc)
+    claims: dict[str, Any] = {
+        "aud": endpoint.lower().rstrip("/") + client_path(protocol) + hub,
+        "iat": issued,
+        "exp": issued + timedelta(minutes=minutes),
+    }
+    if user_id:
+        claims["sub"] = user_id
+    if roles:
+        claims["role"] = list(roles)
+    if groups:
+        claims["webpubsub.group"] = list(groups)
+    return claims
+
+
+def mint_client_access(
+    endpoint: str,
+    hub: str,
+    access_key: str,
+    *,
+    user_id: str | None = None,
+    roles: Sequence[str] = (),
+    groups: Sequence[str] = (),
+    minutes: int = 60,
+    protocol: str = DEFAULT_PROTOCOL,
+) -> ClientAccess:
+    claims = client_token_claims(
+        endpoint, hub, user_id=user_id, roles=roles, groups=groups, minutes=minutes, protocol=protocol
+    )
+    token = jwt.encode(claims, access_key, algorithm="HS256")
+    return ClientAccess(client_base_url(endpoint, hub, protocol), token, claims["exp"])
+
+
+def access_from_service_token(endpoint: str, hub: str, token: str, protocol: str) -> ClientAccess:
+    """Wrap a token from ``:generateToken``; its expiry is read (not verified) from its claims."""
+    claims = jwt.decode(token, options={"verify_signature": False})
+    expires_on = datetime.fromtimestamp(int(claims["exp"]), tz=timezone.utc)
+    return ClientAccess(client_base_url(endpoint, hub, protocol), token, expires_on)

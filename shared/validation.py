@@ -1,0 +1,86 @@
+"""Input rules of Web PubSub, checked before anything is sent to the service.
+
+The rules mirror the service's REST API (api-version 2024-12-01): hub names, group names,
+message TTL, message size and content types. A name that breaks a rule raises
+:class:`BadRequest` for a caller's input, or :class:`ConfigurationError` when it comes from
+the app setting named by ``setting``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from shared.errors import (
+    AppError,
+    BadRequest,
+    ConfigurationError,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
+
+HUB_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_`,.\[\]]{0,127}")
+MAX_GROUP_LENGTH = 1024
+MAX_ID_LENGTH = 1024
+MAX_TTL_SECONDS = 300
+MAX_MESSAGE_BYTES = 1024 * 1024
+ACCEPTED_CONTENT_TYPES = ("text/plain", "application/json", "application/octet-stream")
+
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _fail(message: str, setting: str | None) -> AppError:
+    return ConfigurationError(f"{setting}: {message}") if setting else BadRequest(message)
+
+
+def validate_hub(hub: str, *, setting: str | None = None) -> str:
+    """Hubs start with a letter and hold up to 128 of ``A-Z a-z 0-9 _ ` , . [ ]``."""
+    if not HUB_PATTERN.fullmatch(hub):
+        raise _fail(
+            "A hub name starts with a letter and has at most 128 letters, digits or _`,.[] characters.",
+            setting,
+        )
+    return hub
+
+
+def validate_group(group: str, *, setting: str | None = None) -> str:
+    """Groups are 1 to 1024 characters, not only white space, with no control characters."""
+    if not group or len(group) > MAX_GROUP_LENGTH or group.isspace() or _CONTROL_CHARS.search(group):
+        raise _fail(
+            f"A group name has 1 to {MAX_GROUP_LENGTH} characters, not only white space "
+            "and no control characters.",
+            setting,
+        )
+    return group
+
+
+def validate_identifier(value: str, what: str) -> str:
+    """User and connection ids: 1 to 1024 characters with no control characters."""
+    if not value or len(value) > MAX_ID_LENGTH or value.isspace() or _CONTROL_CHARS.search(value):
+        raise BadRequest(
+            f"A {what} has 1 to {MAX_ID_LENGTH} characters, not only white space and no control characters."
+        )
+    return value
+
+
+def parse_ttl(raw: str) -> int:
+    """``ttl`` is a whole number of seconds from 0 (never expires) to 300."""
+    if not raw.isdigit() or not 0 <= int(raw) <= MAX_TTL_SECONDS:
+        raise BadRequest(f"ttl must be a whole number of seconds from 0 to {MAX_TTL_SECONDS}.")
+    return int(raw)
+
+
+def check_message_size(body: bytes) -> None:
+    if not body:
+        raise BadRequest("The message body is empty.")
+    if len(body) > MAX_MESSAGE_BYTES:
+        raise PayloadTooLarge(f"The message is larger than {MAX_MESSAGE_BYTES} bytes (1 MiB).")
+
+
+def parse_content_type(header: str | None) -> str:
+    """The media type without parameters, if Web PubSub accepts it (``charset`` is fine)."""
+    media_type = (header or "").split(";", 1)[0].strip().lower()
+    if media_type not in ACCEPTED_CONTENT_TYPES:
+        raise UnsupportedMediaType(
+            "Content-Type must be one of " + ", ".join(ACCEPTED_CONTENT_TYPES) + "."
+        )
+    return media_type
