@@ -1,0 +1,56 @@
+"""``python -m emulator [--host 127.0.0.1] [--port 8080] [--access-key KEY]``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+
+from emulator.server import DEFAULT_ACCESS_KEY, DEFAULT_PORT, Emulator
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m emulator", description="Local Azure Web PubSub emulator.")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    parser.add_argument("--access-key", default=DEFAULT_ACCESS_KEY, help="access key that signs tokens")
+    parser.add_argument(
+        "--allow-unvalidated-entra-tokens",
+        action="store_true",
+        help="DEVELOPMENT ONLY: accept any unexpired Entra ID bearer token for REST calls without checking it",
+    )
+    return parser.parse_args(argv)
+
+
+async def serve(args: argparse.Namespace) -> None:
+    emulator = Emulator(
+        host=args.host,
+        port=args.port,
+        access_key=args.access_key,
+        allow_unvalidated_entra_tokens=args.allow_unvalidated_entra_tokens,
+    )
+    await emulator.start()
+    print(f"Web PubSub emulator listening on http://{args.host}:{emulator.port}", flush=True)
+    print(f"Connection string: {emulator.connection_string}", flush=True)
+    if args.allow_unvalidated_entra_tokens:
+        print("WARNING: unvalidated Entra ID tokens are ACCEPTED (--allow-unvalidated-entra-tokens).", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    await emulator.stop()
+    print("Web PubSub emulator stopped.", flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""What a JSON-subprotocol client may ask for, and the frames each request produces.
+
+Handles ``joinGroup``, ``leaveGroup``, ``sendToGroup`` (with ``noEcho``), ``event``, ``ping``
+and, for the reliable protocol, ``sequenceAck``. A request with an ``ackId`` is acked once;
+the same ``ackId`` again is acked ``Duplicate`` and not run again. A missing role gives a
+``Forbidden`` ack, not a disconnect. A frame that is not a JSON request raises
+:class:`ProtocolViolation`, and the connection is closed with its code.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from emulator.messages import PONG_FRAME, RELIABLE, Message, ack_frame, decode_client_data
+from emulator.model import Connection, Hub
+from emulator.validation import valid_group
+
+CLOSE_INVALID_PAYLOAD = 1007
+CLOSE_UNSUPPORTED_DATA = 1003
+CLOSE_INTERNAL_ERROR = 1011
+
+AckError = tuple[str, str]
+
+
+class ProtocolViolation(Exception):
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def handle_json_request(hub: Hub, connection: Connection, text: str) -> None:
+    try:
+        request = json.loads(text)
+    except (ValueError, RecursionError):
+        raise ProtocolViolation(CLOSE_INVALID_PAYLOAD, "The message is not valid JSON.") from None
+    if not isinstance(request, dict) or not isinstance(request.get("type"), str):
+        raise ProtocolViolation(CLOSE_INVALID_PAYLOAD, "The message has no 'type'.")
+    kind = request["type"]
+    if kind == "ping":
+        connection.send(PONG_FRAME)
+        return
+    if kind == "sequenceAck":
+        sequence_id = request.get("sequenceId")
+        if connection.protocol == RELIABLE and isinstance(sequence_id, int):
+            connection.acknowledge_sequence(sequence_id)
+        return
+    handler = _HANDLERS.get(kind)
+    if handler is None:
+        raise ProtocolViolation(CLOSE_INVALID_PAYLOAD, f"Unknown message type {kind!r}.")
+    ack_id = request.get("ackId")
+    if ack_id is not None and (not isinstance(ack_id, int) or isinstance(ack_id, bool) or ack_id < 0):
+        raise ProtocolViolation(CLOSE_INVALID_PAYLOAD, "ackId must be a non-negative integer.")
+    if ack_id is not None and not connection.first_time_ack(ack_id):
+        connection.send(ack_frame(ack_id, ("Duplicate", "The ackId was already used.")))
+        return
+    error = handler(hub, connection, request)
+    if ack_id is not None:
+        connection.send(ack_frame(ack_id, error))
+
+
+def _group_of(request: dict[str, Any]) -> str | AckError:
+    group = request.get("group")
+    if not isinstance(group, str) or not valid_group(group):
+        return ("BadRequest", "group must be 1 to 1024 characters and not only white space.")
+    return group
+
+
+def _join(hub: Hub, connection: Connection, request: dict[str, Any]) -> AckError | None:
+    group = _group_of(request)
+    if isinstance(group, tuple):
+        return group
+    if not connection.may("joinLeaveGroup", group):
+        return ("Forbidden", f"The connection has no permission to join group '{group}'.")
+    hub.join(connection, group)
+    return None
+
+
+def _leave(hub: Hub, connection: Connection, request: dict[str, Any]) -> AckError | None:
+    group = _group_of(request)
+    if isinstance(group, tuple):
+        return group
+    if not connection.may("joinLeaveGroup", group):
+        return ("Forbidden", f"The connection has no permission to leave group '{group}'.")
+    hub.leave(connection, group)
+    return None
+
+
+def _send_to_group(hub: Hub, connection: Connection, request: dict[str, Any]) -> AckError | None:
+    group = _group_of(request)
+    if isinstance(group, tuple):
+        return group
+    if not connection.may("sendToGroup", group):
+        return ("Forbidden", f"The connection has no permission to send to group '{group}'.")
+    data_type = request.get("dataType", "json")
+    try:
+        data = decode_client_data(data_type, request.get("data"))
+    except ValueError as error:
+        return ("BadRequest", str(error))
+    message = Message(data, data_type, group=group, from_user_id=connection.user_id)
+    recipients = hub.group_members(group)
+    if request.get("noEcho") is True:
+        recipients = [member for member in recipients if member is not connection]
+    hub.publish(message, recipients)
+    return None
+
+
+def _event(hub: Hub, connection: Connection, request: dict[str, Any]) -> AckError | None:
+    if not isinstance(request.get("event"), str) or not request["event"]:
+        return ("BadRequest", "event must be a non-empty string.")
+    return ("InternalServerError", "No event handler is configured in the emulator.")
+
+
+_HANDLERS = {"joinGroup": _join, "leaveGroup": _leave, "sendToGroup": _send_to_group, "event": _event}

@@ -1,0 +1,195 @@
+"""WebSocket clients: the handshake, the read loop and one writer task per connection.
+
+The handshake checks the token before upgrading, so a bad token is an HTTP 401 rather than a
+WebSocket that closes. The reader hands each frame to :mod:`emulator.client_protocol`; the
+writer drains the connection's bounded outbox, so a stalled client only ever blocks its
+own writer. A reliable connection whose socket drops without a close frame is kept for
+30 seconds and can be recovered with ``awps_connection_id`` + ``awps_reconnection_token``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from aiohttp import WSMsgType, web
+
+from emulator.auth import TokenRejected, claim_list, verify_client_token
+from emulator.client_protocol import (
+    CLOSE_INTERNAL_ERROR,
+    CLOSE_UNSUPPORTED_DATA,
+    ProtocolViolation,
+    handle_json_request,
+)
+from emulator.messages import PLAIN, RELIABLE, SUBPROTOCOLS, connected_frame
+from emulator.model import CLOSE_POLICY, Connection, Hub, Service, new_connection_id
+from emulator.validation import MAX_BODY_BYTES, valid_group, valid_hub
+
+logger = logging.getLogger("emulator.clients")
+
+CLIENT_PATH_PREFIX = "/client/hubs/"
+
+
+class ClientEndpoint:
+    def __init__(self, service: Service, access_key: str) -> None:
+        self.service = service
+        self.access_key = access_key
+        self.sockets: dict[str, web.WebSocketResponse] = {}
+        self.transports: dict[str, asyncio.BaseTransport] = {}
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        hub_name = request.match_info.get("hub") or request.query.get("hub", "")
+        if not valid_hub(hub_name):
+            return _reject(400, "Invalid hub name.")
+        hub = self.service.hub(hub_name)
+        offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
+        if offered and not any(p in SUBPROTOCOLS for p in offered):
+            return _reject(400, "Subprotocols offered are not supported by the emulator.")
+        if "awps_connection_id" in request.query:
+            return await self._recover(request, hub)
+        try:
+            connection = self._authorize(request, hub, offered)
+        except TokenRejected:
+            return web.Response(status=401)
+        except ValueError as error:
+            return _reject(400, str(error))
+        ws = self._socket(connection.protocol)
+        await ws.prepare(request)
+        hub.add(connection)
+        if connection.is_json:
+            connection.send(connected_frame(connection.id, connection.user_id, connection.reconnection_token))
+        return await self._serve(ws, hub, connection, request.transport)
+
+    def _authorize(self, request: web.Request, hub: Hub, offered: list[str]) -> Connection:
+        token = request.query.get("access_token") or _bearer(request.headers.get("Authorization"))
+        if not token:
+            raise TokenRejected("no token")
+        claims = verify_client_token(token, self.access_key, request.host, hub.name, CLIENT_PATH_PREFIX)
+        groups = claim_list(claims, "webpubsub.group")
+        if not all(valid_group(g) for g in groups):
+            raise ValueError("The token names an invalid group.")
+        protocol = next((p for p in offered if p in SUBPROTOCOLS), PLAIN)
+        user_id = claims.get("sub") if isinstance(claims.get("sub"), str) else None
+        connection = Connection(
+            id=new_connection_id(), hub=hub.name, user_id=user_id, protocol=protocol,
+            roles=frozenset(claim_list(claims, "role")),
+        )
+        for group in groups:
+            hub.join(connection, group)
+        return connection
+
+    async def _recover(self, request: web.Request, hub: Hub) -> web.StreamResponse:
+        connection = hub.connections.get(request.query.get("awps_connection_id", ""))
+        token = request.query.get("awps_reconnection_token", "")
+        ws = self._socket(RELIABLE)
+        await ws.prepare(request)
+        if connection is None or not connection.recoverable(token, time.monotonic()):
+            await ws.close(code=CLOSE_POLICY, message=b"The connection cannot be recovered.")
+            return ws
+        old = self.sockets.get(connection.id)
+        if old is not None:
+            await old.close()
+        return await self._serve(ws, hub, connection, request.transport, recovered=True)
+
+    def _socket(self, protocol: str) -> web.WebSocketResponse:
+        protocols = (protocol,) if protocol != PLAIN else ()
+        return web.WebSocketResponse(protocols=protocols, max_msg_size=MAX_BODY_BYTES, autoping=True)
+
+    async def _serve(
+        self,
+        ws: web.WebSocketResponse,
+        hub: Hub,
+        connection: Connection,
+        transport: asyncio.BaseTransport | None,
+        *,
+        recovered: bool = False,
+    ) -> web.WebSocketResponse:
+        wake = asyncio.Event()
+        if recovered:
+            connection.reattach(wake.set)
+        else:
+            connection.wake = wake.set
+            wake.set()
+        self.sockets[connection.id] = ws
+        if transport is not None:
+            self.transports[connection.id] = transport
+        writer = asyncio.create_task(_write(ws, connection, wake))
+        clean_close = False
+        try:
+            clean_close = await self._read(ws, hub, connection)
+        finally:
+            writer.cancel()
+            if self.sockets.get(connection.id) is ws:
+                del self.sockets[connection.id]
+                self.transports.pop(connection.id, None)
+                self._release(hub, connection, clean_close)
+        return ws
+
+    async def _read(self, ws: web.WebSocketResponse, hub: Hub, connection: Connection) -> bool:
+        """Returns True when the client closed on purpose (a close frame), False on a drop."""
+        async for frame in ws:
+            try:
+                if frame.type == WSMsgType.TEXT and connection.is_json:
+                    handle_json_request(hub, connection, frame.data)
+                elif frame.type == WSMsgType.BINARY and connection.is_json:
+                    raise ProtocolViolation(CLOSE_UNSUPPORTED_DATA, "Binary frames are not part of the JSON protocol.")
+                elif frame.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    raise ProtocolViolation(CLOSE_INTERNAL_ERROR, "No event handler is configured in the emulator.")
+            except ProtocolViolation as violation:
+                connection.request_close(violation.code, violation.reason)
+                return True
+            if frame.type == WSMsgType.ERROR:
+                return False
+        return ws.close_code is not None and connection.close_request is None and _client_closed(ws)
+
+    def _release(self, hub: Hub, connection: Connection, clean_close: bool) -> None:
+        if connection.protocol == RELIABLE and not clean_close and connection.reconnection_token:
+            connection.detach()  # kept for recovery; Service.expire_detached drops it later
+        else:
+            hub.remove(connection)
+
+    def drop(self, connection_id: str) -> bool:
+        """Abort a socket without a close frame, as a network failure would (for tests)."""
+        transport = self.transports.get(connection_id)
+        if transport is None:
+            return False
+        transport.abort()  # type: ignore[attr-defined]
+        return True
+
+    async def close_all(self) -> None:
+        for ws in list(self.sockets.values()):
+            await ws.close(code=1001, message=b"The emulator is shutting down.")
+
+
+def _client_closed(ws: web.WebSocketResponse) -> bool:
+    return ws.close_code not in (1006, None)
+
+
+async def _write(ws: web.WebSocketResponse, connection: Connection, wake: asyncio.Event) -> None:
+    try:
+        while True:
+            await wake.wait()
+            wake.clear()
+            for frame in connection.take_frames():
+                if isinstance(frame, str):
+                    await ws.send_str(frame)
+                else:
+                    await ws.send_bytes(frame)
+            if connection.close_request is not None:
+                code, reason = connection.close_request
+                await ws.close(code=code, message=reason.encode("utf-8")[:120])
+                return
+    except (ConnectionResetError, RuntimeError):
+        return
+    except Exception:  # noqa: BLE001 - a broken socket must not kill the emulator
+        logger.debug("writer of %s stopped", connection.id, exc_info=True)
+
+
+def _bearer(authorization: str | None) -> str | None:
+    scheme, _, token = (authorization or "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def _reject(status: int, message: str) -> web.Response:
+    return web.json_response({"code": "Error.BadRequest", "message": message}, status=status)

@@ -1,0 +1,255 @@
+"""Hubs, connections, groups and permissions: the emulator's state, with no I/O.
+
+Nothing here touches a socket. A :class:`Connection` collects the frames it must send in a
+bounded outbox and calls ``wake`` so that the I/O layer (:mod:`emulator.clients`) writes them;
+when a client falls too far behind, the connection asks to be closed instead of growing.
+
+Bounds (per connection):
+
+* outbox: :data:`MAX_OUTBOX_FRAMES` frames or :data:`MAX_OUTBOX_BYTES` bytes, whichever
+  comes first; past either, the connection is closed with 1008 and a reason;
+* reliable replay buffer: :data:`MAX_UNACKED` messages (the service's own limit);
+* remembered ``ackId`` values for de-duplication: the last :data:`ACK_WINDOW`.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from emulator.messages import PLAIN, RELIABLE, Frame, Message, disconnected_frame
+
+MAX_OUTBOX_FRAMES = 2000
+MAX_OUTBOX_BYTES = 16 * 1024 * 1024
+MAX_UNACKED = 1000
+ACK_WINDOW = 4096
+RECOVERY_SECONDS = 30.0
+
+CLOSE_NORMAL = 1000
+CLOSE_POLICY = 1008
+
+PERMISSIONS = ("joinLeaveGroup", "sendToGroup")
+
+
+def new_connection_id() -> str:
+    return secrets.token_hex(16)
+
+
+@dataclass
+class Connection:
+    """One client connection. ``wake`` is set by the I/O layer to flush the outbox."""
+
+    id: str
+    hub: str
+    user_id: str | None
+    protocol: str
+    roles: frozenset[str] = frozenset()
+    groups: set[str] = field(default_factory=set)
+    granted: set[tuple[str, str | None]] = field(default_factory=set)
+    wake: Callable[[], None] = lambda: None
+    outbox: deque[Frame] = field(default_factory=deque)
+    outbox_bytes: int = 0
+    close_request: tuple[int, str] | None = None
+    # json protocols: ackIds already processed, oldest first
+    seen_acks: set[int] = field(default_factory=set)
+    seen_ack_order: deque[int] = field(default_factory=deque)
+    # reliable protocol
+    reconnection_token: str | None = None
+    next_sequence_id: int = 1
+    unacked: deque[tuple[int, Frame]] = field(default_factory=deque)
+    detached_since: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.protocol == RELIABLE:
+            self.reconnection_token = secrets.token_urlsafe(24)
+
+    @property
+    def is_json(self) -> bool:
+        return self.protocol != PLAIN
+
+    @property
+    def attached(self) -> bool:
+        return self.detached_since is None
+
+    def filter_context(self) -> dict[str, object]:
+        return {"userId": self.user_id, "connectionId": self.id, "groups": self.groups}
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def send(self, frame: Frame) -> None:
+        """Queue one frame; a client too far behind is closed rather than buffered forever."""
+        if self.close_request is not None or not self.attached:
+            return
+        if len(self.outbox) >= MAX_OUTBOX_FRAMES or self.outbox_bytes + len(frame) > MAX_OUTBOX_BYTES:
+            self.request_close(CLOSE_POLICY, "The client is reading too slowly; its send queue is full.")
+            return
+        self.outbox.append(frame)
+        self.outbox_bytes += len(frame)
+        self.wake()
+
+    def deliver(self, message: Message) -> None:
+        """Send a data message; reliable clients also keep it until the client acks it."""
+        if self.protocol != RELIABLE:
+            self.send(message.frame_for(self.protocol))
+            return
+        if self.close_request is not None:
+            return
+        sequence_id = self.next_sequence_id
+        self.next_sequence_id += 1
+        frame = message.frame_for(RELIABLE, sequence_id)
+        self.unacked.append((sequence_id, frame))
+        if len(self.unacked) > MAX_UNACKED:
+            self.reconnection_token = None  # not recoverable any more
+            self.request_close(CLOSE_POLICY, "Too many unacknowledged messages.")
+            return
+        self.send(frame)
+
+    def take_frames(self) -> list[Frame]:
+        frames = list(self.outbox)
+        self.outbox.clear()
+        self.outbox_bytes = 0
+        return frames
+
+    def request_close(self, code: int, reason: str) -> None:
+        if self.close_request is None:
+            if self.is_json and self.attached:
+                self.outbox.append(disconnected_frame(reason))
+            self.close_request = (code, reason)
+            self.wake()
+
+    # -- json protocols --------------------------------------------------------------------
+
+    def first_time_ack(self, ack_id: int) -> bool:
+        """Record an ``ackId``; False when it was already processed (a duplicate)."""
+        if ack_id in self.seen_acks:
+            return False
+        self.seen_acks.add(ack_id)
+        self.seen_ack_order.append(ack_id)
+        if len(self.seen_ack_order) > ACK_WINDOW:
+            self.seen_acks.discard(self.seen_ack_order.popleft())
+        return True
+
+    def acknowledge_sequence(self, sequence_id: int) -> None:
+        while self.unacked and self.unacked[0][0] <= sequence_id:
+            self.unacked.popleft()
+
+    # -- reliable recovery -------------------------------------------------------------------
+
+    def detach(self) -> None:
+        self.detached_since = time.monotonic()
+        self.outbox.clear()
+        self.outbox_bytes = 0
+
+    def reattach(self, wake: Callable[[], None]) -> None:
+        """A recovered socket takes over; every unacked message is replayed, in order."""
+        self.detached_since = None
+        self.close_request = None
+        self.wake = wake
+        for _, frame in self.unacked:
+            self.outbox.append(frame)
+            self.outbox_bytes += len(frame)
+        self.wake()
+
+    def recoverable(self, token: str, now: float) -> bool:
+        return (
+            self.reconnection_token is not None
+            and secrets.compare_digest(token, self.reconnection_token)
+            and self.detached_since is not None
+            and now - self.detached_since <= RECOVERY_SECONDS
+        )
+
+    # -- permissions ------------------------------------------------------------------------
+
+    def may(self, permission: str, group: str) -> bool:
+        """Roles from the token or grants over REST; ``webpubsub.<perm>[.<group>]``."""
+        role = f"webpubsub.{permission}"
+        return (
+            role in self.roles
+            or f"{role}.{group}" in self.roles
+            or (permission, None) in self.granted
+            or (permission, group) in self.granted
+        )
+
+
+class Hub:
+    """The connections of one hub, indexed by id, group and user."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.connections: dict[str, Connection] = {}
+        self.groups: dict[str, dict[str, Connection]] = {}
+        self.users: dict[str, dict[str, Connection]] = {}
+
+    def add(self, connection: Connection) -> None:
+        self.connections[connection.id] = connection
+        if connection.user_id is not None:
+            self.users.setdefault(connection.user_id, {})[connection.id] = connection
+
+    def remove(self, connection: Connection) -> None:
+        self.connections.pop(connection.id, None)
+        for group in list(connection.groups):
+            self.leave(connection, group)
+        if connection.user_id is not None:
+            members = self.users.get(connection.user_id, {})
+            members.pop(connection.id, None)
+            if not members:
+                self.users.pop(connection.user_id, None)
+
+    def join(self, connection: Connection, group: str) -> None:
+        connection.groups.add(group)
+        self.groups.setdefault(group, {})[connection.id] = connection
+
+    def leave(self, connection: Connection, group: str) -> None:
+        connection.groups.discard(group)
+        members = self.groups.get(group)
+        if members is not None:
+            members.pop(connection.id, None)
+            if not members:
+                del self.groups[group]
+
+    def group_members(self, group: str) -> Iterable[Connection]:
+        return self.groups.get(group, {}).values()
+
+    def user_connections(self, user_id: str) -> Iterable[Connection]:
+        return self.users.get(user_id, {}).values()
+
+    def publish(self, message: Message, recipients: Iterable[Connection]) -> int:
+        """Deliver to each recipient; returns how many received it."""
+        count = 0
+        for connection in list(recipients):
+            connection.deliver(message)
+            count += 1
+        return count
+
+
+class Service:
+    """All hubs; hub names are case-insensitive, as the service lower-cases them."""
+
+    def __init__(self) -> None:
+        self.hubs: dict[str, Hub] = {}
+
+    def hub(self, name: str) -> Hub:
+        key = name.lower()
+        hub = self.hubs.get(key)
+        if hub is None:
+            hub = self.hubs[key] = Hub(key)
+        return hub
+
+    def connections(self) -> Iterator[Connection]:
+        for hub in self.hubs.values():
+            yield from hub.connections.values()
+
+    def find(self, connection_id: str) -> Connection | None:
+        for hub in self.hubs.values():
+            if connection_id in hub.connections:
+                return hub.connections[connection_id]
+        return None
+
+    def expire_detached(self, now: float) -> None:
+        for hub in self.hubs.values():
+            for connection in list(hub.connections.values()):
+                if connection.detached_since is not None and now - connection.detached_since > RECOVERY_SECONDS:
+                    hub.remove(connection)

@@ -1,0 +1,115 @@
+"""The emulator's aiohttp application and an :class:`Emulator` to run it in-process.
+
+``Emulator`` starts on a port (0 picks a free one), exposes its connection string and stops
+cleanly; tests and ``make run`` use the same object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from aiohttp import web
+
+from emulator.clients import ClientEndpoint
+from emulator.model import RECOVERY_SECONDS, Service
+from emulator.rest import RestApi
+
+logger = logging.getLogger("emulator")
+
+DEFAULT_ACCESS_KEY = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ABCDEFGH"
+DEFAULT_PORT = 8080
+MAX_REQUEST_LINE = 128 * 1024  # room for a 64 KB token, which then gets a proper 401
+
+
+def build_app(
+    service: Service, access_key: str, *, allow_unvalidated_entra_tokens: bool = False
+) -> tuple[web.Application, ClientEndpoint]:
+    rest = RestApi(service, access_key, allow_unvalidated_entra_tokens=allow_unvalidated_entra_tokens)
+    clients = ClientEndpoint(service, access_key)
+    app = web.Application(client_max_size=2 * 1024 * 1024)
+    app.router.add_route("GET", "/api/health", health)  # GET also answers HEAD
+    app.router.add_route("*", "/api/{tail:.*}", rest.handle)
+    app.router.add_get("/client/hubs/{hub}", clients.handle)
+    app.router.add_get("/client/hubs/{hub}/", clients.handle)
+    app.router.add_get("/client", clients.handle)
+    app.router.add_get("/client/", clients.handle)
+    return app, clients
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.Response(status=200)
+
+
+class Emulator:
+    """A running emulator: ``await start()``, read ``connection_string``, ``await stop()``."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = DEFAULT_PORT,
+        access_key: str = DEFAULT_ACCESS_KEY,
+        allow_unvalidated_entra_tokens: bool = False,
+    ) -> None:
+        if len(access_key.encode("utf-8")) < 32 or ";" in access_key or access_key != access_key.strip():
+            raise ValueError("The access key needs at least 32 bytes, no ';' and no edge white space.")
+        self.host = host
+        self.port = port
+        self.access_key = access_key
+        self.service = Service()
+        self.app, self.clients = build_app(
+            self.service, access_key, allow_unvalidated_entra_tokens=allow_unvalidated_entra_tokens
+        )
+        self._runner: web.AppRunner | None = None
+        self._janitor: asyncio.Task[None] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        host = "localhost" if self.host in ("127.0.0.1", "localhost", "0.0.0.0") else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def connection_string(self) -> str:
+        host = "localhost" if self.host in ("127.0.0.1", "localhost", "0.0.0.0") else self.host
+        return f"Endpoint=http://{host};Port={self.port};AccessKey={self.access_key};Version=1.0;"
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(
+            self.app, access_log=None, handler_cancellation=True,
+            max_line_size=MAX_REQUEST_LINE, max_field_size=MAX_REQUEST_LINE,
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        if self.port == 0:
+            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._janitor = asyncio.create_task(self._expire_detached())
+
+    async def stop(self) -> None:
+        if self._janitor is not None:
+            self._janitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._janitor
+        await self.clients.close_all()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Emulator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    def drop_connection(self, connection_id: str) -> bool:
+        """Cut a client's socket without a close frame, as a network failure does."""
+        return self.clients.drop(connection_id)
+
+    async def _expire_detached(self) -> None:
+        while True:
+            await asyncio.sleep(min(5.0, RECOVERY_SECONDS))
+            self.service.expire_detached(time.monotonic())

@@ -1,0 +1,21 @@
+"""Name rules of the Web PubSub REST API (api-version 2024-12-01), as the service applies them."""
+
+from __future__ import annotations
+
+import re
+
+HUB_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_`,.\[\]]{0,127}")
+MAX_GROUP_LENGTH = 1024
+MAX_TTL_SECONDS = 300
+MAX_BODY_BYTES = 1024 * 1024
+CONTENT_TYPES = ("application/json", "text/plain", "application/octet-stream")
+API_VERSIONS = ("2021-10-01", "2022-11-01", "2023-07-01", "2024-01-01", "2024-12-01")
+
+
+def valid_hub(hub: str) -> bool:
+    return HUB_PATTERN.fullmatch(hub) is not None
+
+
+def valid_group(group: str) -> bool:
+    """1 to 1024 characters, not only white space, no line breaks (the service's ``^(?!\\s+$).+$``)."""
+    return 0 < len(group) <= MAX_GROUP_LENGTH and not group.isspace() and "\n" not in group and "\r" not in group
