@@ -14,7 +14,7 @@ Every failure is :class:`TokenRejected`; the caller answers 401 without saying w
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, unquote_plus, urlsplit
 
 import jwt
 
@@ -55,7 +55,7 @@ def verify_rest_token(authorization: str | None, access_key: str, request_url: s
 
 def _audience_matches_url(audience: str, request_url: str) -> bool:
     accepted = {_canonical(request_url), _canonical(request_url.split("?", 1)[0])}
-    accepted |= {_canonical(unquote(url)) for url in accepted}
+    accepted |= {_canonical(unquote(url)) for url in accepted} | {_canonical(unquote_plus(request_url))}
     return _canonical(audience) in accepted or _canonical(unquote(audience)) in accepted
 
 

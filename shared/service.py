@@ -19,7 +19,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from shared.errors import AppError, UpstreamRejected, UpstreamUnavailable
 from shared.settings import ServiceAccess
@@ -132,19 +132,18 @@ async def send_message(
     """Send the body's bytes unchanged, with their content type, to the target."""
     from azure.core.rest import HttpRequest
 
-    params: dict[str, Any] = {}
-    if excluded:
-        params["excluded"] = list(excluded)
-    if odata_filter is not None:
-        params["filter"] = odata_filter
-    if ttl_seconds is not None:
-        params["messageTtlSeconds"] = ttl_seconds
     client = service_client(access, hub)
-    # send_request forwards the bytes as they are; the SDK's send_to_* re-encode JSON bodies.
+    query: list[tuple[str, Any]] = [("api-version", client._config.api_version)]
+    query += [("excluded", connection_id) for connection_id in excluded]
+    if odata_filter is not None:
+        query.append(("filter", odata_filter))
+    if ttl_seconds is not None:
+        query.append(("messageTtlSeconds", ttl_seconds))
+    # send_request forwards the bytes as they are (the SDK's send_to_* re-encode JSON bodies);
+    # the query is percent-encoded as the SDK encodes it, since the signed audience includes it.
     request = HttpRequest(
         "POST",
-        target.path(hub),
-        params={"api-version": client._config.api_version, **params},
+        f"{target.path(hub)}?{urlencode(query, quote_via=quote, safe='')}",
         headers={"Content-Type": content_type},
         content=body,
     )

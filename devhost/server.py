@@ -1,0 +1,189 @@
+"""The dev host: serves a function app's HTTP functions on aiohttp, as Azure would.
+
+Routes are tried in the order the functions were loaded; the first whose template and
+methods match wins, and anything else is a 404 (a wrong method too, as on Azure). Keys
+are enforced unless ``enforce_keys`` is off, as ``func start`` leaves them off. Sync
+functions run in a thread pool, ``async def`` ones on the server's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from devhost.functions import HttpFunction, load_functions, read_host_json, route_prefix
+from devhost.keys import authorized, presented_key
+from devhost.local_settings import LocalSettings
+from devhost.mapping import to_function_request, to_web_response
+
+logger = logging.getLogger("devhost")
+
+MAX_BODY_BYTES = 100 * 1024 * 1024  # Azure's HTTP request limit
+MAX_URL_LENGTH = 4096
+DEMO_PAGE = Path(__file__).parent / "demo" / "index.html"
+
+
+@dataclass(frozen=True)
+class InvocationContext:
+    """What the worker passes as ``context``: ids and the function's folder."""
+
+    invocation_id: str
+    function_name: str
+    function_directory: str
+
+
+class DevHost:
+    def __init__(
+        self,
+        app_root: Path,
+        settings: LocalSettings,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        enforce_keys: bool = True,
+        serve_demo: bool = True,
+    ) -> None:
+        self.app_root = app_root.resolve()
+        self.settings = settings
+        self.host = host
+        self.port = settings.port if port is None else port
+        self.enforce_keys = enforce_keys
+        self.serve_demo = serve_demo
+        self.functions: list[HttpFunction] = []
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{'localhost' if self.host in ('127.0.0.1', '0.0.0.0') else self.host}:{self.port}"
+
+    def load(self) -> None:
+        """Load the app; raises :class:`~devhost.functions.FunctionLoadError` on a bad app."""
+        host_json = read_host_json(self.app_root)
+        self.functions = load_functions(self.app_root, route_prefix(host_json))
+
+    def build_app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self._cors])
+        if self.serve_demo:
+            app.router.add_get("/", self._demo_page)
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        return app
+
+    async def start(self) -> None:
+        if not self.functions:
+            self.load()
+        self._runner = web.AppRunner(self.build_app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        if self.port == 0:
+            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> DevHost:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    def describe(self) -> list[str]:
+        """One line per function, as ``func start`` prints them."""
+        lines = []
+        for function in self.functions:
+            methods = ",".join(sorted(function.methods)) if function.methods else "ALL"
+            lines.append(f"{function.name}: [{methods}] {self.base_url}{function.route.text}")
+        return lines
+
+    # -- request handling -----------------------------------------------------------------
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        if len(str(request.rel_url)) > MAX_URL_LENGTH:
+            return web.Response(status=414)
+        raw_path = request.raw_path.split("?", 1)[0]
+        for function in self.functions:
+            values = function.route.match(raw_path)
+            if values is None or not function.allows(request.method):
+                continue
+            if _disabled(function.name):
+                return web.Response(status=404)
+            if self.enforce_keys and not authorized(
+                function.auth_level,
+                presented_key(request.headers, request.query),
+                self.settings.function_key,
+                self.settings.master_key,
+            ):
+                return web.Response(status=401)
+            return await self._invoke(function, request, values)
+        return web.Response(status=404)
+
+    async def _invoke(self, function: HttpFunction, request: web.Request, values: dict[str, str]) -> web.Response:
+        started = time.perf_counter()
+        body = await request.read()
+        arguments: dict[str, Any] = {function.trigger_name: to_function_request(request, body, values)}
+        if function.wants_context:
+            arguments["context"] = InvocationContext(str(uuid.uuid4()), function.name, str(function.directory))
+        try:
+            if function.is_async:
+                result = await function.entry(**arguments)
+            else:
+                loop = asyncio.get_running_loop()
+                result = await loop.run_in_executor(None, functools.partial(function.entry, **arguments))
+            response = to_web_response(result)
+        except Exception:  # noqa: BLE001 - as the host: log the traceback, answer 500 with no body
+            logger.exception("Executed 'Functions.%s' (Failed)", function.name)
+            response = web.Response(status=500)
+        elapsed = (time.perf_counter() - started) * 1000
+        logger.info("Executed 'Functions.%s' %s %s (%d, %.1f ms)", function.name, request.method, request.path, response.status, elapsed)
+        return response
+
+    async def _demo_page(self, request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(DEMO_PAGE, headers={"Cache-Control": "no-store"})
+
+    # -- CORS -------------------------------------------------------------------------------
+
+    @web.middleware
+    async def _cors(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        allowed = origin is not None and self._origin_allowed(origin)
+        if request.method == "OPTIONS" and origin and "Access-Control-Request-Method" in request.headers:
+            response: web.StreamResponse = web.Response(status=204)
+            if allowed:
+                response.headers["Access-Control-Allow-Methods"] = request.headers["Access-Control-Request-Method"]
+                requested_headers = request.headers.get("Access-Control-Request-Headers")
+                if requested_headers:
+                    response.headers["Access-Control-Allow-Headers"] = requested_headers
+                response.headers["Access-Control-Max-Age"] = "600"
+        else:
+            response = await handler(request)
+        if allowed:
+            self._allow_origin(response, origin or "")
+        return response
+
+    def _origin_allowed(self, origin: str) -> bool:
+        origins = self.settings.cors_origins
+        return "*" in origins or origin in origins
+
+    def _allow_origin(self, response: web.StreamResponse, origin: str) -> None:
+        wildcard = "*" in self.settings.cors_origins and not self.settings.cors_credentials
+        response.headers["Access-Control-Allow-Origin"] = "*" if wildcard else origin
+        if not wildcard:
+            response.headers["Vary"] = "Origin"
+        if self.settings.cors_credentials:
+            response.headers["Access-Control-Allow-Credentials"] = "true"
+
+
+def _disabled(name: str) -> bool:
+    return os.environ.get(f"AzureWebJobs.{name}.Disabled", "").strip().lower() in ("true", "1")

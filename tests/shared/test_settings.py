@@ -1,0 +1,72 @@
+import pytest
+
+from shared.errors import ConfigurationError, NotFound
+from shared.settings import load_settings
+
+KEY = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ABCDEFGH"
+BASE = {"WebPubSubConnectionString": f"Endpoint=http://localhost;Port=8080;AccessKey={KEY};", "WebPubSubHub": "chat"}
+
+
+def test_defaults() -> None:
+    settings = load_settings(BASE)
+    assert settings.default_hub == "chat"
+    assert settings.allowed_hubs == ("chat",)
+    assert settings.token_minutes == 60
+    assert not settings.allow_client_user_id
+    assert not settings.trust_app_service_auth
+    assert not settings.require_user
+    assert settings.roles == ()
+    assert settings.allowed_groups == ()
+    assert settings.service.uses_key
+
+
+def test_identity_based_access_needs_only_the_endpoint() -> None:
+    settings = load_settings({"WebPubSubEndpoint": "https://x.webpubsub.azure.com/", "WebPubSubHub": "chat"})
+    assert not settings.service.uses_key
+    assert settings.service.endpoint == "https://x.webpubsub.azure.com"
+
+
+def test_hubs_resolve_case_insensitively_from_the_allow_list() -> None:
+    settings = load_settings({**BASE, "WebPubSubAllowedHubs": "lobby, Games"})
+    assert settings.resolve_hub(None) == "chat"
+    assert settings.resolve_hub("games") == "games"
+    assert settings.resolve_hub("CHAT") == "CHAT"
+    with pytest.raises(NotFound, match="WebPubSubAllowedHubs"):
+        settings.resolve_hub("other")
+
+
+def test_group_patterns() -> None:
+    settings = load_settings({**BASE, "NegotiateAllowedGroups": "lobby,room-*"})
+    assert settings.group_allowed("lobby")
+    assert settings.group_allowed("room-1")
+    assert not settings.group_allowed("lobby2")
+    assert not settings.group_allowed("room")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "setting"),
+    [
+        ({"WebPubSubConnectionString": "", "WebPubSubEndpoint": ""}, "WebPubSubConnectionString"),
+        ({"WebPubSubHub": ""}, "WebPubSubHub"),
+        ({"WebPubSubHub": "1bad"}, "WebPubSubHub"),
+        ({"WebPubSubAllowedHubs": "ok,not ok"}, "WebPubSubAllowedHubs"),
+        ({"NegotiateTokenMinutes": "0"}, "NegotiateTokenMinutes"),
+        ({"NegotiateTokenMinutes": "1441"}, "NegotiateTokenMinutes"),
+        ({"NegotiateTokenMinutes": "ten"}, "NegotiateTokenMinutes"),
+        ({"NegotiateAllowClientUserId": "maybe"}, "NegotiateAllowClientUserId"),
+        ({"NegotiateTrustAppServiceAuth": "yes please"}, "NegotiateTrustAppServiceAuth"),
+        ({"NegotiateRequireUser": "2"}, "NegotiateRequireUser"),
+        ({"WebPubSubConnectionString": "Endpoint=nope;AccessKey=" + KEY}, "WebPubSubConnectionString"),
+        ({"WebPubSubConnectionString": "", "WebPubSubEndpoint": "not a url"}, "WebPubSubEndpoint"),
+    ],
+)
+def test_bad_settings_name_the_setting(overrides: dict, setting: str) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings({**BASE, **overrides})
+    assert setting in raised.value.message
+    assert KEY not in raised.value.message
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("true", True), ("TRUE", True), ("1", True), ("false", False), ("", False)])
+def test_booleans(raw: str, expected: bool) -> None:
+    assert load_settings({**BASE, "NegotiateRequireUser": raw}).require_user is expected

@@ -1,0 +1,71 @@
+"""Helpers for running the real servers in tests: in a background thread, on loopback.
+
+Sync SDK calls block; a server on the test's own event loop would then never answer. So
+servers run on their own loop in a thread, and tests talk to them over real sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import azure.functions as func
+
+T = TypeVar("T")
+
+APP_ROOT = Path(__file__).resolve().parent.parent
+TEST_KEY = "test-function-key"
+
+
+class BackgroundLoop:
+    """An event loop in a daemon thread; ``run(coro)`` executes there and returns the result."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def call(self, function: Any, *args: Any) -> Any:
+        async def wrapper() -> Any:
+            return function(*args)
+
+        return self.run(wrapper())
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+
+
+def unique_hub() -> str:
+    return "hub_" + uuid.uuid4().hex[:12]
+
+
+def function_request(
+    method: str,
+    path: str,
+    *,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+) -> func.HttpRequest:
+    """A request shaped as the worker shapes it: absolute URL, lower-cased headers, bytes body."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    url = "http://localhost:7071" + path
+    params: dict[str, str] = {}
+    for name, value in parse_qsl(urlsplit(url).query, keep_blank_values=False):
+        params[name] = f"{params[name]},{value}" if name in params else value
+    return func.HttpRequest(
+        method=method,
+        url=url,
+        headers={k.lower(): v for k, v in (headers or {}).items()},
+        params=params,
+        route_params={},
+        body=body,
+    )
