@@ -29,6 +29,7 @@ from emulator.validation import MAX_BODY_BYTES, valid_group, valid_hub
 logger = logging.getLogger("emulator.clients")
 
 CLIENT_PATH_PREFIX = "/client/hubs/"
+CLOSE_FLUSH_SECONDS = 5.0
 
 
 class ClientEndpoint:
@@ -118,6 +119,9 @@ class ClientEndpoint:
         clean_close = False
         try:
             clean_close = await self._read(ws, hub, connection)
+            if connection.close_request is not None:
+                # Let the writer send what is queued and the close frame with its code.
+                await asyncio.wait([writer], timeout=CLOSE_FLUSH_SECONDS)
         finally:
             writer.cancel()
             if self.sockets.get(connection.id) is ws:

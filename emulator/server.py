@@ -30,7 +30,7 @@ def build_app(
     rest = RestApi(service, access_key, allow_unvalidated_entra_tokens=allow_unvalidated_entra_tokens)
     clients = ClientEndpoint(service, access_key)
     app = web.Application(client_max_size=2 * 1024 * 1024)
-    app.router.add_route("GET", "/api/health", health)  # GET also answers HEAD
+    app.router.add_get("/api/health", health)  # add_get also answers HEAD
     app.router.add_route("*", "/api/{tail:.*}", rest.handle)
     app.router.add_get("/client/hubs/{hub}", clients.handle)
     app.router.add_get("/client/hubs/{hub}/", clients.handle)
