@@ -26,15 +26,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def serve(host: DevHost) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
     await host.start()
     print(f"Functions (dev host on {host.base_url}, keys {'enforced' if host.enforce_keys else 'NOT checked'}):")
     for line in host.describe():
         print(f"    {line}")
     print(f"Demo page: {host.base_url}/", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
     await stop.wait()
     await host.stop()
 

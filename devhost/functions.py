@@ -87,6 +87,8 @@ def _install_app_package(app_root: Path) -> None:
     root = str(app_root)
     if root not in sys.path:
         sys.path.append(root)  # last, as the worker appends it with the least priority
+    for name in [n for n in sys.modules if n == APP_PACKAGE or n.startswith(APP_PACKAGE + ".")]:
+        del sys.modules[name]  # a fresh load: never serve modules of a previously loaded app
     spec = importlib.machinery.ModuleSpec(APP_PACKAGE, None, is_package=True)
     package = importlib.util.module_from_spec(spec)
     package.__path__ = [root]  # type: ignore[attr-defined]
@@ -199,5 +201,3 @@ def _check_route_conflicts(functions: list[HttpFunction]) -> None:
                     f"Functions {other.name} and {function.name} have the same route and overlapping methods."
                 )
         seen.setdefault(function.route.text.lower(), []).append(function)
-
-

@@ -142,11 +142,18 @@ class DevHost:
                 loop = asyncio.get_running_loop()
                 result = await loop.run_in_executor(None, functools.partial(function.entry, **arguments))
             response = to_web_response(result)
-        except Exception:  # noqa: BLE001 - as the host: log the traceback, answer 500 with no body
+        except Exception:
             logger.exception("Executed 'Functions.%s' (Failed)", function.name)
             response = web.Response(status=500)
         elapsed = (time.perf_counter() - started) * 1000
-        logger.info("Executed 'Functions.%s' %s %s (%d, %.1f ms)", function.name, request.method, request.path, response.status, elapsed)
+        logger.info(
+            "Executed 'Functions.%s' %s %s (%d, %.1f ms)",
+            function.name,
+            request.method,
+            request.path,
+            response.status,
+            elapsed,
+        )
         return response
 
     async def _demo_page(self, request: web.Request) -> web.StreamResponse:

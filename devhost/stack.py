@@ -12,7 +12,6 @@ import contextlib
 import logging
 import signal
 import sys
-from pathlib import Path
 
 from devhost.__main__ import build_host
 from devhost.functions import FunctionLoadError
@@ -49,6 +48,10 @@ def banner(host_url: str, lines: list[str], connection_string: str, function_key
 
 
 async def serve(args: argparse.Namespace) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
     emulator = Emulator(host=args.host, port=args.emulator_port)
     host = build_host(args)
     await emulator.start()
@@ -58,10 +61,6 @@ async def serve(args: argparse.Namespace) -> None:
         await emulator.stop()
         raise
     print(banner(host.base_url, host.describe(), emulator.connection_string, host.settings.function_key), flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
     await stop.wait()
     await host.stop()
     await emulator.stop()

@@ -25,6 +25,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def serve(args: argparse.Namespace) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
     emulator = Emulator(
         host=args.host,
         port=args.port,
@@ -36,10 +40,6 @@ async def serve(args: argparse.Namespace) -> None:
     print(f"Connection string: {emulator.connection_string}", flush=True)
     if args.allow_unvalidated_entra_tokens:
         print("WARNING: unvalidated Entra ID tokens are ACCEPTED (--allow-unvalidated-entra-tokens).", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
     await stop.wait()
     await emulator.stop()
     print("Web PubSub emulator stopped.", flush=True)

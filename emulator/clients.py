@@ -73,7 +73,10 @@ class ClientEndpoint:
         protocol = next((p for p in offered if p in SUBPROTOCOLS), PLAIN)
         user_id = claims.get("sub") if isinstance(claims.get("sub"), str) else None
         connection = Connection(
-            id=new_connection_id(), hub=hub.name, user_id=user_id, protocol=protocol,
+            id=new_connection_id(),
+            hub=hub.name,
+            user_id=user_id,
+            protocol=protocol,
             roles=frozenset(claim_list(claims, "role")),
         )
         for group in groups:
@@ -186,7 +189,7 @@ async def _write(ws: web.WebSocketResponse, connection: Connection, wake: asynci
                 return
     except (ConnectionResetError, RuntimeError):
         return
-    except Exception:  # noqa: BLE001 - a broken socket must not kill the emulator
+    except Exception:
         logger.debug("writer of %s stopped", connection.id, exc_info=True)
 
 

@@ -137,9 +137,7 @@ def _unvalidated_entra_token(authorization: str | None) -> bool:
     if scheme.lower() != "bearer":
         return False
     try:
-        claims = jwt.decode(
-            token.strip(), options={"verify_signature": False, "verify_exp": True, "require": ["exp"]}
-        )
+        claims = jwt.decode(token.strip(), options={"verify_signature": False, "verify_exp": True, "require": ["exp"]})
     except jwt.PyJWTError:
         return False
     return str(claims.get("aud", "")).rstrip("/").lower() == ENTRA_AUDIENCE
@@ -366,12 +364,16 @@ async def list_group_connections(api: RestApi, call: Call) -> web.Response:
     page_size = _int_query(call, "maxpagesize", DEFAULT_PAGE_SIZE, 1, DEFAULT_PAGE_SIZE)
     top = _int_query(call, "top", 2**31 - 1, 1, 2**31 - 1)
     start = _int_query(call, "continuationToken", 0, 0, 2**31 - 1)
-    members = list(call.hub.group_members(group))[: top]
+    members = list(call.hub.group_members(group))[:top]
     page = members[start : start + page_size]
     body: dict[str, Any] = {"value": [{"connectionId": c.id, "userId": c.user_id} for c in page]}
     if start + page_size < len(members):
-        query = f"api-version={API_VERSIONS[-1]}&maxpagesize={page_size}&top={top}&continuationToken={start + page_size}"
-        body["nextLink"] = f"/api/hubs/{quote(call.hub.name, safe='')}/groups/{quote(group, safe='')}/connections?{query}"
+        query = (
+            f"api-version={API_VERSIONS[-1]}&maxpagesize={page_size}&top={top}&continuationToken={start + page_size}"
+        )
+        body["nextLink"] = (
+            f"/api/hubs/{quote(call.hub.name, safe='')}/groups/{quote(group, safe='')}/connections?{query}"
+        )
     return web.json_response(body)
 
 

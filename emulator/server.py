@@ -78,8 +78,11 @@ class Emulator:
 
     async def start(self) -> None:
         self._runner = web.AppRunner(
-            self.app, access_log=None, handler_cancellation=True,
-            max_line_size=MAX_REQUEST_LINE, max_field_size=MAX_REQUEST_LINE,
+            self.app,
+            access_log=None,
+            handler_cancellation=True,
+            max_line_size=MAX_REQUEST_LINE,
+            max_field_size=MAX_REQUEST_LINE,
         )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
@@ -22,7 +22,7 @@ def issue_client_token(
     minutes: int,
     client_type: str = "default",
 ) -> str:
-    now = datetime.now(tz=timezone.utc)
+    now = datetime.now(tz=UTC)
     claims: dict[str, Any] = {
         "aud": endpoint.rstrip("/") + CLIENT_PATHS[client_type] + hub,
         "iat": now,

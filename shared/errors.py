@@ -68,9 +68,7 @@ class UpstreamRejected(AppError):
     status = 502
     code = "UpstreamRejected"
 
-    def __init__(
-        self, message: str, *, upstream_status: int | None = None, request_id: str | None = None
-    ) -> None:
+    def __init__(self, message: str, *, upstream_status: int | None = None, request_id: str | None = None) -> None:
         super().__init__(message)
         self.upstream_status = upstream_status
         self.request_id = request_id

@@ -40,9 +40,7 @@ CLIENT_OPTIONS: dict[str, Any] = {
     "retry_backoff_max": 1,
 }
 
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, ...], Any]] = (
-    weakref.WeakKeyDictionary()
-)
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, ...], Any]] = weakref.WeakKeyDictionary()
 
 
 def default_credential() -> AsyncTokenCredential:
@@ -211,6 +209,4 @@ def _raise_for_upstream_status(status: int, headers: Any) -> None:
     if status in _UNAVAILABLE_STATUSES:
         raise UpstreamUnavailable(f"Web PubSub is unavailable (status {status}); try again shortly.")
     reason = "the credentials were refused" if status in (401, 403) else f"status {status}"
-    raise UpstreamRejected(
-        f"Web PubSub rejected the call: {reason}.", upstream_status=status, request_id=request_id
-    )
+    raise UpstreamRejected(f"Web PubSub rejected the call: {reason}.", upstream_status=status, request_id=request_id)

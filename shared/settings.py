@@ -99,9 +99,7 @@ def _service_access(env: Mapping[str, str]) -> ServiceAccess:
     endpoint = env.get(ENDPOINT, "").strip()
     if endpoint:
         return ServiceAccess(endpoint=normalize_endpoint(endpoint, setting=ENDPOINT))
-    raise ConfigurationError(
-        f"Set {CONNECTION_STRING} (key-based access) or {ENDPOINT} (identity-based access)."
-    )
+    raise ConfigurationError(f"Set {CONNECTION_STRING} (key-based access) or {ENDPOINT} (identity-based access).")
 
 
 def _required(env: Mapping[str, str], name: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
@@ -36,7 +36,7 @@ class ClientAccess:
             "baseUrl": self.base_url,
             "url": self.url,
             "token": self.token,
-            "expiresOn": self.expires_on.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "expiresOn": self.expires_on.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
 
 
@@ -61,7 +61,7 @@ def client_token_claims(
     protocol: str = DEFAULT_PROTOCOL,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    issued = now or datetime.now(tz=timezone.utc)
+    issued = now or datetime.now(tz=UTC)
     claims: dict[str, Any] = {
         "aud": endpoint.lower().rstrip("/") + client_path(protocol) + hub,
         "iat": issued,
@@ -97,5 +97,5 @@ def mint_client_access(
 def access_from_service_token(endpoint: str, hub: str, token: str, protocol: str) -> ClientAccess:
     """Wrap a token from ``:generateToken``; its expiry is read (not verified) from its claims."""
     claims = jwt.decode(token, options={"verify_signature": False})
-    expires_on = datetime.fromtimestamp(int(claims["exp"]), tz=timezone.utc)
+    expires_on = datetime.fromtimestamp(int(claims["exp"]), tz=UTC)
     return ClientAccess(client_base_url(endpoint, hub, protocol), token, expires_on)

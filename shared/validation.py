@@ -46,8 +46,7 @@ def validate_group(group: str, *, setting: str | None = None) -> str:
     """Groups are 1 to 1024 characters, not only white space, with no control characters."""
     if not group or len(group) > MAX_GROUP_LENGTH or group.isspace() or _CONTROL_CHARS.search(group):
         raise _fail(
-            f"A group name has 1 to {MAX_GROUP_LENGTH} characters, not only white space "
-            "and no control characters.",
+            f"A group name has 1 to {MAX_GROUP_LENGTH} characters, not only white space and no control characters.",
             setting,
         )
     return group
@@ -80,7 +79,5 @@ def parse_content_type(header: str | None) -> str:
     """The media type without parameters, if Web PubSub accepts it (``charset`` is fine)."""
     media_type = (header or "").split(";", 1)[0].strip().lower()
     if media_type not in ACCEPTED_CONTENT_TYPES:
-        raise UnsupportedMediaType(
-            "Content-Type must be one of " + ", ".join(ACCEPTED_CONTENT_TYPES) + "."
-        )
+        raise UnsupportedMediaType("Content-Type must be one of " + ", ".join(ACCEPTED_CONTENT_TYPES) + ".")
     return media_type

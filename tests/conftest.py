@@ -93,3 +93,11 @@ def log_lines() -> Iterator[list[str]]:
     yield handler.lines
     root.removeHandler(handler)
     root.setLevel(previous)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """Expose each phase's report on the test item, so fixtures can react to failures."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)

@@ -19,7 +19,9 @@ from emulator.model import (
 
 
 def connect(hub: Hub, protocol: str = JSON, user: str | None = None, roles: tuple[str, ...] = ()) -> Connection:
-    connection = Connection(id=f"c{len(hub.connections)}", hub=hub.name, user_id=user, protocol=protocol, roles=frozenset(roles))
+    connection = Connection(
+        id=f"c{len(hub.connections)}", hub=hub.name, user_id=user, protocol=protocol, roles=frozenset(roles)
+    )
     hub.add(connection)
     return connection
 
@@ -44,14 +46,26 @@ def test_message_is_encoded_once_per_protocol() -> None:
 
 def test_group_envelope_names_group_and_sender() -> None:
     envelope = json.loads(Message(b'{"a":1}', "json", group="g", from_user_id="u").frame_for(JSON))
-    assert envelope == {"type": "message", "from": "group", "group": "g", "fromUserId": "u", "dataType": "json", "data": {"a": 1}}
+    assert envelope == {
+        "type": "message",
+        "from": "group",
+        "group": "g",
+        "fromUserId": "u",
+        "dataType": "json",
+        "data": {"a": 1},
+    }
 
 
 def test_join_needs_a_role_and_is_acked() -> None:
     hub = Hub("h")
     stranger = connect(hub)
     assert request(hub, stranger, type="joinGroup", group="g", ackId=1) == [
-        {"type": "ack", "ackId": 1, "success": False, "error": {"name": "Forbidden", "message": "The connection has no permission to join group 'g'."}}
+        {
+            "type": "ack",
+            "ackId": 1,
+            "success": False,
+            "error": {"name": "Forbidden", "message": "The connection has no permission to join group 'g'."},
+        }
     ]
     assert "g" not in hub.groups
     member = connect(hub, roles=("webpubsub.joinLeaveGroup.g",))
@@ -79,7 +93,9 @@ def test_no_echo_skips_the_sender() -> None:
     for connection in (sender, other):
         request(hub, connection, type="joinGroup", group="g")
     assert request(hub, sender, type="sendToGroup", group="g", noEcho=True, data={"x": 1}) == []
-    assert sent(other) == [{"type": "message", "from": "group", "group": "g", "fromUserId": "s", "dataType": "json", "data": {"x": 1}}]
+    assert sent(other) == [
+        {"type": "message", "from": "group", "group": "g", "fromUserId": "s", "dataType": "json", "data": {"x": 1}}
+    ]
     echoed = request(hub, sender, type="sendToGroup", group="g", dataType="binary", data="AAE=")
     assert echoed[0]["data"] == "AAE="
 
@@ -91,7 +107,9 @@ def test_event_without_handler_and_ping() -> None:
     assert request(hub, connection, type="ping") == [{"type": "pong"}]
 
 
-@pytest.mark.parametrize("text", ["not json", "[]", '{"no":"type"}', '{"type":"dance"}', '{"type":"joinGroup","ackId":-1}'])
+@pytest.mark.parametrize(
+    "text", ["not json", "[]", '{"no":"type"}', '{"type":"dance"}', '{"type":"joinGroup","ackId":-1}']
+)
 def test_malformed_requests_are_violations(text: str) -> None:
     hub = Hub("h")
     with pytest.raises(ProtocolViolation) as raised:
@@ -103,7 +121,15 @@ def test_bad_send_data_is_a_bad_request_ack() -> None:
     hub = Hub("h")
     connection = connect(hub, roles=("webpubsub.sendToGroup",))
     for data_type, data in (("text", 5), ("binary", "***"), ("json", None), ("xml", "x")):
-        reply = request(hub, connection, type="sendToGroup", group="g", ackId=hash(data_type) & 0xFFFF, dataType=data_type, data=data)
+        reply = request(
+            hub,
+            connection,
+            type="sendToGroup",
+            group="g",
+            ackId=hash(data_type) & 0xFFFF,
+            dataType=data_type,
+            data=data,
+        )
         assert reply[0]["error"]["name"] == "BadRequest"
 
 

@@ -37,8 +37,18 @@ def test_filters(text: str, expected: bool) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "userId eq", "foo eq 'x'", "userId eq 'x", "(userId eq 'x'", "userId eq 'x')", "length()", "userId ~ 1",
-     "(" * 200 + "true" + ")" * 200, "not " * 10000 + "true"],
+    [
+        "",
+        "userId eq",
+        "foo eq 'x'",
+        "userId eq 'x",
+        "(userId eq 'x'",
+        "userId eq 'x')",
+        "length()",
+        "userId ~ 1",
+        "(" * 200 + "true" + ")" * 200,
+        "not " * 10000 + "true",
+    ],
 )
 def test_invalid_filters_raise(text: str) -> None:
     with pytest.raises(FilterError):

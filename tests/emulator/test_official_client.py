@@ -79,7 +79,9 @@ def test_missing_role_fails_the_send_with_forbidden(make_client: Callable[..., W
     assert raised.value.error_detail.name == "Forbidden"  # type: ignore[union-attr]
 
 
-def test_server_messages_reach_the_client(make_client: Callable[..., WebPubSubClient], service: WebPubSubServiceClient) -> None:
+def test_server_messages_reach_the_client(
+    make_client: Callable[..., WebPubSubClient], service: WebPubSubServiceClient
+) -> None:
     client = make_client("srv")
     got: list[object] = []
     client.subscribe(CallbackType.SERVER_MESSAGE, lambda event: got.append(event.data))

@@ -37,7 +37,9 @@ class _open:
     stack: contextlib.ExitStack
 
 
-def join(service: WebPubSubServiceClient, protocol: str | None = JSON_PROTOCOL, **token: object) -> tuple[ClientConnection, str]:
+def join(
+    service: WebPubSubServiceClient, protocol: str | None = JSON_PROTOCOL, **token: object
+) -> tuple[ClientConnection, str]:
     url = service.get_client_access_token(**token)["url"]
     socket = _open.stack.enter_context(connect(url, subprotocols=[protocol] if protocol else None, open_timeout=5))
     if protocol is None:
@@ -80,7 +82,7 @@ def test_send_to_all_content_types(service: WebPubSubServiceClient) -> None:
 
 def test_excluded_and_filter(service: WebPubSubServiceClient) -> None:
     a, a_id = join(service, user_id="a", groups=["g"])
-    b, b_id = join(service, user_id="b")
+    b, _ = join(service, user_id="b")
     with a, b:
         service.send_to_all("x", content_type="text/plain", excluded=[a_id])
         assert data_of(b) == "x" and silent(a)
@@ -157,7 +159,9 @@ def test_list_connections_pages(service: WebPubSubServiceClient) -> None:
         assert sorted(m.connection_id for m in listed) == sorted(cid for _, cid in sockets)
         pages = list(service.list_connections(group="many", top=3).by_page())
         assert sum(len(list(page)) for page in pages) == 3
-        raw = service.send_request(HttpRequest("GET", f"/api/hubs/{service._config.hub}/groups/many/connections?maxpagesize=2"))
+        raw = service.send_request(
+            HttpRequest("GET", f"/api/hubs/{service._config.hub}/groups/many/connections?maxpagesize=2")
+        )
         assert raw.status_code == 200
         assert len(raw.json()["value"]) == 2 and "nextLink" in raw.json()
     finally:
@@ -212,7 +216,9 @@ def test_add_and_remove_connections_to_groups_by_filter(service: WebPubSubServic
         response = service.send_request(HttpRequest("POST", f"/api/hubs/{hub}/:addToGroups", json=body))
         assert response.status_code == 200
         assert [m.connection_id for m in service.list_connections(group="x")] == [a_id]
-        response = service.send_request(HttpRequest("POST", f"/api/hubs/{hub}/:removeFromGroups", json={"groups": ["x"]}))
+        response = service.send_request(
+            HttpRequest("POST", f"/api/hubs/{hub}/:removeFromGroups", json={"groups": ["x"]})
+        )
         assert response.status_code == 200
         assert not service.group_exists("x") and service.group_exists("y")
 
@@ -220,7 +226,9 @@ def test_add_and_remove_connections_to_groups_by_filter(service: WebPubSubServic
 def test_generate_token_route(service: WebPubSubServiceClient) -> None:
     hub = service._config.hub
     response = service.send_request(
-        HttpRequest("POST", f"/api/hubs/{hub}/:generateToken?userId=gen&role=webpubsub.sendToGroup&group=g&minutesToExpire=5")
+        HttpRequest(
+            "POST", f"/api/hubs/{hub}/:generateToken?userId=gen&role=webpubsub.sendToGroup&group=g&minutesToExpire=5"
+        )
     )
     assert response.status_code == 200
     url = service._config.endpoint.replace("http", "ws") + f"/client/hubs/{hub}?access_token={response.json()['token']}"
@@ -231,23 +239,42 @@ def test_generate_token_route(service: WebPubSubServiceClient) -> None:
 
 @pytest.mark.parametrize("version", ["2021-10-01", "2022-11-01", "2023-07-01", "2024-01-01", "2024-12-01"])
 def test_older_api_versions_are_accepted(shared_emulator: Emulator, hub: str, version: str) -> None:
-    client = WebPubSubServiceClient.from_connection_string(shared_emulator.connection_string, hub=hub, api_version=version)
+    client = WebPubSubServiceClient.from_connection_string(
+        shared_emulator.connection_string, hub=hub, api_version=version
+    )
     client.send_to_all("x", content_type="text/plain")
 
 
 def test_errors_use_the_service_shape(service: WebPubSubServiceClient, shared_emulator: Emulator) -> None:
     hub = service._config.hub
-    bad_version = service.send_request(HttpRequest("POST", f"/api/hubs/{hub}/:send?api-version=1999-01-01", content=b"x", headers={"Content-Type": "text/plain"}))
+    bad_version = service.send_request(
+        HttpRequest(
+            "POST",
+            f"/api/hubs/{hub}/:send?api-version=1999-01-01",
+            content=b"x",
+            headers={"Content-Type": "text/plain"},
+        )
+    )
     assert bad_version.status_code == 400
     assert set(bad_version.json()) == {"code", "message"}
     assert bad_version.headers["x-ms-error-code"] == bad_version.json()["code"]
-    bad_hub = service.send_request(HttpRequest("POST", "/api/hubs/9nope/:send", content=b"x", headers={"Content-Type": "text/plain"}))
+    bad_hub = service.send_request(
+        HttpRequest("POST", "/api/hubs/9nope/:send", content=b"x", headers={"Content-Type": "text/plain"})
+    )
     assert bad_hub.status_code == 400
-    html = service.send_request(HttpRequest("POST", f"/api/hubs/{hub}/:send", content=b"x", headers={"Content-Type": "text/html"}))
+    html = service.send_request(
+        HttpRequest("POST", f"/api/hubs/{hub}/:send", content=b"x", headers={"Content-Type": "text/html"})
+    )
     assert html.status_code == 415
-    bad_json = service.send_request(HttpRequest("POST", f"/api/hubs/{hub}/:send", content=b"{", headers={"Content-Type": "application/json"}))
+    bad_json = service.send_request(
+        HttpRequest("POST", f"/api/hubs/{hub}/:send", content=b"{", headers={"Content-Type": "application/json"})
+    )
     assert bad_json.status_code == 400
-    huge = service.send_request(HttpRequest("POST", f"/api/hubs/{hub}/:send", content=b"x" * (1024 * 1024 + 1), headers={"Content-Type": "text/plain"}))
+    huge = service.send_request(
+        HttpRequest(
+            "POST", f"/api/hubs/{hub}/:send", content=b"x" * (1024 * 1024 + 1), headers={"Content-Type": "text/plain"}
+        )
+    )
     assert huge.status_code == 413
     assert service.send_request(HttpRequest("GET", "/api/nothing/here")).status_code == 404
     assert requests.head(f"http://127.0.0.1:{shared_emulator.port}/api/health", timeout=5).status_code == 200
@@ -265,7 +292,9 @@ def test_hub_names_are_case_insensitive(shared_emulator: Emulator, hub: str) -> 
 
 
 async def test_async_client_operations(shared_emulator: Emulator, hub: str) -> None:
-    async with AsyncWebPubSubServiceClient.from_connection_string(shared_emulator.connection_string, hub=hub) as service:
+    async with AsyncWebPubSubServiceClient.from_connection_string(
+        shared_emulator.connection_string, hub=hub
+    ) as service:
         token = await service.get_client_access_token(user_id="async", groups=["ag"])
         import websockets
 

@@ -6,7 +6,7 @@ import asyncio
 import base64
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import jwt
@@ -21,8 +21,12 @@ RELIABLE_PROTOCOL = "json.reliable.webpubsub.azure.v1"
 
 
 def token_for(emulator: Emulator, hub: str, key: str = DEFAULT_ACCESS_KEY, **claims: object) -> str:
-    now = datetime.now(tz=timezone.utc)
-    payload: dict[str, object] = {"aud": f"{emulator.endpoint}/client/hubs/{hub}", "iat": now, "exp": now + timedelta(hours=1)}
+    now = datetime.now(tz=UTC)
+    payload: dict[str, object] = {
+        "aud": f"{emulator.endpoint}/client/hubs/{hub}",
+        "iat": now,
+        "exp": now + timedelta(hours=1),
+    }
     payload.update(claims)
     return jwt.encode({k: v for k, v in payload.items() if v is not None}, key, algorithm="HS256")
 
@@ -47,15 +51,17 @@ def _alg_none(emulator: Emulator, hub: str) -> str:
 
 def _tampered(emulator: Emulator, hub: str) -> str:
     header, _, signature = token_for(emulator, hub, sub="alice").split(".")
-    forged = json.dumps({"aud": f"{emulator.endpoint}/client/hubs/{hub}", "exp": int(time.time()) + 3600, "sub": "admin"})
+    forged = json.dumps(
+        {"aud": f"{emulator.endpoint}/client/hubs/{hub}", "exp": int(time.time()) + 3600, "sub": "admin"}
+    )
     return f"{header}.{base64.urlsafe_b64encode(forged.encode()).rstrip(b'=').decode()}.{signature}"
 
 
 ATTACKS = {
     "missing": lambda e, h: "",
-    "expired": lambda e, h: token_for(e, h, exp=datetime.now(tz=timezone.utc) - timedelta(minutes=10)),
+    "expired": lambda e, h: token_for(e, h, exp=datetime.now(tz=UTC) - timedelta(minutes=10)),
     "no exp": lambda e, h: token_for(e, h, exp=None),
-    "not yet valid": lambda e, h: token_for(e, h, nbf=datetime.now(tz=timezone.utc) + timedelta(minutes=10)),
+    "not yet valid": lambda e, h: token_for(e, h, nbf=datetime.now(tz=UTC) + timedelta(minutes=10)),
     "wrong key": lambda e, h: token_for(e, h, key="X" * 44),
     "other hub": lambda e, h: token_for(e, h, aud=f"{e.endpoint}/client/hubs/other"),
     "other host": lambda e, h: token_for(e, h, aud=f"http://evil.example:{e.port}/client/hubs/{h}"),
@@ -76,7 +82,9 @@ async def test_bad_tokens_get_401_at_the_handshake(emulator: Emulator, attack: s
 async def test_token_in_authorization_header_and_client_query_form(emulator: Emulator) -> None:
     token = token_for(emulator, "Chat", sub="hdr")
     url = f"ws://localhost:{emulator.port}/client/?hub=chat"
-    async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {token}"}, subprotocols=[JSON_PROTOCOL]) as socket:
+    async with websockets.connect(
+        url, additional_headers={"Authorization": f"Bearer {token}"}, subprotocols=[JSON_PROTOCOL]
+    ) as socket:
         assert socket.subprotocol == JSON_PROTOCOL
         assert json.loads(await socket.recv())["userId"] == "hdr"
 
@@ -95,7 +103,9 @@ async def test_unknown_subprotocols_and_bad_hubs_are_refused(emulator: Emulator)
 
 async def test_first_supported_subprotocol_is_chosen(emulator: Emulator) -> None:
     token = token_for(emulator, "chat")
-    async with websockets.connect(url_for(emulator, "chat", token), subprotocols=["custom", RELIABLE_PROTOCOL, JSON_PROTOCOL]) as socket:
+    async with websockets.connect(
+        url_for(emulator, "chat", token), subprotocols=["custom", RELIABLE_PROTOCOL, JSON_PROTOCOL]
+    ) as socket:
         assert socket.subprotocol == RELIABLE_PROTOCOL
         connected = json.loads(await socket.recv())
         assert connected["reconnectionToken"]
@@ -137,7 +147,9 @@ async def test_plain_client_sending_without_an_event_handler_is_closed_1011(emul
 
 @pytest.mark.parametrize(("frame", "code"), [("{oops", 1007), (b"\x00binary", 1003)])
 async def test_json_protocol_violations_close_the_socket(emulator: Emulator, frame: str | bytes, code: int) -> None:
-    async with websockets.connect(url_for(emulator, "chat", token_for(emulator, "chat")), subprotocols=[JSON_PROTOCOL]) as socket:
+    async with websockets.connect(
+        url_for(emulator, "chat", token_for(emulator, "chat")), subprotocols=[JSON_PROTOCOL]
+    ) as socket:
         await socket.recv()
         await socket.send(frame)
         with pytest.raises(ConnectionClosed):
@@ -148,16 +160,22 @@ async def test_json_protocol_violations_close_the_socket(emulator: Emulator, fra
 
 async def test_frames_over_1_mib_are_refused(emulator: Emulator) -> None:
     token = token_for(emulator, "chat", role=["webpubsub.sendToGroup"])
-    async with websockets.connect(url_for(emulator, "chat", token), subprotocols=[JSON_PROTOCOL], max_size=None) as socket:
+    async with websockets.connect(
+        url_for(emulator, "chat", token), subprotocols=[JSON_PROTOCOL], max_size=None
+    ) as socket:
         await socket.recv()
-        await socket.send(json.dumps({"type": "sendToGroup", "group": "g", "dataType": "text", "data": "x" * (1024 * 1024)}))
+        await socket.send(
+            json.dumps({"type": "sendToGroup", "group": "g", "dataType": "text", "data": "x" * (1024 * 1024)})
+        )
         with pytest.raises(ConnectionClosed):
             await asyncio.wait_for(socket.recv(), 5)
         assert socket.close_code == 1009
 
 
 async def test_group_claims_roles_and_acks_over_sockets(emulator: Emulator) -> None:
-    writer_token = token_for(emulator, "chat", sub="writer", role=["webpubsub.sendToGroup.room", "webpubsub.joinLeaveGroup.room"])
+    writer_token = token_for(
+        emulator, "chat", sub="writer", role=["webpubsub.sendToGroup.room", "webpubsub.joinLeaveGroup.room"]
+    )
     reader_token = token_for(emulator, "chat", sub="reader", **{"webpubsub.group": ["room"]})
     async with (
         websockets.connect(url_for(emulator, "chat", writer_token), subprotocols=[JSON_PROTOCOL]) as writer,
@@ -165,10 +183,19 @@ async def test_group_claims_roles_and_acks_over_sockets(emulator: Emulator) -> N
     ):
         await writer.recv()
         await reader.recv()
-        await writer.send(json.dumps({"type": "sendToGroup", "group": "room", "ackId": 1, "dataType": "text", "data": "hi"}))
+        await writer.send(
+            json.dumps({"type": "sendToGroup", "group": "room", "ackId": 1, "dataType": "text", "data": "hi"})
+        )
         assert json.loads(await writer.recv()) == {"type": "ack", "ackId": 1, "success": True}
         message = json.loads(await reader.recv())
-        assert message == {"type": "message", "from": "group", "group": "room", "fromUserId": "writer", "dataType": "text", "data": "hi"}
+        assert message == {
+            "type": "message",
+            "from": "group",
+            "group": "room",
+            "fromUserId": "writer",
+            "dataType": "text",
+            "data": "hi",
+        }
         await reader.send(json.dumps({"type": "sendToGroup", "group": "room", "ackId": 9, "data": "no"}))
         assert json.loads(await reader.recv())["error"]["name"] == "Forbidden"
         await reader.send(json.dumps({"type": "ping"}))

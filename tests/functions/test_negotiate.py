@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
@@ -32,8 +32,8 @@ async def test_returns_a_url_that_connects(app_settings: dict, hub: str, method:
     assert set(body) == {"baseUrl", "url", "token", "expiresOn"}
     assert body["baseUrl"].endswith(f"/client/hubs/{hub}")
     assert body["url"] == f"{body['baseUrl']}?access_token={body['token']}"
-    expires = datetime.strptime(body["expiresOn"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-    assert timedelta(minutes=59) < expires - datetime.now(tz=timezone.utc) <= timedelta(minutes=60)
+    expires = datetime.strptime(body["expiresOn"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert timedelta(minutes=59) < expires - datetime.now(tz=UTC) <= timedelta(minutes=60)
     async with websockets.connect(body["url"], subprotocols=["json.webpubsub.azure.v1"]) as socket:
         connected = json.loads(await socket.recv())
     assert connected["event"] == "connected"
@@ -59,7 +59,9 @@ async def test_user_id_is_refused_unless_allowed(app_settings: dict, monkeypatch
         assert json.loads(await socket.recv())["userId"] == "alice"
 
 
-async def test_app_service_headers_are_ignored_unless_trusted(app_settings: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_app_service_headers_are_ignored_unless_trusted(
+    app_settings: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
     forged = {"x-ms-client-principal-id": "admin", "x-ms-client-principal-name": "admin@contoso.com"}
     status, body, _ = await call("/api/negotiate", headers=forged)
     assert status == 200
@@ -71,7 +73,9 @@ async def test_app_service_headers_are_ignored_unless_trusted(app_settings: dict
     assert claims_of(body)["sub"] == "carol@contoso.com"
 
 
-async def test_trusted_user_cannot_be_overridden_by_the_query(app_settings: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_trusted_user_cannot_be_overridden_by_the_query(
+    app_settings: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("NegotiateTrustAppServiceAuth", "true")
     monkeypatch.setenv("NegotiateAllowClientUserId", "true")
     status, body, _ = await call("/api/negotiate?userId=mallory", headers={"x-ms-client-principal-id": "alice"})

@@ -57,7 +57,13 @@ async def test_publish_to_all_reaches_plain_and_json_clients(app_settings: dict,
     ("content_type", "payload", "plain_frame", "data_type", "data"),
     [
         ("application/json; charset=utf-8", b'{"a":[1,2]}', '{"a":[1,2]}', "json", {"a": [1, 2]}),
-        ("application/octet-stream", b"\x00\xffbin", b"\x00\xffbin", "binary", base64.b64encode(b"\x00\xffbin").decode()),
+        (
+            "application/octet-stream",
+            b"\x00\xffbin",
+            b"\x00\xffbin",
+            "binary",
+            base64.b64encode(b"\x00\xffbin").decode(),
+        ),
         ("text/plain;charset=utf-8", "grüße".encode(), "grüße", "text", "grüße"),
     ],
 )

@@ -67,6 +67,8 @@ def test_bad_settings_name_the_setting(overrides: dict, setting: str) -> None:
     assert KEY not in raised.value.message
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("true", True), ("TRUE", True), ("1", True), ("false", False), ("", False)])
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("true", True), ("TRUE", True), ("1", True), ("false", False), ("", False)]
+)
 def test_booleans(raw: str, expected: bool) -> None:
     assert load_settings({**BASE, "NegotiateRequireUser": raw}).require_user is expected

@@ -1,6 +1,6 @@
 """Client tokens must carry exactly the claims the official SDK puts in them."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
@@ -49,10 +49,10 @@ def test_claims_equal_the_sdks(options: dict) -> None:
 
 
 def test_expiry_follows_minutes() -> None:
-    before = datetime.now(tz=timezone.utc)
+    before = datetime.now(tz=UTC)
     access = mint_client_access("http://localhost:8080", "h", KEY, minutes=7)
     assert before + timedelta(minutes=7) - timedelta(seconds=1) <= access.expires_on
-    assert access.expires_on <= datetime.now(tz=timezone.utc) + timedelta(minutes=7)
+    assert access.expires_on <= datetime.now(tz=UTC) + timedelta(minutes=7)
     claims = _decode(access.token)
     assert claims["exp"] - claims["iat"] == 7 * 60
     assert access.to_json()["expiresOn"].endswith("Z")
