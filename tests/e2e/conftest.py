@@ -10,6 +10,7 @@ import pytest
 
 from devhost import DevHost, LocalSettings
 from emulator import Emulator
+from shared.service import close_clients
 from tests.support import APP_ROOT, TEST_KEY, BackgroundLoop, unique_hub
 
 
@@ -40,6 +41,7 @@ def stack(background: BackgroundLoop, shared_emulator: Emulator) -> Iterator[Sta
     background.run(host.start())
     yield Stack(shared_emulator, host, hub)
     background.run(host.stop())
+    background.run(close_clients())  # the app's cached service clients live on this loop
     for name, value in saved.items():
         if value is None:
             os.environ.pop(name, None)
