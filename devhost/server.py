@@ -28,8 +28,10 @@ from devhost.mapping import to_function_request, to_web_response
 logger = logging.getLogger("devhost")
 
 MAX_BODY_BYTES = 100 * 1024 * 1024  # Azure's HTTP request limit
-MAX_URL_LENGTH = 4096
+MAX_URL_LENGTH = 4096  # Azure's limit; longer URLs get 414
+MAX_REQUEST_LINE = 64 * 1024
 DEMO_PAGE = Path(__file__).parent / "demo" / "index.html"
+OPENAPI_FILE = "openapi.json"  # the app's contract, served when the app ships one
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class DevHost:
         self.enforce_keys = enforce_keys
         self.serve_demo = serve_demo
         self.functions: list[HttpFunction] = []
+        self.route_prefix = "api"
         self._runner: web.AppRunner | None = None
 
     @property
@@ -67,20 +70,26 @@ class DevHost:
 
     def load(self) -> None:
         """Load the app; raises :class:`~devhost.functions.FunctionLoadError` on a bad app."""
-        host_json = read_host_json(self.app_root)
-        self.functions = load_functions(self.app_root, route_prefix(host_json))
+        self.route_prefix = route_prefix(read_host_json(self.app_root))
+        self.functions = load_functions(self.app_root, self.route_prefix)
 
     def build_app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self._cors])
         if self.serve_demo:
             app.router.add_get("/", self._demo_page)
+        if (self.app_root / OPENAPI_FILE).is_file():
+            prefix = f"/{self.route_prefix.strip('/')}" if self.route_prefix.strip("/") else ""
+            app.router.add_get(f"{prefix}/{OPENAPI_FILE}", self._openapi)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         return app
 
     async def start(self) -> None:
         if not self.functions:
             self.load()
-        self._runner = web.AppRunner(self.build_app(), access_log=None)
+        # Room for long request lines, so that the 4 KB URL rule below answers (414), not the parser.
+        self._runner = web.AppRunner(
+            self.build_app(), access_log=None, max_line_size=MAX_REQUEST_LINE, max_field_size=MAX_REQUEST_LINE
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()
@@ -158,6 +167,9 @@ class DevHost:
 
     async def _demo_page(self, request: web.Request) -> web.StreamResponse:
         return web.FileResponse(DEMO_PAGE, headers={"Cache-Control": "no-store"})
+
+    async def _openapi(self, request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(self.app_root / OPENAPI_FILE, headers={"Content-Type": "application/json"})
 
     # -- CORS -------------------------------------------------------------------------------
 

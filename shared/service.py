@@ -16,12 +16,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
-from shared.errors import AppError, UpstreamRejected, UpstreamUnavailable
+from shared.errors import AppError, BadRequest, UpstreamRejected, UpstreamUnavailable
 from shared.settings import ServiceAccess
 from shared.tokens import ClientAccess, access_from_service_token
 
@@ -41,17 +41,6 @@ CLIENT_OPTIONS: dict[str, Any] = {
 }
 
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, ...], Any]] = weakref.WeakKeyDictionary()
-
-
-def default_credential() -> AsyncTokenCredential:
-    """The identity used with ``WebPubSubEndpoint``: managed identity on Azure, dev logins locally."""
-    from azure.identity.aio import DefaultAzureCredential
-
-    return DefaultAzureCredential()
-
-
-# The identity provider is the edge this app does not own; tests swap in a fake credential here.
-credential_factory: Callable[[], AsyncTokenCredential] = default_credential
 
 
 @dataclass(frozen=True)
@@ -102,11 +91,21 @@ def _build_client(access: ServiceAccess, hub: str) -> WebPubSubServiceClient:
 
 
 def _shared_credential() -> AsyncTokenCredential:
+    """``DefaultAzureCredential``: the managed identity on Azure, a developer's login locally."""
+    from azure.identity.aio import DefaultAzureCredential
+
     per_loop = _clients.setdefault(asyncio.get_running_loop(), {})
     credential = per_loop.get(("credential",))
     if credential is None:
-        credential = per_loop[("credential",)] = credential_factory()
+        credential = per_loop[("credential",)] = DefaultAzureCredential()
     return credential
+
+
+def _call_options(access: ServiceAccess) -> dict[str, Any]:
+    """Bearer tokens go only over https, except to a local emulator on http://."""
+    if access.connection is None and access.endpoint.startswith("http://"):
+        return {"enforce_https": False}
+    return {}
 
 
 async def close_clients() -> None:
@@ -145,7 +144,7 @@ async def send_message(
         headers={"Content-Type": content_type},
         content=body,
     )
-    response = await _within_deadline(client.send_request(request))
+    response = await _within_deadline(client.send_request(request, **_call_options(access)))
     _raise_for_upstream_status(response.status_code, response.headers)
 
 
@@ -168,6 +167,7 @@ async def generate_client_access(
             groups=list(groups),
             minutes_to_expire=minutes,
             client_protocol="MQTT" if protocol == "mqtt" else "Default",
+            **_call_options(access),
         )
     )
     return access_from_service_token(access.endpoint, hub, result["token"], protocol)
@@ -190,12 +190,13 @@ async def _within_deadline(call: Any) -> Any:
     except (TimeoutError, ServiceRequestError, ServiceResponseError) as error:
         logger.warning("Web PubSub unreachable: %s", type(error).__name__)
         raise UpstreamUnavailable("Web PubSub could not be reached; try again shortly.") from None
-    except HttpResponseError as error:
+    except HttpResponseError as error:  # ClientAuthenticationError included
         if error.response is not None:
             _raise_for_upstream_status(error.response.status_code, error.response.headers)
+        if isinstance(error, ClientAuthenticationError):
+            logger.warning("No Entra ID token for Web PubSub: %s", type(error).__name__)
+            raise UpstreamRejected("No credential for Web PubSub could be obtained (check the identity).") from None
         raise UpstreamRejected("Web PubSub rejected the call.") from None
-    except ClientAuthenticationError:
-        raise UpstreamRejected("No credential for Web PubSub could be obtained.") from None
 
 
 _UNAVAILABLE_STATUSES = {429, 502, 503, 504}
@@ -206,6 +207,8 @@ def _raise_for_upstream_status(status: int, headers: Any) -> None:
         return
     request_id = headers.get("x-ms-request-id") or headers.get("x-request-id")
     logger.warning("Web PubSub answered %s (request id %s)", status, request_id or "-")
+    if status == 400:  # the caller's input (e.g. an OData filter) that only the service checks
+        raise BadRequest("Web PubSub refused the request as invalid; check the filter and names.")
     if status in _UNAVAILABLE_STATUSES:
         raise UpstreamUnavailable(f"Web PubSub is unavailable (status {status}); try again shortly.")
     reason = "the credentials were refused" if status in (401, 403) else f"status {status}"

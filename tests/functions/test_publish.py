@@ -159,11 +159,11 @@ async def test_415_lists_the_accepted_types(app_settings: dict) -> None:
         assert accepted in body["error"]["message"]
 
 
-async def test_invalid_filter_is_rejected_upstream_as_502(app_settings: dict) -> None:
+async def test_invalid_filter_refused_by_the_service_is_a_400(app_settings: dict) -> None:
     status, body, _ = await call("/api/publish?filter=userId%20eq", b"x")
-    assert status == 502
-    assert body["error"]["code"] == "UpstreamRejected"
-    assert "400" in body["error"]["message"]
+    assert status == 400
+    assert body["error"]["code"] == "BadRequest"
+    assert "filter" in body["error"]["message"]
 
 
 async def test_wrong_key_is_502_without_leaking_it(

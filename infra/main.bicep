@@ -1,0 +1,53 @@
+// azd entry point: one resource group holding the function app, Web PubSub and what they need.
+// Identity-based throughout: no keys, no connection strings, no secrets in settings or outputs.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the azd environment; used to name and tag resources.')
+param environmentName string
+
+@minLength(1)
+@description('Azure region for every resource.')
+@metadata({ azd: { type: 'location' } })
+param location string
+
+@description('Object id of the developer running azd; gets Web PubSub Service Owner for local runs. Optional.')
+param principalId string = ''
+
+@allowed(['Free_F1', 'Standard_S1', 'Premium_P1'])
+@description('Web PubSub SKU.')
+param webPubSubSku string = 'Free_F1'
+
+@description('Default hub (WebPubSubHub).')
+param hubName string = 'pubsub'
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = { 'azd-env-name': environmentName }
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: 'rg-${environmentName}'
+  location: location
+  tags: tags
+}
+
+module resources 'resources.bicep' = {
+  name: 'resources'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    resourceToken: resourceToken
+    principalId: principalId
+    webPubSubSku: webPubSubSku
+    hubName: hubName
+  }
+}
+
+output AZURE_LOCATION string = location
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = resources.outputs.functionAppName
+output NEGOTIATE_URL string = resources.outputs.negotiateUrl
+output PUBLISH_URL string = resources.outputs.publishUrl
+output WEBPUBSUB_ENDPOINT string = resources.outputs.webPubSubEndpoint
+output WEBPUBSUB_HUB string = hubName

@@ -1,0 +1,40 @@
+"""openapi.json against the running app: every response must match the contract."""
+
+from __future__ import annotations
+
+import json
+
+import requests
+import schemathesis
+from schemathesis import checks
+from hypothesis import HealthCheck, settings
+
+from tests.e2e.conftest import Stack
+from tests.support import APP_ROOT, TEST_KEY
+
+CONTRACT = APP_ROOT / "openapi.json"
+
+
+schema = schemathesis.openapi.from_path(str(CONTRACT))
+
+# A wrong method is a 404 on Azure (a route constraint), not the 405 that `unsupported_method` wants.
+CHECKS = [
+    checks.not_a_server_error,
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+    checks.response_schema_conformance,
+    checks.response_headers_conformance,
+    checks.ignored_auth,
+]
+
+
+@schema.parametrize()
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+def test_responses_match_the_contract(case: schemathesis.Case, stack: Stack) -> None:
+    case.call_and_validate(base_url=stack.base_url, headers={"x-functions-key": TEST_KEY}, checks=CHECKS)
+
+
+def test_the_dev_host_serves_the_contract(stack: Stack) -> None:
+    response = requests.get(f"{stack.base_url}/api/openapi.json", timeout=5)
+    assert response.status_code == 200
+    assert response.json() == json.loads(CONTRACT.read_text())
