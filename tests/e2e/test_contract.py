@@ -6,8 +6,8 @@ import json
 
 import requests
 import schemathesis
-from schemathesis import checks
 from hypothesis import HealthCheck, settings
+from schemathesis import checks
 
 from tests.e2e.conftest import Stack
 from tests.support import APP_ROOT, TEST_KEY

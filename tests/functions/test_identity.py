@@ -50,6 +50,7 @@ async def test_negotiate_and_publish_with_a_managed_identity(
 ) -> None:
     hub = use_identity(monkeypatch, identity, entra_emulator)
     response = await negotiate(function_request("GET", "/api/negotiate?userId=idu"))
+    assert f"/client/hubs/{hub}?access_token=" in json.loads(response.get_body())["url"]
     assert response.status_code == 200, response.get_body()
     body = json.loads(response.get_body())
     claims = jwt.decode(body["token"], options={"verify_signature": False})

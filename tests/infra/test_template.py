@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 import yaml
@@ -99,10 +98,8 @@ def test_identity_holds_web_pubsub_service_owner_on_the_resource() -> None:
     owner = block_of("webPubSubOwner")
     assert "scope: webPubSub" in owner
     assert "principalId: identity.properties.principalId" in owner
-    assert (
-        "roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', webPubSubServiceOwnerRoleId)"
-        in owner
-    )
+    role = "subscriptionResourceId('Microsoft.Authorization/roleDefinitions', webPubSubServiceOwnerRoleId)"
+    assert f"roleDefinitionId: {role}" in owner
 
 
 def test_storage_is_reached_by_identity_only() -> None:
