@@ -29,7 +29,7 @@ logger = logging.getLogger("devhost")
 
 MAX_BODY_BYTES = 100 * 1024 * 1024  # Azure's HTTP request limit
 MAX_URL_LENGTH = 4096  # Azure's limit; longer URLs get 414
-MAX_REQUEST_LINE = 64 * 1024
+MAX_REQUEST_LINE = 1024 * 1024
 DEMO_PAGE = Path(__file__).parent / "demo" / "index.html"
 OPENAPI_FILE = "openapi.json"  # the app's contract, served when the app ships one
 

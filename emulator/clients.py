@@ -1,9 +1,10 @@
 """WebSocket clients: the handshake, the read loop and one writer task per connection.
 
 The handshake checks the token before upgrading, so a bad token is an HTTP 401 rather than a
-WebSocket that closes. The reader hands each frame to :mod:`emulator.client_protocol`; the
-writer drains the connection's bounded outbox, so a stalled client only ever blocks its
-own writer. A reliable connection whose socket drops without a close frame is kept for
+WebSocket that closes. The reader hands each frame to :mod:`emulator.client_protocol`.
+Frames go straight to the socket while its buffer stays under :data:`SOCKET_BUFFER_LIMIT`;
+past that they wait in the connection's bounded outbox, which one writer task per connection
+drains, so a stalled client only ever holds up its own writer. A reliable connection whose socket drops without a close frame is kept for
 30 seconds and can be recovered with ``awps_connection_id`` + ``awps_reconnection_token``.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 from aiohttp import WSMsgType, web
 
@@ -22,7 +24,7 @@ from emulator.client_protocol import (
     ProtocolViolation,
     handle_json_request,
 )
-from emulator.messages import PLAIN, RELIABLE, SUBPROTOCOLS, connected_frame
+from emulator.messages import PLAIN, RELIABLE, SUBPROTOCOLS, Frame, connected_frame
 from emulator.model import CLOSE_POLICY, Connection, Hub, Service, new_connection_id
 from emulator.validation import MAX_BODY_BYTES, valid_group, valid_hub
 
@@ -30,6 +32,8 @@ logger = logging.getLogger("emulator.clients")
 
 CLIENT_PATH_PREFIX = "/client/hubs/"
 CLOSE_FLUSH_SECONDS = 5.0
+SOCKET_BUFFER_LIMIT = 1024 * 1024  # bytes the kernel-side buffer may hold before frames queue
+DRAIN_POLL_SECONDS = 0.005
 
 
 class ClientEndpoint:
@@ -98,7 +102,7 @@ class ClientEndpoint:
 
     def _socket(self, protocol: str) -> web.WebSocketResponse:
         protocols = (protocol,) if protocol != PLAIN else ()
-        return web.WebSocketResponse(protocols=protocols, max_msg_size=MAX_BODY_BYTES, autoping=True)
+        return web.WebSocketResponse(protocols=protocols, max_msg_size=MAX_BODY_BYTES, autoping=True, compress=False)
 
     async def _serve(
         self,
@@ -110,15 +114,16 @@ class ClientEndpoint:
         recovered: bool = False,
     ) -> web.WebSocketResponse:
         wake = asyncio.Event()
+        transmit = _transmitter(transport)
         if recovered:
-            connection.reattach(wake.set)
+            connection.reattach(transmit, wake.set)
         else:
-            connection.wake = wake.set
+            connection.transmit, connection.wake = transmit, wake.set
             wake.set()
         self.sockets[connection.id] = ws
         if transport is not None:
             self.transports[connection.id] = transport
-        writer = asyncio.create_task(_write(ws, connection, wake))
+        writer = asyncio.create_task(_drain(ws, transport, connection, wake))
         clean_close = False
         try:
             clean_close = await self._read(ws, hub, connection)
@@ -173,16 +178,36 @@ def _client_closed(ws: web.WebSocketResponse) -> bool:
     return ws.close_code not in (1006, None)
 
 
-async def _write(ws: web.WebSocketResponse, connection: Connection, wake: asyncio.Event) -> None:
+def _transmitter(transport: asyncio.BaseTransport | None) -> Callable[[Frame], bool]:
+    """Write a frame at once unless the socket is backed up (then the caller queues it)."""
+    if not isinstance(transport, asyncio.WriteTransport):
+        return lambda frame: False
+
+    def transmit(frame: Frame) -> bool:
+        if transport.is_closing():
+            return True  # the socket is gone; the reader will notice and release the connection
+        if transport.get_write_buffer_size() > SOCKET_BUFFER_LIMIT:
+            return False
+        transport.write(frame)
+        return True
+
+    return transmit
+
+
+async def _drain(
+    ws: web.WebSocketResponse, transport: asyncio.BaseTransport | None, connection: Connection, wake: asyncio.Event
+) -> None:
+    """Move queued frames to the socket as it drains; then send the close frame, if asked."""
+    transmit = _transmitter(transport)
     try:
         while True:
             await wake.wait()
             wake.clear()
-            for frame in connection.take_frames():
-                if isinstance(frame, str):
-                    await ws.send_str(frame)
+            while connection.outbox:
+                if transmit(connection.outbox[0]):
+                    connection.next_frame()
                 else:
-                    await ws.send_bytes(frame)
+                    await asyncio.sleep(DRAIN_POLL_SECONDS)
             if connection.close_request is not None:
                 code, reason = connection.close_request
                 await ws.close(code=code, message=reason.encode("utf-8")[:120])

@@ -5,7 +5,7 @@ is built on first use and cached, so a broadcast to 5,000 connections encodes th
 once for plain clients and once for JSON clients. Reliable clients need their own
 ``sequenceId``; it is spliced in front of the cached JSON text rather than re-encoding.
 
-A frame is ``str`` (a text frame) or ``bytes`` (a binary frame).
+Frames are complete WebSocket frames as bytes (:mod:`emulator.frames`), ready for the socket.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import json
 from functools import cached_property
 from typing import Any
 
+from emulator.frames import binary_frame, text_frame
+
 PLAIN = "plain"
 JSON = "json.webpubsub.azure.v1"
 RELIABLE = "json.reliable.webpubsub.azure.v1"
@@ -22,7 +24,7 @@ SUBPROTOCOLS = (JSON, RELIABLE)  # service subprotocols this emulator speaks, in
 
 DATA_TYPES = {"text/plain": "text", "application/json": "json", "application/octet-stream": "binary"}
 
-Frame = str | bytes
+Frame = bytes
 
 
 def dumps(value: Any) -> str:
@@ -44,11 +46,15 @@ class Message:
     def plain_frame(self) -> Frame:
         """Plain clients get the bytes as sent: text and JSON as text frames, binary as binary."""
         if self.data_type == "binary":
-            return self.data
-        return self.data.decode("utf-8", errors="replace")
+            return binary_frame(self.data)
+        return text_frame(self.data.decode("utf-8", errors="replace"))
 
     @cached_property
-    def json_frame(self) -> str:
+    def json_frame(self) -> Frame:
+        return text_frame(self.json_text)
+
+    @cached_property
+    def json_text(self) -> str:
         envelope = '{"type":"message",'
         if self.group is not None:
             envelope += '"from":"group","group":' + dumps(self.group) + ","
@@ -70,29 +76,30 @@ class Message:
         if protocol == PLAIN:
             return self.plain_frame
         if protocol == RELIABLE:
-            return '{"sequenceId":' + str(sequence_id) + "," + self.json_frame[1:]
+            return text_frame('{"sequenceId":' + str(sequence_id) + "," + self.json_text[1:])
         return self.json_frame
 
 
-def connected_frame(connection_id: str, user_id: str | None, reconnection_token: str | None) -> str:
+def connected_frame(connection_id: str, user_id: str | None, reconnection_token: str | None) -> Frame:
     payload: dict[str, Any] = {"type": "system", "event": "connected", "userId": user_id, "connectionId": connection_id}
     if reconnection_token is not None:
         payload["reconnectionToken"] = reconnection_token
-    return dumps(payload)
+    return text_frame(dumps(payload))
 
 
-def disconnected_frame(reason: str) -> str:
-    return dumps({"type": "system", "event": "disconnected", "message": reason})
+def disconnected_frame(reason: str) -> Frame:
+    return text_frame(dumps({"type": "system", "event": "disconnected", "message": reason}))
 
 
-def ack_frame(ack_id: int, error: tuple[str, str] | None = None) -> str:
+def ack_frame(ack_id: int, error: tuple[str, str] | None = None) -> Frame:
     if error is None:
-        return dumps({"type": "ack", "ackId": ack_id, "success": True})
+        return text_frame(dumps({"type": "ack", "ackId": ack_id, "success": True}))
     name, message = error
-    return dumps({"type": "ack", "ackId": ack_id, "success": False, "error": {"name": name, "message": message}})
+    failure = {"type": "ack", "ackId": ack_id, "success": False, "error": {"name": name, "message": message}}
+    return text_frame(dumps(failure))
 
 
-PONG_FRAME = dumps({"type": "pong"})
+PONG_FRAME = text_frame(dumps({"type": "pong"}))
 
 
 def decode_client_data(data_type: str, data: Any) -> bytes:

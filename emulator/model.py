@@ -1,13 +1,16 @@
 """Hubs, connections, groups and permissions: the emulator's state, with no I/O.
 
-Nothing here touches a socket. A :class:`Connection` collects the frames it must send in a
-bounded outbox and calls ``wake`` so that the I/O layer (:mod:`emulator.clients`) writes them;
-when a client falls too far behind, the connection asks to be closed instead of growing.
+Nothing here touches a socket. The I/O layer (:mod:`emulator.clients`) gives each
+:class:`Connection` a ``transmit`` callable that writes a frame at once if the socket keeps up
+and returns False if it is backed up. Frames that cannot go out at once wait in a bounded
+outbox, and ``wake`` tells the I/O layer to drain it; a client that falls too far behind is
+closed instead of buffered forever.
 
 Bounds (per connection):
 
 * outbox: :data:`MAX_OUTBOX_FRAMES` frames or :data:`MAX_OUTBOX_BYTES` bytes, whichever
-  comes first; past either, the connection is closed with 1008 and a reason;
+  comes first, on top of what the socket itself buffers (see ``clients.SOCKET_BUFFER_LIMIT``);
+  past either, the connection is closed with 1008 and a reason;
 * reliable replay buffer: :data:`MAX_UNACKED` messages (the service's own limit);
 * remembered ``ackId`` values for de-duplication: the last :data:`ACK_WINDOW`.
 """
@@ -22,8 +25,8 @@ from dataclasses import dataclass, field
 
 from emulator.messages import PLAIN, RELIABLE, Frame, Message, disconnected_frame
 
-MAX_OUTBOX_FRAMES = 2000
-MAX_OUTBOX_BYTES = 16 * 1024 * 1024
+MAX_OUTBOX_FRAMES = 1000
+MAX_OUTBOX_BYTES = 4 * 1024 * 1024
 MAX_UNACKED = 1000
 ACK_WINDOW = 4096
 RECOVERY_SECONDS = 30.0
@@ -40,7 +43,7 @@ def new_connection_id() -> str:
 
 @dataclass
 class Connection:
-    """One client connection. ``wake`` is set by the I/O layer to flush the outbox."""
+    """One client connection; ``transmit`` and ``wake`` are set by the I/O layer."""
 
     id: str
     hub: str
@@ -49,6 +52,7 @@ class Connection:
     roles: frozenset[str] = frozenset()
     groups: set[str] = field(default_factory=set)
     granted: set[tuple[str, str | None]] = field(default_factory=set)
+    transmit: Callable[[Frame], bool] = lambda frame: False
     wake: Callable[[], None] = lambda: None
     outbox: deque[Frame] = field(default_factory=deque)
     outbox_bytes: int = 0
@@ -80,8 +84,10 @@ class Connection:
     # -- sending ---------------------------------------------------------------------------
 
     def send(self, frame: Frame) -> None:
-        """Queue one frame; a client too far behind is closed rather than buffered forever."""
+        """Write now if the socket keeps up, else queue; too far behind means closed."""
         if self.close_request is not None or not self.attached:
+            return
+        if not self.outbox and self.transmit(frame):
             return
         if len(self.outbox) >= MAX_OUTBOX_FRAMES or self.outbox_bytes + len(frame) > MAX_OUTBOX_BYTES:
             self.request_close(CLOSE_POLICY, "The client is reading too slowly; its send queue is full.")
@@ -113,6 +119,11 @@ class Connection:
         self.outbox_bytes = 0
         return frames
 
+    def next_frame(self) -> Frame:
+        frame = self.outbox.popleft()
+        self.outbox_bytes -= len(frame)
+        return frame
+
     def request_close(self, code: int, reason: str) -> None:
         if self.close_request is None:
             if self.is_json and self.attached:
@@ -140,13 +151,15 @@ class Connection:
 
     def detach(self) -> None:
         self.detached_since = time.monotonic()
+        self.transmit = lambda frame: False
         self.outbox.clear()
         self.outbox_bytes = 0
 
-    def reattach(self, wake: Callable[[], None]) -> None:
+    def reattach(self, transmit: Callable[[Frame], bool], wake: Callable[[], None]) -> None:
         """A recovered socket takes over; every unacked message is replayed, in order."""
         self.detached_since = None
         self.close_request = None
+        self.transmit = transmit
         self.wake = wake
         for _, frame in self.unacked:
             self.outbox.append(frame)

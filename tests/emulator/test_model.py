@@ -7,6 +7,7 @@ import json
 import pytest
 
 from emulator.client_protocol import ProtocolViolation, handle_json_request
+from emulator.frames import OPCODE_TEXT, decode_frame
 from emulator.messages import JSON, PLAIN, RELIABLE, Message
 from emulator.model import (
     MAX_OUTBOX_FRAMES,
@@ -26,9 +27,20 @@ def connect(hub: Hub, protocol: str = JSON, user: str | None = None, roles: tupl
     return connection
 
 
-def sent(connection: Connection) -> list[dict | str | bytes]:
-    frames = connection.take_frames()
-    return [json.loads(f) if isinstance(f, str) and connection.is_json else f for f in frames]
+def payloads(frames: list[bytes], as_json: bool) -> list:
+    """Decode wire frames: JSON objects for JSON clients, text or bytes for plain ones."""
+    decoded = []
+    for frame in frames:
+        opcode, payload = decode_frame(frame)
+        if opcode == OPCODE_TEXT:
+            decoded.append(json.loads(payload) if as_json else payload.decode())
+        else:
+            decoded.append(payload)
+    return decoded
+
+
+def sent(connection: Connection) -> list:
+    return payloads(connection.take_frames(), connection.is_json)
 
 
 def request(hub: Hub, connection: Connection, **payload: object) -> list:
@@ -40,12 +52,12 @@ def test_message_is_encoded_once_per_protocol() -> None:
     message = Message(b"hi", "text")
     assert message.frame_for(JSON) is message.frame_for(JSON)
     assert message.frame_for(PLAIN) is message.frame_for(PLAIN)
-    reliable = json.loads(message.frame_for(RELIABLE, 7))
+    reliable = payloads([message.frame_for(RELIABLE, 7)], as_json=True)[0]
     assert reliable == {"sequenceId": 7, "type": "message", "from": "server", "dataType": "text", "data": "hi"}
 
 
 def test_group_envelope_names_group_and_sender() -> None:
-    envelope = json.loads(Message(b'{"a":1}', "json", group="g", from_user_id="u").frame_for(JSON))
+    envelope = payloads([Message(b'{"a":1}', "json", group="g", from_user_id="u").frame_for(JSON)], as_json=True)[0]
     assert envelope == {
         "type": "message",
         "from": "group",
@@ -143,6 +155,27 @@ def test_granted_permissions() -> None:
     assert connection.may("sendToGroup", "anything")
 
 
+def test_frames_go_straight_out_while_the_socket_keeps_up() -> None:
+    hub = Hub("h")
+    connection = connect(hub, protocol=PLAIN)
+    written: list[bytes] = []
+    socket_ready = True
+
+    def transmit(frame: bytes) -> bool:
+        if socket_ready:
+            written.append(frame)
+        return socket_ready
+
+    connection.transmit = transmit
+    hub.publish(Message(b"now", "text"), [connection])
+    assert payloads(written, as_json=False) == ["now"] and not connection.outbox
+    socket_ready = False
+    hub.publish(Message(b"later", "text"), [connection])
+    socket_ready = True
+    hub.publish(Message(b"after", "text"), [connection])  # queued behind "later": order is kept
+    assert sent(connection) == ["later", "after"]
+
+
 def test_slow_consumer_is_closed_not_buffered_forever() -> None:
     hub = Hub("h")
     slow, fast = connect(hub, protocol=PLAIN), connect(hub, protocol=PLAIN)
@@ -170,7 +203,7 @@ def test_reliable_replay_after_detach() -> None:
     assert not connection.recoverable("wrong", connection.detached_since)  # type: ignore[arg-type]
     assert connection.recoverable(token, connection.detached_since + RECOVERY_SECONDS - 1)  # type: ignore[operator]
     assert not connection.recoverable(token, connection.detached_since + RECOVERY_SECONDS + 1)  # type: ignore[operator]
-    connection.reattach(lambda: None)
+    connection.reattach(lambda frame: False, lambda: None)
     assert [(m["sequenceId"], m["data"]) for m in sent(connection)] == [(2, "two"), (3, "three"), (4, "four")]
 
 
