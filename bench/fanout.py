@@ -9,14 +9,17 @@ same run. Servers and subscribers run in their own processes, all on loopback.
 from __future__ import annotations
 
 import asyncio
-import statistics
+import json
+import os
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import aiohttp
 import jwt
 
 from bench.processes import Child, free_port, wait_for_port
+from bench.stack import CLIENT_CORES, SERVER_CORES, pin
 from emulator import DEFAULT_ACCESS_KEY
 
 PAYLOAD_BYTES = 2048
@@ -43,14 +46,16 @@ class FanoutResult:
     subscribers: int
     best: Step | None
     steps: list[Step]
+    cpu_us_per_message: float  # server CPU time over every step, per delivered message
 
     def to_json(self) -> dict:
-        return {
-            "server": self.server,
-            "subscribers": self.subscribers,
-            "best": asdict(self.best) if self.best else None,
-            "steps": [asdict(s) for s in self.steps],
-        }
+        return asdict(self)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def payload() -> bytes:
@@ -107,13 +112,14 @@ def measure_step(
             break
         time.sleep(0.05)
     elapsed = time.perf_counter() - started
-    return Step(
+    step = Step(
         target_out_per_s=target,
         out_per_s=round(delivered / elapsed),
         p50_ms=round(percentile(latencies, 0.5) * 1000, 1),
         p99_ms=round(percentile(latencies, 0.99) * 1000, 1),
         lost=expected - delivered,
     )
+    return step, delivered
 
 
 def run_fanout(server: str, subscribers: int, targets: list[int], seconds: float) -> FanoutResult:
@@ -125,6 +131,7 @@ def run_fanout(server: str, subscribers: int, targets: list[int], seconds: float
     else:
         child = Child("bench.baseline_server", str(ws_port), str(http_port))
     with child:
+        pin(child.process.pid, SERVER_CORES)
         wait_for_port(http_port)
         wait_for_port(ws_port)
         now = int(time.time())
@@ -139,16 +146,21 @@ def run_fanout(server: str, subscribers: int, targets: list[int], seconds: float
         subscribe_url = f"ws://127.0.0.1:{ws_port}/client/hubs/{HUB}?access_token={client_token}"
         sample_every = max(1, subscribers // 50)
         with Child("bench.receivers", subscribe_url, str(subscribers), str(sample_every), pipe=True) as receivers:
+            pin(receivers.process.pid, CLIENT_CORES)
             assert receivers.receive()["ready"] == subscribers
             steps: list[Step] = []
+            delivered_total = 0
+            cpu_before = cpu_seconds(child.process.pid)
             for target in targets:
-                step = measure_step(receivers, send_url, headers, subscribers, target, seconds)
+                step, delivered = measure_step(receivers, send_url, headers, subscribers, target, seconds)
                 steps.append(step)
+                delivered_total += delivered
                 if not step.ok:
                     break
+            cpu_used = cpu_seconds(child.process.pid) - cpu_before
     passing = [s for s in steps if s.ok]
     best = max(passing, key=lambda s: s.out_per_s) if passing else None
-    return FanoutResult(server, subscribers, best, steps)
+    return FanoutResult(server, subscribers, best, steps, cpu_used * 1e6 / max(delivered_total, 1))
 
 
 if __name__ == "__main__":
@@ -156,7 +168,4 @@ if __name__ == "__main__":
 
     server = sys.argv[1] if len(sys.argv) > 1 else "emulator"
     count = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
-    result = run_fanout(server, count, [30_000, 60_000, 90_000, 120_000, 160_000], 2.0)
-    for step in result.steps:
-        print(step)
-    print("best", result.best, statistics.mean([1]))
+    print(json.dumps(run_fanout(server, count, [30_000, 60_000, 90_000, 120_000, 160_000], 2.0).to_json(), indent=2))

@@ -34,11 +34,19 @@ def wait_for_port(port: int, timeout: float = 20) -> None:
 class Child:
     """A Python child process running ``-m module args``; stopped with SIGINT, then killed."""
 
-    def __init__(self, module: str, *args: str, env: dict[str, str] | None = None, pipe: bool = False) -> None:
+    def __init__(
+        self,
+        module: str,
+        *args: str,
+        env: dict[str, str] | None = None,
+        unset: tuple[str, ...] = (),
+        pipe: bool = False,
+    ) -> None:
+        environment = {name: value for name, value in os.environ.items() if name not in unset}
         self.process = subprocess.Popen(
             [sys.executable, "-m", module, *args],
             cwd=ROOT,
-            env={**os.environ, **(env or {})},
+            env={**environment, **(env or {})},
             stdin=subprocess.PIPE if pipe else subprocess.DEVNULL,
             stdout=subprocess.PIPE if pipe else subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import sys
@@ -74,10 +75,8 @@ class Subscriber(asyncio.Protocol):
                 stats.bytes += length
                 if stats.frames % stats.sample_every == 0:
                     stamp = bytes(buffer[offset + header : offset + header + STAMP_BYTES])
-                    try:
+                    with contextlib.suppress(ValueError):  # a payload without a timestamp
                         stats.latencies.append(now - float(stamp))
-                    except ValueError:
-                        pass
             offset += header + length
         del buffer[:offset]
 

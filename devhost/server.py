@@ -53,6 +53,7 @@ class DevHost:
         port: int | None = None,
         enforce_keys: bool = True,
         serve_demo: bool = True,
+        middlewares: tuple[Any, ...] = (),
     ) -> None:
         self.app_root = app_root.resolve()
         self.settings = settings
@@ -60,6 +61,7 @@ class DevHost:
         self.port = settings.port if port is None else port
         self.enforce_keys = enforce_keys
         self.serve_demo = serve_demo
+        self.middlewares = middlewares  # extra aiohttp middlewares, outermost first (tracing, auditing)
         self.functions: list[HttpFunction] = []
         self.route_prefix = "api"
         self._runner: web.AppRunner | None = None
@@ -74,7 +76,7 @@ class DevHost:
         self.functions = load_functions(self.app_root, self.route_prefix)
 
     def build_app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self._cors])
+        app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[*self.middlewares, self._cors])
         if self.serve_demo:
             app.router.add_get("/", self._demo_page)
         if (self.app_root / OPENAPI_FILE).is_file():

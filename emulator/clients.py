@@ -4,8 +4,9 @@ The handshake checks the token before upgrading, so a bad token is an HTTP 401 r
 WebSocket that closes. The reader hands each frame to :mod:`emulator.client_protocol`.
 Frames go straight to the socket while its buffer stays under :data:`SOCKET_BUFFER_LIMIT`;
 past that they wait in the connection's bounded outbox, which one writer task per connection
-drains, so a stalled client only ever holds up its own writer. A reliable connection whose socket drops without a close frame is kept for
-30 seconds and can be recovered with ``awps_connection_id`` + ``awps_reconnection_token``.
+drains, so a stalled client only ever holds up its own writer. A reliable connection whose
+socket drops without a close frame is kept for 30 seconds and can be recovered with
+``awps_connection_id`` + ``awps_reconnection_token``.
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
@@ -24,12 +26,40 @@ DEFAULT_PORT = 8080
 MAX_REQUEST_LINE = 128 * 1024  # room for a 64 KB token, which then gets a proper 401
 
 
+@dataclass
+class Stats:
+    """What a developer may want to know about the traffic, e.g. whether callers pool connections."""
+
+    rest_requests: int = 0
+    rest_peers: set[tuple[str, int]] = field(default_factory=set)
+
+    def to_json(self) -> dict[str, int]:
+        return {"restRequests": self.rest_requests, "restConnections": len(self.rest_peers)}
+
+
 def build_app(
-    service: Service, access_key: str, *, allow_unvalidated_entra_tokens: bool = False
+    service: Service,
+    access_key: str,
+    stats: Stats,
+    *,
+    allow_unvalidated_entra_tokens: bool = False,
+    middlewares: tuple[Any, ...] = (),
 ) -> tuple[web.Application, ClientEndpoint]:
     rest = RestApi(service, access_key, allow_unvalidated_entra_tokens=allow_unvalidated_entra_tokens)
     clients = ClientEndpoint(service, access_key)
-    app = web.Application(client_max_size=2 * 1024 * 1024)
+
+    @web.middleware
+    async def count_rest_calls(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path.startswith("/api/hubs/") and request.transport is not None:
+            stats.rest_requests += 1
+            stats.rest_peers.add(request.transport.get_extra_info("peername")[:2])
+        return await handler(request)
+
+    async def stats_handler(request: web.Request) -> web.Response:
+        return web.json_response(stats.to_json())
+
+    app = web.Application(client_max_size=2 * 1024 * 1024, middlewares=[*middlewares, count_rest_calls])
+    app.router.add_get("/_emulator/stats", stats_handler)
     app.router.add_get("/api/health", health)  # add_get also answers HEAD
     app.router.add_route("*", "/api/{tail:.*}", rest.handle)
     app.router.add_get("/client/hubs/{hub}", clients.handle)
@@ -53,15 +83,22 @@ class Emulator:
         port: int = DEFAULT_PORT,
         access_key: str = DEFAULT_ACCESS_KEY,
         allow_unvalidated_entra_tokens: bool = False,
+        middlewares: tuple[Any, ...] = (),
     ) -> None:
+        """``middlewares`` are extra aiohttp middlewares, outermost first (tracing, auditing)."""
         if len(access_key.encode("utf-8")) < 32 or ";" in access_key or access_key != access_key.strip():
             raise ValueError("The access key needs at least 32 bytes, no ';' and no edge white space.")
         self.host = host
         self.port = port
         self.access_key = access_key
         self.service = Service()
+        self.stats = Stats()
         self.app, self.clients = build_app(
-            self.service, access_key, allow_unvalidated_entra_tokens=allow_unvalidated_entra_tokens
+            self.service,
+            access_key,
+            self.stats,
+            allow_unvalidated_entra_tokens=allow_unvalidated_entra_tokens,
+            middlewares=middlewares,
         )
         self._runner: web.AppRunner | None = None
         self._janitor: asyncio.Task[None] | None = None

@@ -56,10 +56,12 @@ def _invocation_id(context: func.Context | None) -> str:
 
 
 def _log(function: str, invocation_id: str, fields: dict[str, Any], seconds: float) -> None:
-    dimensions = {"function": function, **fields, "duration_ms": round(seconds * 1000, 1)}
-    dimensions["invocation_id"] = invocation_id
+    level = logging.WARNING if fields.get("status", 500) >= 500 else logging.INFO
+    if not logger.isEnabledFor(level):
+        return
+    duration_ms = round(seconds * 1000, 1)
     parts = [f"function={function}"]
     parts += [f"{name}={fields[name]}" for name in LOG_FIELDS if fields.get(name) is not None]
-    parts += [f"duration_ms={dimensions['duration_ms']}", f"invocation_id={invocation_id}"]
-    level = logging.WARNING if fields.get("status", 500) >= 500 else logging.INFO
+    parts += [f"duration_ms={duration_ms}", f"invocation_id={invocation_id}"]
+    dimensions = {"function": function, **fields, "duration_ms": duration_ms, "invocation_id": invocation_id}
     logger.log(level, " ".join(parts), extra={"custom_dimensions": dimensions})

@@ -1,12 +1,13 @@
 """App settings, read from the environment (Azure app settings or ``local.settings.json`` Values).
 
-Settings are read on every invocation: it costs microseconds and means a changed app setting
-takes effect without a restart. Each malformed value raises :class:`ConfigurationError`
-naming the setting, never echoing its value.
+The environment is read on every invocation, so a changed app setting takes effect without a
+restart; it is parsed again only when one of its values changed. Each malformed value raises
+:class:`ConfigurationError` naming the setting, never echoing its value.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -71,8 +72,29 @@ class Settings:
         )
 
 
+SETTING_NAMES = (
+    CONNECTION_STRING,
+    ENDPOINT,
+    HUB,
+    ALLOWED_HUBS,
+    TOKEN_MINUTES,
+    ALLOW_CLIENT_USER_ID,
+    TRUST_APP_SERVICE_AUTH,
+    REQUIRE_USER,
+    ROLES,
+    ALLOWED_GROUPS,
+)
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
+    return _parse_settings(tuple(env.get(name, "") for name in SETTING_NAMES))
+
+
+@functools.lru_cache(maxsize=16)
+def _parse_settings(values: tuple[str, ...]) -> Settings:
+    """Parsing costs tens of microseconds; the same values always give the same settings."""
+    env = dict(zip(SETTING_NAMES, values, strict=True))
     default_hub = _required(env, HUB)
     validate_hub(default_hub, setting=HUB)
     allowed = _csv(env, ALLOWED_HUBS)

@@ -1,15 +1,42 @@
-"""Shared fixtures: a real emulator on loopback and app settings that point at it."""
+"""Shared fixtures: a real emulator and dev host on loopback, app settings that point at them,
+and the session-wide audit that no secret leaves the process."""
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 
 import pytest
 
+from devhost import DevHost, LocalSettings
 from emulator import Emulator
 from shared.service import close_clients
-from tests.support import BackgroundLoop, unique_hub
+from tests.audit import SecretAudit
+from tests.support import APP_ROOT, TEST_KEY, BackgroundLoop, unique_hub
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--soak", action="store_true", help="run the reliability suite at full size (make soak)")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def audit() -> Iterator[SecretAudit]:
+    """Watches every product log line and response body of the session; fails it on a leak."""
+    recorder = SecretAudit()
+    handler = recorder.handler()
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(min(previous, logging.INFO))
+    for name in ("shared", "devhost", "emulator"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    yield recorder
+    root.removeHandler(handler)
+    root.setLevel(previous)
+    leaks = recorder.violations()
+    assert not leaks, "secrets left the process:\n" + "\n".join(sorted(set(leaks)))
 
 
 @pytest.fixture(scope="session")
@@ -20,12 +47,49 @@ def background() -> Iterator[BackgroundLoop]:
 
 
 @pytest.fixture(scope="session")
-def shared_emulator(background: BackgroundLoop) -> Iterator[Emulator]:
+def shared_emulator(background: BackgroundLoop, audit: SecretAudit) -> Iterator[Emulator]:
     """One emulator for the session, in its own thread; tests keep apart by hub name."""
-    emulator = Emulator(port=0)
+    emulator = Emulator(port=0, middlewares=(audit.middleware,))
     background.run(emulator.start())
     yield emulator
     background.run(emulator.stop())
+
+
+@dataclass
+class Stack:
+    emulator: Emulator
+    host: DevHost
+    hub: str
+
+    @property
+    def base_url(self) -> str:
+        return f"http://localhost:{self.host.port}"
+
+
+@pytest.fixture(scope="session")
+def stack(background: BackgroundLoop, shared_emulator: Emulator, audit: SecretAudit) -> Iterator[Stack]:
+    """The whole flow on loopback: the emulator and the dev host serving this repository's app."""
+    hub = unique_hub()
+    settings = {
+        "WebPubSubConnectionString": shared_emulator.connection_string,
+        "WebPubSubHub": hub,
+        "NegotiateAllowClientUserId": "true",
+        "NegotiateAllowedGroups": "lobby*",
+        "NegotiateRoles": "webpubsub.joinLeaveGroup.lobby,webpubsub.sendToGroup.lobby",
+    }
+    saved = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
+    local = LocalSettings(function_key=TEST_KEY, cors_origins=("*",))
+    host = DevHost(APP_ROOT, local, port=0, middlewares=(audit.middleware,))
+    background.run(host.start())
+    yield Stack(shared_emulator, host, hub)
+    background.run(host.stop())
+    background.run(close_clients())  # the app's cached service clients live on this loop
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient
 from playwright.async_api import Browser, Page, async_playwright
 
-from tests.e2e.conftest import Stack
+from tests.conftest import Stack
 from tests.support import APP_ROOT, TEST_KEY
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")

@@ -9,7 +9,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
-from tests.e2e.conftest import Stack
+from tests.conftest import Stack
 from tests.support import APP_ROOT, TEST_KEY
 
 CONTRACT = APP_ROOT / "openapi.json"

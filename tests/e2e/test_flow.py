@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 import websockets
 
-from tests.e2e.conftest import Stack
+from tests.conftest import Stack
 from tests.support import TEST_KEY
 
 JSON_PROTOCOL = "json.webpubsub.azure.v1"

@@ -13,6 +13,7 @@ from publish import main as publish
 from tests.support import function_request
 
 KEY = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ABCDEFGH"
+SECRET_MESSAGE = f"Endpoint=https://x.webpubsub.azure.com;AccessKey={KEY};"
 
 
 @dataclass
@@ -81,7 +82,7 @@ async def test_unexpected_errors_log_frames_but_not_messages(
 
         @property
         def url(self) -> str:
-            raise RuntimeError(f"AccessKey={KEY}")
+            raise RuntimeError(SECRET_MESSAGE)
 
     response = await negotiate(Exploding())  # type: ignore[arg-type]
     assert response.status_code == 500

@@ -1,0 +1,293 @@
+"""The four benchmark scenarios. Each returns rows: a measured value next to its baseline
+from the same run, the ratio, and the target it is held to."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+import timeit
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import jwt
+
+from bench.fanout import run_fanout
+from bench.processes import ROOT, Child
+from bench.stack import CLIENT_CORES, FUNCTION_KEY, HUB, pin, start_stack
+from emulator import DEFAULT_ACCESS_KEY
+from shared.tokens import client_token_claims, mint_client_access
+
+
+@dataclass
+class Size:
+    name: str
+    http_requests: int
+    concurrency: int
+    mint_calls: int
+    fanout_subscribers: tuple[int, ...]
+    fanout_baseline_subscribers: tuple[int, ...]
+    fanout_targets: tuple[int, ...]
+    fanout_seconds: float
+    cold_start_runs: int
+
+
+SIZES = {
+    "tiny": Size("tiny", 200, 8, 2_000, (100,), (100,), (5_000,), 0.5, 3),
+    "full": Size(
+        "full",
+        6_000,
+        32,
+        50_000,
+        (100, 1_000, 5_000),
+        (1_000, 5_000),
+        (10_000, 30_000, 60_000, 90_000, 120_000, 160_000),
+        2.0,
+        15,
+    ),
+}
+
+
+@dataclass
+class Row:
+    scenario: str
+    metric: str
+    value: float
+    unit: str
+    baseline: float | None = None
+    baseline_name: str = ""
+    target: str = ""
+    ok: bool | None = None
+
+    @property
+    def ratio(self) -> float | None:
+        return self.value / self.baseline if self.baseline else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "ratio": self.ratio}
+
+
+def http_load(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run the load generator on the client core and return its report."""
+    with Child("bench.http_load", json.dumps(spec), pipe=True) as child:
+        pin(child.process.pid, CLIENT_CORES)
+        return child.receive()
+
+
+def negotiate(size: Size) -> list[Row]:
+    with ExitStack() as exits:
+        stack = start_stack(exits)
+        common = {"requests": size.http_requests, "concurrency": size.concurrency}
+        http_load({**common, "url": f"{stack.host_url}/api/noop", "requests": min(200, size.http_requests)})  # warm
+        noop = http_load({**common, "url": f"{stack.host_url}/api/noop"})
+        result = http_load({**common, "url": f"{stack.host_url}/api/negotiate"})
+    ratio = result["rps"] / noop["rps"]
+    return [
+        Row(
+            "negotiate",
+            f"requests/s at concurrency {size.concurrency}",
+            round(result["rps"]),
+            "req/s",
+            round(noop["rps"]),
+            "no-op function, same host",
+            ">= 0.9x",
+            ratio >= 0.9,
+        ),
+        Row("negotiate", "p50 latency", round(result["p50_ms"], 2), "ms", round(noop["p50_ms"], 2), "no-op function"),
+        Row("negotiate", "p99 latency", round(result["p99_ms"], 2), "ms", round(noop["p99_ms"], 2), "no-op function"),
+        Row(
+            "negotiate",
+            "non-200 answers",
+            sum(n for s, n in result["statuses"].items() if s != "200"),
+            "count",
+            target="0",
+            ok=result["statuses"].get("200") == result["requests"],
+        ),
+    ]
+
+
+def token_minting(size: Size) -> list[Row]:
+    endpoint, key = "https://contoso.webpubsub.azure.com", DEFAULT_ACCESS_KEY
+    options = {"user_id": "alice", "roles": ["webpubsub.joinLeaveGroup.lobby"], "groups": ["lobby"], "minutes": 60}
+    claims = client_token_claims(endpoint, "chat", **options)
+
+    def ours() -> None:
+        mint_client_access(endpoint, "chat", key, **options)
+
+    def bare() -> None:
+        jwt.encode(claims, key, algorithm="HS256")
+
+    ours_s = min(timeit.repeat(ours, number=size.mint_calls // 5, repeat=5)) / (size.mint_calls // 5)
+    bare_s = min(timeit.repeat(bare, number=size.mint_calls // 5, repeat=5)) / (size.mint_calls // 5)
+    return [
+        Row(
+            "negotiate",
+            "token minting per call",
+            round(ours_s * 1e6, 2),
+            "µs",
+            round(bare_s * 1e6, 2),
+            "bare jwt.encode, same claims",
+            "<= 1.3x",
+            ours_s / bare_s <= 1.3,
+        )
+    ]
+
+
+def emulator_stats(port: int) -> dict[str, int]:
+    from urllib.request import urlopen
+
+    with urlopen(f"http://127.0.0.1:{port}/_emulator/stats", timeout=5) as response:
+        return json.loads(response.read())
+
+
+def publish(size: Size) -> list[Row]:
+    """The service (emulator) keeps core 0 to itself in both runs; the caller side shares core 1:
+    the SDK load generator alone, or the HTTP load generator plus the dev host calling the SDK."""
+    body = "x" * 1024
+    with ExitStack() as exits:
+        stack = start_stack(exits, host_cores=CLIENT_CORES)
+        spec = {
+            "url": f"{stack.host_url}/api/publish",
+            "method": "POST",
+            "body": body,
+            "requests": size.http_requests,
+            "concurrency": 32,
+            "headers": {"x-functions-key": FUNCTION_KEY, "Content-Type": "text/plain"},
+        }
+        http_load({**spec, "requests": min(200, size.http_requests)})  # warm up the app's client pool
+        before = emulator_stats(stack.emulator_port)
+        through_app = http_load(spec)
+        after = emulator_stats(stack.emulator_port)
+        with Child(
+            "bench.sdk_load", stack.connection_string, HUB, str(size.http_requests), "32", "1024", pipe=True
+        ) as direct_child:
+            pin(direct_child.process.pid, CLIENT_CORES)
+            direct = direct_child.receive()
+    calls = after["restRequests"] - before["restRequests"]
+    new_connections = after["restConnections"] - before["restConnections"]
+    per_thousand = new_connections * 1000 / max(calls, 1)
+    ratio = through_app["rps"] / direct["rps"]
+    return [
+        Row(
+            "publish",
+            "publishes/s, 1 KiB, concurrency 32",
+            round(through_app["rps"]),
+            "req/s",
+            round(direct["rps"]),
+            "async SDK send_to_all direct",
+            ">= 0.7x",
+            ratio >= 0.7,
+        ),
+        Row("publish", "p99 latency", round(through_app["p99_ms"], 2), "ms", round(direct["p99_ms"], 2), "SDK direct"),
+        Row(
+            "publish",
+            "new TCP connections to the emulator per 1,000 publishes",
+            round(per_thousand, 2),
+            "conn",
+            target="no new connection per publish (< 1,000)",
+            ok=per_thousand < 10,
+        ),
+        Row(
+            "publish",
+            "non-202 answers",
+            sum(n for s, n in through_app["statuses"].items() if s != "202"),
+            "count",
+            target="0",
+            ok=through_app["statuses"].get("202") == through_app["requests"],
+        ),
+    ]
+
+
+def fanout(size: Size) -> list[Row]:
+    rows: list[Row] = []
+    baselines = {
+        n: run_fanout("baseline", n, list(size.fanout_targets), size.fanout_seconds)
+        for n in size.fanout_baseline_subscribers
+    }
+    costs: dict[int, float] = {}
+    for subscribers in size.fanout_subscribers:
+        result = run_fanout("emulator", subscribers, list(size.fanout_targets), size.fanout_seconds)
+        best = result.best
+        out = best.out_per_s if best else 0
+        costs[subscribers] = result.cpu_us_per_message
+        baseline = baselines.get(subscribers)
+        base_out = baseline.best.out_per_s if baseline and baseline.best else None
+        ratio_ok = (out / base_out >= 0.8) if base_out else None
+        absolute_ok = out >= 30_000 if subscribers >= 1_000 and size.name == "full" else None
+        rows.append(
+            Row(
+                "fanout",
+                f"{subscribers:,} subscribers: outbound msg/s, 2 KiB, p99 < 1 s",
+                out,
+                "msg/s",
+                base_out,
+                "websockets.broadcast() server" if base_out else "",
+                ">= 0.8x and >= 30,000/s" if base_out else "",
+                _all(ratio_ok, absolute_ok),
+            )
+        )
+        if best:
+            rows.append(
+                Row(
+                    "fanout",
+                    f"{subscribers:,} subscribers: latency p50 / p99 at best rate",
+                    best.p50_ms,
+                    f"ms (p99 {best.p99_ms} ms)",
+                )
+            )
+        rows.append(
+            Row(
+                "fanout",
+                f"{subscribers:,} subscribers: emulator CPU per delivered message",
+                round(costs[subscribers], 2),
+                "µs",
+            )
+        )
+    return rows
+
+
+def _all(*checks: bool | None) -> bool | None:
+    known = [c for c in checks if c is not None]
+    return all(known) if known else None
+
+
+def cold_start(size: Size) -> list[Row]:
+    functions = f"import sys; sys.path.append({str(ROOT)!r}); import negotiate, publish"
+    baseline = "import azure.functions"
+
+    def wall(code: str) -> float:
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, cwd="/")
+        return time.perf_counter() - started
+
+    wall(functions)  # fill the OS file cache once
+    app_runs, base_runs = [], []
+    for _ in range(size.cold_start_runs):
+        base_runs.append(wall(baseline))
+        app_runs.append(wall(functions))
+    app_ms, base_ms = statistics.median(app_runs) * 1000, statistics.median(base_runs) * 1000
+    extra = app_ms - base_ms
+    return [
+        Row(
+            "cold start",
+            "import negotiate + publish (fresh interpreter, median)",
+            round(app_ms, 1),
+            "ms",
+            round(base_ms, 1),
+            "import azure.functions alone",
+            "extra <= 80 ms",
+            extra <= 80,
+        ),
+        Row("cold start", "extra over azure.functions", round(extra, 1), "ms"),
+    ]
+
+
+SCENARIOS = {
+    "negotiate": [negotiate, token_minting],
+    "publish": [publish],
+    "fanout": [fanout],
+    "coldstart": [cold_start],
+}

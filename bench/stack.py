@@ -1,0 +1,90 @@
+"""The app as users run it, for benchmarks: emulator and dev host, each in its own process.
+
+The app folder is a temporary copy made of links to this repository's functions plus one
+no-op anonymous function, the baseline that negotiate is compared with.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.processes import ROOT, Child, free_port, wait_for_port
+from emulator import DEFAULT_ACCESS_KEY
+
+FUNCTION_KEY = "bench-function-key"
+HUB = "bench"
+NOOP = """import azure.functions as func
+
+
+async def main(req: func.HttpRequest) -> func.HttpResponse:
+    return func.HttpResponse("{}", mimetype="application/json")
+"""
+NOOP_JSON = {
+    "scriptFile": "__init__.py",
+    "bindings": [
+        {"type": "httpTrigger", "direction": "in", "name": "req", "authLevel": "anonymous", "methods": ["get", "post"]},
+        {"type": "http", "direction": "out", "name": "$return"},
+    ],
+}
+SERVER_CORES = {0}
+CLIENT_CORES = {1}
+
+
+def pin(pid: int, cores: set[int]) -> str:
+    """Pin a process to cores when the machine has them; returns what was done, for the report."""
+    available = os.sched_getaffinity(0)
+    if not cores <= available or len(available) < 2 or os.environ.get("BENCH_NO_PIN"):
+        return "unpinned"
+    os.sched_setaffinity(pid, cores)
+    return "core " + ",".join(map(str, sorted(cores)))
+
+
+@dataclass
+class Stack:
+    emulator_port: int
+    host_port: int
+
+    @property
+    def connection_string(self) -> str:
+        return f"Endpoint=http://127.0.0.1;Port={self.emulator_port};AccessKey={DEFAULT_ACCESS_KEY};Version=1.0;"
+
+    @property
+    def host_url(self) -> str:
+        return f"http://127.0.0.1:{self.host_port}"
+
+
+def make_app(folder: Path, connection_string: str) -> None:
+    for name in ("negotiate", "publish", "shared", "host.json"):
+        (folder / name).symlink_to(ROOT / name)
+    (folder / "noop").mkdir()
+    (folder / "noop" / "__init__.py").write_text(NOOP)
+    (folder / "noop" / "function.json").write_text(json.dumps(NOOP_JSON))
+    settings = {
+        "IsEncrypted": False,
+        "Values": {"WebPubSubConnectionString": connection_string, "WebPubSubHub": HUB},
+        "Host": {"FunctionKey": FUNCTION_KEY},
+    }
+    (folder / "local.settings.json").write_text(json.dumps(settings))
+
+
+def start_stack(exits: ExitStack, host_cores: set[int] = SERVER_CORES) -> Stack:
+    """Start the emulator on the server cores and the dev host on ``host_cores``.
+
+    Both stop when ``exits`` closes.
+    """
+    stack = Stack(free_port(), free_port())
+    folder = Path(exits.enter_context(tempfile.TemporaryDirectory(prefix="bench-app-")))
+    make_app(folder, stack.connection_string)
+    emulator = exits.enter_context(Child("emulator", "--port", str(stack.emulator_port)))
+    unset = ("WebPubSubConnectionString", "WebPubSubEndpoint", "WebPubSubHub")  # local.settings.json decides
+    host = exits.enter_context(Child("devhost", str(folder), "--port", str(stack.host_port), unset=unset))
+    pin(emulator.process.pid, SERVER_CORES)
+    pin(host.process.pid, host_cores)
+    wait_for_port(stack.emulator_port)
+    wait_for_port(stack.host_port)
+    return stack
