@@ -41,7 +41,7 @@ bench: $(STAMP)
 	$(PY) -m bench
 
 soak: $(STAMP)
-	$(PY) -m pytest tests/reliability --soak -p no:cacheprovider
+	$(PY) -m pytest tests/reliability --soak
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

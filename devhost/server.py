@@ -82,7 +82,7 @@ class DevHost:
         if (self.app_root / OPENAPI_FILE).is_file():
             prefix = f"/{self.route_prefix.strip('/')}" if self.route_prefix.strip("/") else ""
             app.router.add_get(f"{prefix}/{OPENAPI_FILE}", self._openapi)
-        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        app.router.add_route("*", r"/{tail:[\s\S]*}", self._dispatch)  # any byte, even a decoded newline
         return app
 
     async def start(self) -> None:

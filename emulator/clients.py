@@ -198,7 +198,11 @@ def _transmitter(transport: asyncio.BaseTransport | None) -> Callable[[Frame], b
 async def _drain(
     ws: web.WebSocketResponse, transport: asyncio.BaseTransport | None, connection: Connection, wake: asyncio.Event
 ) -> None:
-    """Move queued frames to the socket as it drains; then send the close frame, if asked."""
+    """Move queued frames to the socket as it drains; then close, if asked.
+
+    A connection asked to close while its socket is backed up is not waited for: its client is
+    not reading, so the close frame gets :data:`CLOSE_FLUSH_SECONDS`, then the socket is cut.
+    """
     transmit = _transmitter(transport)
     try:
         while True:
@@ -207,16 +211,25 @@ async def _drain(
             while connection.outbox:
                 if transmit(connection.outbox[0]):
                     connection.next_frame()
+                elif connection.close_request is not None:
+                    break
                 else:
                     await asyncio.sleep(DRAIN_POLL_SECONDS)
             if connection.close_request is not None:
-                code, reason = connection.close_request
-                await ws.close(code=code, message=reason.encode("utf-8")[:120])
+                await _close(ws, transport, *connection.close_request)
                 return
     except (ConnectionResetError, RuntimeError):
         return
     except Exception:
         logger.debug("writer of %s stopped", connection.id, exc_info=True)
+
+
+async def _close(ws: web.WebSocketResponse, transport: asyncio.BaseTransport | None, code: int, reason: str) -> None:
+    try:
+        await asyncio.wait_for(ws.close(code=code, message=reason.encode("utf-8")[:120]), CLOSE_FLUSH_SECONDS)
+    except TimeoutError:
+        if isinstance(transport, asyncio.WriteTransport):
+            transport.abort()
 
 
 def _bearer(authorization: str | None) -> str | None:

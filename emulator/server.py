@@ -61,7 +61,7 @@ def build_app(
     app = web.Application(client_max_size=2 * 1024 * 1024, middlewares=[*middlewares, count_rest_calls])
     app.router.add_get("/_emulator/stats", stats_handler)
     app.router.add_get("/api/health", health)  # add_get also answers HEAD
-    app.router.add_route("*", "/api/{tail:.*}", rest.handle)
+    app.router.add_route("*", r"/api/{tail:[\s\S]*}", rest.handle)  # any byte, even a decoded newline
     app.router.add_get("/client/hubs/{hub}", clients.handle)
     app.router.add_get("/client/hubs/{hub}/", clients.handle)
     app.router.add_get("/client", clients.handle)

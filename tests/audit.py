@@ -29,7 +29,7 @@ AUDITED_LOGGERS = (
     "azure.identity",
     "__app__",
 )
-TOKEN_ISSUING_PATHS = ("/api/negotiate", ":generateToken")
+TOKEN_ISSUING_PATHS = ("/api/negotiate", ":generatetoken")  # compared lower-cased
 
 # Every key a test hands to the app; tests that use another one add it here.
 KNOWN_SECRETS: set[str] = {DEFAULT_ACCESS_KEY}
@@ -84,11 +84,13 @@ class SecretAudit:
                 audience = str(_claims(match.group(1)).get("aud", ""))
                 if "/api/" in audience:
                     found.append(f"{capture.source}: a REST bearer token")
-                elif "/client" in audience and not (
-                    capture.source.startswith("http:") and capture.source.endswith(TOKEN_ISSUING_PATHS)
-                ):
+                elif "/client" in audience and not _issues_tokens(capture.source):
                     found.append(f"{capture.source}: a client token outside negotiate")
         return found
+
+
+def _issues_tokens(source: str) -> bool:
+    return source.startswith("http:") and source.lower().rstrip("/").endswith(TOKEN_ISSUING_PATHS)
 
 
 def _claims(segment: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.support import APP_ROOT
 
@@ -22,7 +23,7 @@ def test_tiny_benchmark_runs_and_reports_every_scenario() -> None:
     assert "machine: " in result.stdout
     results_line = next(line for line in result.stdout.splitlines() if line.startswith("results: "))
     path = results_line.removeprefix("results: ").split(" (")[0]
-    document = json.loads(open(path).read())
+    document = json.loads(Path(path).read_text())
     assert {row["scenario"] for row in document["rows"]} == EXPECTED_SCENARIOS
     for row in document["rows"]:
         assert row["value"] == row["value"]  # not NaN: every measurement produced a number

@@ -1,0 +1,76 @@
+"""A fault-injecting HTTP proxy on loopback, between the app and the Web PubSub emulator.
+
+Each request meets the next fault of a seeded random schedule: pass, drop the connection,
+answer 500 or 503 without forwarding, wait two seconds, or forward and *then* answer 500 (the
+message was delivered, but the caller cannot know: the shape that makes retries duplicate).
+The Host header is kept, so the emulator checks the SDK's signed audience as if called directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+
+import aiohttp
+from aiohttp import web
+
+FAULTS = ("pass", "drop", "500", "503", "delay", "forward_then_500")
+HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length"}
+
+
+class FaultProxy:
+    def __init__(self, upstream_port: int, *, seed: int = 7, weights: dict[str, int] | None = None) -> None:
+        self.upstream = f"http://127.0.0.1:{upstream_port}"
+        self.random = random.Random(seed)
+        self.weights = weights or {"pass": 5, "drop": 1, "500": 1, "503": 1, "delay": 1, "forward_then_500": 1}
+        self.injected: Counter[str] = Counter()
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession(auto_decompress=False)
+        app = web.Application(client_max_size=4 * 1024 * 1024)
+        app.router.add_route("*", r"/{tail:[\s\S]*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._session is not None:
+            await self._session.close()
+
+    def _next_fault(self) -> str:
+        kinds = list(self.weights)
+        return self.random.choices(kinds, weights=[self.weights[k] for k in kinds])[0]
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        fault = self._next_fault()
+        self.injected[fault] += 1
+        if fault == "drop":
+            if request.transport is not None:
+                request.transport.abort()
+            raise asyncio.CancelledError  # nothing more is written to the dropped connection
+        if fault in ("500", "503"):
+            return web.Response(status=int(fault))
+        if fault == "delay":
+            await asyncio.sleep(2)
+        response = await self._forward(request)
+        if fault == "forward_then_500":
+            return web.Response(status=500)
+        return response
+
+    async def _forward(self, request: web.Request) -> web.Response:
+        assert self._session is not None
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS}
+        async with self._session.request(
+            request.method, self.upstream + request.raw_path, headers=headers, data=await request.read()
+        ) as upstream:
+            body = await upstream.read()
+            out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_HEADERS}
+            return web.Response(status=upstream.status, body=body, headers=out_headers)

@@ -1,0 +1,324 @@
+"""Hand-written bad input for negotiate, publish and the emulator's REST API.
+
+Each case is a request a careless or hostile caller could send. The values are written out
+by hand; some lists are crossed (every bad hub with both functions, every bad body with every
+content type) to reach the corners where two rules meet.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    method: str
+    path: str  # with query, already encoded
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    host_level: bool = False  # answered by the host (404 route/method, 414 URL) rather than our code
+
+
+def q(value: str) -> str:
+    return quote(value, safe="")
+
+
+DEEP_JSON = ("[" * 10_000 + "]" * 10_000).encode()
+DEEP_OBJECT = ('{"a":' * 10_000 + "1" + "}" * 10_000).encode()
+INVALID_UTF8 = b"\xff\xfe\xfa not utf-8 \xc3\x28"
+
+BAD_HUBS = [
+    "",
+    " ",
+    "1hub",
+    "_hub",
+    "a" * 129,
+    "ü",
+    "hub/other",
+    "hub%2Fother",
+    "hub\x00",
+    "hub\r\nX-Evil: 1",
+    "../../etc/passwd",
+    "hub?x=1",
+    "hub name",
+    "hub-dash",
+    "<script>",
+    "%",
+    "UNKNOWN",
+    "a" * 128,
+]
+BAD_GROUPS = [
+    "",
+    " ",
+    "\t\n",
+    "g" * 1025,
+    "g\x00",
+    "g\r\nSet-Cookie: a=b",
+    "g\x7f",
+    "\u2028" * 3,
+]
+ODD_GROUPS = ["g" * 1024, "lobby/sub", "lobby%2Fsub", "lobby%252F", "ü-ñ-€", "lobby+plus", "lobby,comma", "lobby\u200b"]
+BAD_USERS = ["", " ", "u" * 1025, "u\x00", "u\r\nx", "\x1b[31m"]
+ODD_USERS = ["ü", "a/b", "a%2Fb", "admin@contoso.com", "u" * 1024, "' or 1=1 --", "null"]
+BAD_TTLS = ["-1", "301", "1e2", "0x10", " 5", "5 ", "5.0", "", "9" * 40, "٣"]
+CONTENT_TYPES = [
+    None,
+    "",
+    "text/html",
+    "application/xml",
+    "multipart/form-data; boundary=x",
+    "text/plain;;;",
+    "application/json; charset=latin-1",
+    "TEXT/PLAIN",
+    "application/octet-stream; x=y",
+    "*/*",
+    "text/*",
+    "application/x-www-form-urlencoded",
+    "text/plain\x00",
+    "application/jsonx",
+    "image/png",
+]
+BAD_BODIES_FOR_JSON = [
+    b"",
+    b"{",
+    b"[1,2",
+    b"nul",
+    b'"unterminated',
+    DEEP_JSON,
+    DEEP_OBJECT,
+    INVALID_UTF8,
+    b"NaN{}",
+    b"\xef\xbb\xbf{}",
+    b"{'single': 'quotes'}",
+    b"1 2",
+]
+ODD_BODIES = [
+    b"x",
+    b"\x00",
+    INVALID_UTF8,
+    b" ",
+    b"\r\n",
+    "🙂".encode(),
+    b"x" * 1024 * 1024,
+    json.dumps({"deep": [[[[[[[[[[1]]]]]]]]]]}).encode(),
+]
+BAD_FILTERS = [
+    "((((",
+    "userId eq",
+    "userId eq 'x",
+    "foo eq 'x'",
+    "'x' in",
+    "not",
+    "userId eq 'x' or",
+    ")" * 50,
+    "(" * 200 + "true" + ")" * 200,
+    "not " * 5000 + "true",
+    "userId eq '" + "x" * 5000 + "'",
+    "length()",
+    "userId ~ 1",
+    "\x00",
+    "userId eq 'ü'",
+    "substring(userId, 'a')",
+]
+
+
+def negotiate_cases() -> list[Case]:
+    cases = [Case(f"negotiate bad hub {h!r}", "GET", f"/api/negotiate?hub={q(h)}") for h in BAD_HUBS]
+    cases += [Case(f"negotiate bad group {g!r}", "GET", f"/api/negotiate?group={q(g)}") for g in BAD_GROUPS]
+    cases += [Case(f"negotiate odd group {g!r}", "GET", f"/api/negotiate?group={q(g)}") for g in ODD_GROUPS]
+    cases += [Case(f"negotiate bad user {u!r}", "GET", f"/api/negotiate?userId={q(u)}") for u in BAD_USERS]
+    cases += [Case(f"negotiate odd user {u!r}", "GET", f"/api/negotiate?userId={q(u)}") for u in ODD_USERS]
+    cases += [
+        Case("negotiate repeated hub", "GET", "/api/negotiate?hub=a&hub=b"),
+        Case("negotiate conflicting hub case", "GET", "/api/negotiate?hub=Chat&HUB=chat"),
+        Case("negotiate repeated userId", "GET", "/api/negotiate?userId=a&userId=b"),
+        Case("negotiate 60 groups", "GET", "/api/negotiate?" + "&".join(f"group=lobby{i}" for i in range(60))),
+        Case("negotiate unknown protocol", "GET", "/api/negotiate?protocol=socketio"),
+        Case("negotiate empty protocol", "GET", "/api/negotiate?protocol="),
+        Case("negotiate protocol with nul", "GET", "/api/negotiate?protocol=default%00"),
+        Case("negotiate repeated protocol", "GET", "/api/negotiate?protocol=default&protocol=mqtt"),
+        Case("negotiate query over 4 KB", "GET", "/api/negotiate?pad=" + "x" * 4200, host_level=True),
+        Case("negotiate query just under 4 KB", "GET", "/api/negotiate?pad=" + "x" * 3900),
+        Case("negotiate invalid percent escape", "GET", "/api/negotiate?userId=%zz"),
+        Case("negotiate invalid utf-8 in query", "GET", "/api/negotiate?userId=%ff%fe"),
+        Case("negotiate bare ampersands", "GET", "/api/negotiate?&&&="),
+        Case("negotiate POST with junk body", "POST", "/api/negotiate", INVALID_UTF8, {"Content-Type": "text/html"}),
+        Case(
+            "negotiate POST with deep JSON", "POST", "/api/negotiate", DEEP_JSON, {"Content-Type": "application/json"}
+        ),
+        Case("negotiate forged principal", "GET", "/api/negotiate", headers={"x-ms-client-principal-id": "admin"}),
+        Case(
+            "negotiate forged principal blob",
+            "GET",
+            "/api/negotiate",
+            headers={"x-ms-client-principal": "e30=", "x-ms-client-principal-name": "root"},
+        ),
+        Case(
+            "negotiate header injection attempt",
+            "GET",
+            "/api/negotiate",
+            headers={"X-Forwarded-Host": "evil.example", "Host": "evil.example"},
+        ),
+        Case("negotiate huge header", "GET", "/api/negotiate", headers={"X-Big": "b" * 7000}),
+        Case("negotiate trailing slash", "GET", "/api/negotiate/"),
+        Case("negotiate upper-case path", "GET", "/API/NEGOTIATE"),
+    ]
+    for method in ("PUT", "DELETE", "PATCH", "TRACE"):
+        cases.append(Case(f"negotiate method {method}", method, "/api/negotiate", host_level=True))
+    return cases
+
+
+def publish_cases() -> list[Case]:
+    text = {"Content-Type": "text/plain"}
+    cases = [Case(f"publish bad hub {h!r}", "POST", f"/api/publish?hub={q(h)}", b"x", text) for h in BAD_HUBS]
+    cases += [Case(f"publish bad group {g!r}", "POST", f"/api/publish?group={q(g)}", b"x", text) for g in BAD_GROUPS]
+    cases += [Case(f"publish odd group {g!r}", "POST", f"/api/publish?group={q(g)}", b"x", text) for g in ODD_GROUPS]
+    cases += [Case(f"publish bad user {u!r}", "POST", f"/api/publish?user={q(u)}", b"x", text) for u in BAD_USERS]
+    cases += [Case(f"publish odd user {u!r}", "POST", f"/api/publish?user={q(u)}", b"x", text) for u in ODD_USERS]
+    cases += [Case(f"publish bad ttl {t!r}", "POST", f"/api/publish?ttl={q(t)}", b"x", text) for t in BAD_TTLS]
+    cases += [
+        Case(f"publish bad filter {f[:20]!r}", "POST", path, b"x", text, host_level=len(path) > 4096)
+        for f in BAD_FILTERS
+        for path in [f"/api/publish?filter={q(f)}"]
+    ]
+    cases += [
+        Case(
+            f"publish content type {c!r}",
+            "POST",
+            "/api/publish",
+            b"hello",
+            {"Content-Type": c} if c is not None else {},
+            host_level="\x00" in (c or ""),
+        )  # a NUL in a header is malformed HTTP: the host's parser refuses it
+        for c in CONTENT_TYPES
+    ]
+    cases += [
+        Case(f"publish JSON body {b[:12]!r}", "POST", "/api/publish", b, {"Content-Type": "application/json"})
+        for b in BAD_BODIES_FOR_JSON
+    ]
+    for content_type in ("text/plain", "application/octet-stream", "application/json"):
+        cases += [
+            Case(
+                f"publish {content_type} odd body {b[:8]!r}", "POST", "/api/publish", b, {"Content-Type": content_type}
+            )
+            for b in ODD_BODIES
+        ]
+    cases += [
+        Case("publish empty body", "POST", "/api/publish", b"", text),
+        Case("publish 1 MiB + 1", "POST", "/api/publish", b"x" * (1024 * 1024 + 1), text),
+        Case("publish 3 MiB", "POST", "/api/publish", b"x" * (3 * 1024 * 1024), text),
+        Case("publish group and user", "POST", "/api/publish?group=g&user=u", b"x", text),
+        Case("publish user and connection", "POST", "/api/publish?user=u&connectionId=c", b"x", text),
+        Case("publish all three targets", "POST", "/api/publish?group=g&user=u&connectionId=c", b"x", text),
+        Case("publish repeated group", "POST", "/api/publish?group=a&group=b", b"x", text),
+        Case("publish repeated ttl", "POST", "/api/publish?ttl=1&ttl=2", b"x", text),
+        Case("publish empty excluded", "POST", "/api/publish?excluded=", b"x", text),
+        Case("publish excluded with user", "POST", "/api/publish?user=u&excluded=c", b"x", text),
+        Case(
+            "publish filter with connection",
+            "POST",
+            "/api/publish?connectionId=c&filter=userId%20eq%20%27a%27",
+            b"x",
+            text,
+        ),
+        Case(
+            "publish 200 excluded", "POST", "/api/publish?" + "&".join(f"excluded=c{i}" for i in range(200)), b"x", text
+        ),
+        Case("publish connectionId 2000 chars", "POST", "/api/publish?connectionId=" + "c" * 2000, b"x", text),
+        Case("publish query over 4 KB", "POST", "/api/publish?pad=" + "x" * 4200, b"x", text, host_level=True),
+        Case("publish invalid utf-8 in query", "POST", "/api/publish?group=%ff%fe", b"x", text),
+        Case("publish invalid percent escape", "POST", "/api/publish?group=%zz", b"x", text),
+        Case(
+            "publish Content-Length with Transfer-Encoding",
+            "POST",
+            "/api/publish",
+            b"x",
+            {**text, "Transfer-Encoding": "identity"},
+            host_level=True,
+        ),  # request smuggling shape: the parser refuses
+        Case("publish charset param", "POST", "/api/publish", b"x", {"Content-Type": "text/plain; charset=utf-16"}),
+    ]
+    for method in ("GET", "PUT", "DELETE", "PATCH"):
+        cases.append(Case(f"publish method {method}", method, "/api/publish", b"x", text, host_level=True))
+    return cases
+
+
+def emulator_rest_cases(hub: str) -> list[Case]:
+    base = f"/api/hubs/{hub}"
+    text = {"Content-Type": "text/plain"}
+    cases = [Case(f"emulator bad hub {h!r}", "POST", f"/api/hubs/{q(h)}/:send", b"x", text) for h in BAD_HUBS if h]
+    cases += [
+        Case(f"emulator bad group {g!r}", "POST", f"{base}/groups/{q(g)}/:send", b"x", text) for g in BAD_GROUPS if g
+    ]
+    cases += [
+        Case(f"emulator bad ttl {t!r}", "POST", f"{base}/:send?messageTtlSeconds={q(t)}", b"x", text) for t in BAD_TTLS
+    ]
+    cases += [
+        Case(f"emulator bad filter {f[:20]!r}", "POST", f"{base}/:send?filter={q(f)}", b"x", text) for f in BAD_FILTERS
+    ]
+    cases += [
+        Case(
+            f"emulator content type {c!r}",
+            "POST",
+            f"{base}/:send",
+            b"x",
+            {"Content-Type": c} if c is not None else {},
+            host_level="\x00" in (c or ""),
+        )
+        for c in CONTENT_TYPES
+    ]
+    cases += [
+        Case(f"emulator JSON body {b[:12]!r}", "POST", f"{base}/:send", b, {"Content-Type": "application/json"})
+        for b in BAD_BODIES_FOR_JSON
+    ]
+    cases += [
+        Case("emulator body over 1 MiB", "POST", f"{base}/:send", b"x" * (1024 * 1024 + 1), text),
+        Case("emulator unknown api-version", "POST", f"{base}/:send?api-version=2099-01-01", b"x", text),
+        Case("emulator unknown route", "POST", f"{base}/:explode", b"x", text),
+        Case("emulator wrong method", "GET", f"{base}/:send"),
+        Case("emulator bad permission", "PUT", f"{base}/permissions/rule/connections/c1"),
+        Case("emulator bad targetName", "HEAD", f"{base}/permissions/sendToGroup/connections/c1?targetName="),
+        Case("emulator bad maxpagesize", "GET", f"{base}/groups/g/connections?maxpagesize=0"),
+        Case("emulator huge maxpagesize", "GET", f"{base}/groups/g/connections?maxpagesize=999999999999"),
+        Case("emulator bad top", "GET", f"{base}/groups/g/connections?top=-1"),
+        Case("emulator bad continuation", "GET", f"{base}/groups/g/connections?continuationToken=abc"),
+        Case("emulator bad minutesToExpire", "POST", f"{base}/:generateToken?minutesToExpire=0"),
+        Case("emulator bad clientType", "POST", f"{base}/:generateToken?clientType=Telnet"),
+        Case("emulator bad token group", "POST", f"{base}/:generateToken?group=%20"),
+        Case("emulator addToGroups no body", "POST", f"{base}/:addToGroups", b"", {"Content-Type": "application/json"}),
+        Case(
+            "emulator addToGroups not a list",
+            "POST",
+            f"{base}/:addToGroups",
+            b'{"groups":"g"}',
+            {"Content-Type": "application/json"},
+        ),
+        Case(
+            "emulator addToGroups bad filter",
+            "POST",
+            f"{base}/:addToGroups",
+            b'{"groups":["g"],"filter":"(("}',
+            {"Content-Type": "application/json"},
+        ),
+        Case(
+            "emulator addToGroups deep JSON",
+            "POST",
+            f"{base}/:addToGroups",
+            DEEP_JSON,
+            {"Content-Type": "application/json"},
+        ),
+        Case(
+            "emulator removeFromGroups array",
+            "POST",
+            f"{base}/:removeFromGroups",
+            b"[]",
+            {"Content-Type": "application/json"},
+        ),
+        Case("emulator group with nul", "PUT", f"{base}/groups/a%00b/connections/c1"),
+        Case("emulator user send odd", "POST", f"{base}/users/{q('a/b')}/:send", b"x", text),
+        Case("emulator connection close reason huge", "DELETE", f"{base}/connections/c1?reason=" + "r" * 3000),
+    ]
+    return cases

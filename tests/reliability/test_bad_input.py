@@ -1,0 +1,197 @@
+"""Bad input never crashes anything: no 5xx from our code, always the JSON error shape."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+import jwt
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
+
+from emulator import DEFAULT_ACCESS_KEY, Emulator
+from tests.conftest import Stack
+from tests.reliability.conftest import Sizes
+from tests.reliability.corpus import Case, emulator_rest_cases, negotiate_cases, publish_cases
+from tests.reliability.rawhttp import RawResponse, raw_request
+from tests.support import TEST_KEY
+
+FUNCTION_CASES = negotiate_cases() + publish_cases()
+
+
+def is_error_shape(response: RawResponse) -> bool:
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return (
+        isinstance(body, dict)
+        and set(body) == {"error"}
+        and isinstance(body["error"], dict)
+        and set(body["error"]) == {"code", "message"}
+        and all(isinstance(v, str) and v for v in body["error"].values())
+    )
+
+
+def judge_function_response(case: Case, response: RawResponse) -> str | None:
+    """None when the answer is acceptable, else what is wrong with it."""
+    if response.status >= 500:
+        return f"{response.status} {response.body[:200]!r}"
+    if case.host_level:
+        return None if response.status < 500 else "host error"
+    if response.status in (200, 202):
+        return None
+    if not is_error_shape(response):
+        return f"{response.status} without the error shape: {response.body[:200]!r}"
+    return None
+
+
+def test_corpus_has_at_least_200_cases() -> None:
+    assert len(FUNCTION_CASES) >= 200
+
+
+def test_hand_written_corpus_against_the_functions(stack: Stack, figures: dict[str, Any]) -> None:
+    problems = []
+    statuses: dict[int, int] = {}
+    for case in FUNCTION_CASES:
+        headers = dict(case.headers)
+        if case.path.startswith("/api/publish"):
+            headers["x-functions-key"] = TEST_KEY
+        response = raw_request(stack.host.port, case.method, case.path, headers, case.body)
+        statuses[response.status] = statuses.get(response.status, 0) + 1
+        problem = judge_function_response(case, response)
+        if problem:
+            problems.append(f"{case.name}: {problem}")
+    figures["bad input: function cases tried"] = len(FUNCTION_CASES)
+    figures["bad input: function 5xx"] = sum(n for status, n in statuses.items() if status >= 500)
+    figures["bad input: function statuses"] = dict(sorted(statuses.items()))
+    assert not problems, "\n".join(problems)
+    assert raw_request(stack.host.port, "GET", "/api/negotiate").status == 200  # still up
+
+
+def signed(emulator: Emulator, path: str) -> dict[str, str]:
+    audience = f"http://127.0.0.1:{emulator.port}{path}"
+    token = jwt.encode({"aud": audience, "exp": int(time.time()) + 300}, DEFAULT_ACCESS_KEY, algorithm="HS256")
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_hand_written_corpus_against_the_emulator_rest_api(shared_emulator: Emulator, hub: str, figures: dict) -> None:
+    problems = []
+    cases = emulator_rest_cases(hub)
+    for case in cases:
+        response = raw_request(
+            shared_emulator.port,
+            case.method,
+            case.path,
+            {**case.headers, **signed(shared_emulator, case.path)},
+            case.body,
+        )
+        if response.status >= 500:
+            problems.append(f"{case.name}: {response.status}")
+        elif response.status >= 400 and response.status != 401 and case.method != "HEAD" and not case.host_level:
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+            if not (isinstance(body, dict) and {"code", "message"} <= set(body)):
+                problems.append(f"{case.name}: {response.status} {response.body[:100]!r}")
+    figures["bad input: emulator REST cases tried"] = len(cases)
+    assert not problems, "\n".join(problems)
+    assert raw_request(shared_emulator.port, "GET", "/api/health").status == 200
+
+
+PARAMETER_NAMES = st.sampled_from(
+    ["hub", "group", "user", "userId", "connectionId", "excluded", "filter", "ttl", "protocol", "code", "x"]
+)
+QUERY = st.lists(st.tuples(PARAMETER_NAMES, st.text(max_size=60)), max_size=6)
+CONTENT_TYPE = st.sampled_from(["text/plain", "application/json", "application/octet-stream", "text/html", ""])
+
+
+def fuzz_settings(sizes: Sizes, examples: int) -> Any:
+    return settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+
+
+@pytest.mark.parametrize("function", ["negotiate", "publish"])
+def test_property_based_fuzzing_of_the_functions(stack: Stack, sizes: Sizes, function: str, figures: dict) -> None:
+    tried = 0
+
+    @fuzz_settings(sizes, sizes.fuzz_examples)
+    @given(query=QUERY, body=st.binary(max_size=300), content_type=CONTENT_TYPE)
+    def check(query: list[tuple[str, str]], body: bytes, content_type: str) -> None:
+        nonlocal tried
+        tried += 1
+        method = "GET" if function == "negotiate" else "POST"
+        path = f"/api/{function}?{urlencode(query)}"
+        headers = {"x-functions-key": TEST_KEY, "Content-Type": content_type} if function == "publish" else {}
+        response = raw_request(stack.host.port, method, path, headers, body)
+        problem = judge_function_response(Case("fuzz", method, path, body, headers), response)
+        assert problem is None, f"{path}: {problem}"
+
+    check()
+    figures[f"bad input: fuzzed {function} requests"] = tried
+
+
+JSON_REQUEST = st.fixed_dictionaries(
+    {"type": st.sampled_from(["joinGroup", "leaveGroup", "sendToGroup", "event", "ping", "sequenceAck", "nope"])},
+    optional={
+        "group": st.one_of(st.text(max_size=30), st.integers(), st.none()),
+        "ackId": st.one_of(st.integers(min_value=-5, max_value=2**70), st.text(max_size=5), st.booleans()),
+        "dataType": st.sampled_from(["json", "text", "binary", "protobuf", ""]),
+        "data": st.one_of(st.text(max_size=40), st.integers(), st.none(), st.lists(st.integers(), max_size=3)),
+        "event": st.text(max_size=20),
+        "noEcho": st.one_of(st.booleans(), st.text(max_size=3)),
+        "sequenceId": st.one_of(st.integers(min_value=-1, max_value=2**70), st.text(max_size=3)),
+    },
+)
+FRAME = st.one_of(JSON_REQUEST.map(json.dumps), st.text(max_size=80), st.binary(max_size=80))
+
+
+def test_property_based_fuzzing_of_the_client_protocol(
+    shared_emulator: Emulator, hub: str, sizes: Sizes, figures: dict
+) -> None:
+    now = int(time.time())
+    token = jwt.encode(
+        {
+            "aud": f"{shared_emulator.endpoint}/client/hubs/{hub}",
+            "exp": now + 600,
+            "role": ["webpubsub.joinLeaveGroup", "webpubsub.sendToGroup"],
+        },
+        DEFAULT_ACCESS_KEY,
+    )
+    url = f"ws://localhost:{shared_emulator.port}/client/hubs/{hub}?access_token={token}"
+    tried = 0
+
+    @fuzz_settings(sizes, sizes.ws_fuzz_examples)
+    @given(frames=st.lists(FRAME, min_size=1, max_size=5))
+    def check(frames: list[str | bytes]) -> None:
+        nonlocal tried
+        tried += 1
+        with connect(url, subprotocols=["json.webpubsub.azure.v1"], open_timeout=5) as socket:
+            assert json.loads(socket.recv(timeout=5))["event"] == "connected"
+            try:
+                for frame in frames:
+                    socket.send(frame)
+                socket.send(json.dumps({"type": "ping"}))
+                while True:
+                    reply = json.loads(socket.recv(timeout=5))
+                    if reply == {"type": "pong"}:
+                        return  # every frame was handled and the connection still answers
+                    assert reply.get("type") in ("ack", "message", "system"), reply
+            except ConnectionClosed:
+                assert socket.close_code in (1003, 1007, 1009), f"closed with {socket.close_code}"
+
+    check()
+    figures["bad input: fuzzed client-protocol sessions"] = tried
+    assert raw_request(shared_emulator.port, "GET", "/api/health").status == 200
+
+
+@pytest.mark.parametrize("path", ["/client/hubs/9bad", "/client/?hub=", "/client/hubs/" + "h" * 300])
+def test_bad_client_handshakes_are_4xx(shared_emulator: Emulator, path: str) -> None:
+    with pytest.raises(InvalidStatus) as raised:
+        connect(f"ws://localhost:{shared_emulator.port}{path}", open_timeout=5)
+    assert 400 <= raised.value.response.status_code < 500

@@ -1,0 +1,128 @@
+"""Faults: the service down, restarted, or misbehaving behind a fault-injecting proxy."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from typing import Any
+
+import aiohttp
+import pytest
+import websockets
+from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient
+
+from emulator import DEFAULT_ACCESS_KEY, Emulator
+from tests.conftest import Stack
+from tests.fakes.fault_proxy import FaultProxy
+from tests.reliability.conftest import Sizes
+from tests.support import TEST_KEY, BackgroundLoop, unique_hub
+
+DEADLINE_SECONDS = 6
+
+
+def connection_string(port: int) -> str:
+    return f"Endpoint=http://localhost;Port={port};AccessKey={DEFAULT_ACCESS_KEY};Version=1.0;"
+
+
+async def publish(http: aiohttp.ClientSession, stack: Stack, body: bytes, query: str = "") -> tuple[int, dict, float]:
+    started = time.monotonic()
+    async with http.post(
+        f"{stack.base_url}/api/publish{query}",
+        data=body,
+        headers={"x-functions-key": TEST_KEY, "Content-Type": "text/plain"},
+    ) as response:
+        payload = await response.json()
+        if response.status == 503:
+            assert int(response.headers["Retry-After"]) > 0
+        return response.status, payload, time.monotonic() - started
+
+
+async def test_service_down_then_back(
+    stack: Stack, background: BackgroundLoop, monkeypatch: pytest.MonkeyPatch, figures: dict[str, Any]
+) -> None:
+    emulator = Emulator(port=0)
+    background.run(emulator.start())
+    port = emulator.port
+    monkeypatch.setenv("WebPubSubConnectionString", connection_string(port))
+    async with aiohttp.ClientSession() as http:
+        assert (await publish(http, stack, b"before"))[0] == 202
+
+        background.run(emulator.stop())
+        status, body, seconds = await publish(http, stack, b"while down")
+        assert status == 503 and body["error"]["code"] == "UpstreamUnavailable"
+        assert seconds < DEADLINE_SECONDS
+        async with http.get(f"{stack.base_url}/api/negotiate") as negotiated:  # key-based: no service call
+            assert negotiated.status == 200
+
+        restarted = Emulator(port=port)
+        background.run(restarted.start())
+        try:
+            status, _, _ = await publish(http, stack, b"after restart")
+            assert status == 202  # the same dev host, no restart: the client pool recovered by itself
+        finally:
+            background.run(restarted.stop())
+    figures["faults: publish while the service is down"] = f"503 with Retry-After in {seconds:.2f} s"
+
+
+async def test_fault_injecting_proxy(
+    stack: Stack,
+    background: BackgroundLoop,
+    shared_emulator: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    sizes: Sizes,
+    figures: dict[str, Any],
+) -> None:
+    hub = unique_hub()
+    proxy = FaultProxy(shared_emulator.port, seed=11)
+    background.run(proxy.start())
+    monkeypatch.setenv("WebPubSubConnectionString", connection_string(proxy.port))
+    monkeypatch.setenv("WebPubSubAllowedHubs", hub)
+    async with WebPubSubServiceClient.from_connection_string(shared_emulator.connection_string, hub=hub) as service:
+        url = (await service.get_client_access_token(groups=["g"]))["url"]
+    received: Counter[str] = Counter()
+    outcomes: Counter[int] = Counter()
+    accepted: list[str] = []
+    slowest = 0.0
+    try:
+        async with websockets.connect(url, subprotocols=["json.webpubsub.azure.v1"]) as subscriber:
+            await subscriber.recv()
+
+            async def listen() -> None:
+                async for frame in subscriber:
+                    message = json.loads(frame)
+                    if message.get("type") == "message":
+                        received[message["data"]] += 1
+
+            listener = asyncio.create_task(listen())
+            async with aiohttp.ClientSession() as http:
+
+                async def one(index: int) -> None:
+                    nonlocal slowest
+                    body = f"m{index}".encode()
+                    status, payload, seconds = await publish(http, stack, body, f"?hub={hub}&group=g")
+                    slowest = max(slowest, seconds)
+                    outcomes[status] += 1
+                    if status == 202:
+                        accepted.append(body.decode())
+                    else:
+                        assert status in (502, 503) and payload["error"]["code"].startswith("Upstream"), payload
+
+                for start in range(0, sizes.fault_publishes, 8):
+                    await asyncio.gather(*(one(i) for i in range(start, min(start + 8, sizes.fault_publishes))))
+            await asyncio.sleep(1)
+            listener.cancel()
+    finally:
+        background.run(proxy.stop())
+    lost = [m for m in accepted if received[m] == 0]
+    duplicates = sum(count - 1 for count in received.values() if count > 1)
+    figures["faults: proxy faults injected"] = dict(proxy.injected)
+    figures["faults: publish outcomes"] = dict(outcomes)
+    figures["faults: accepted but lost"] = len(lost)
+    figures["faults: duplicate deliveries from retries"] = duplicates
+    figures["faults: slowest answer (s)"] = round(slowest, 2)
+    assert not lost, f"accepted but never delivered: {lost[:10]}"
+    assert set(received) <= {f"m{i}" for i in range(sizes.fault_publishes)}
+    assert slowest < DEADLINE_SECONDS
+    assert outcomes[202] > 0 and sum(outcomes.values()) == sizes.fault_publishes

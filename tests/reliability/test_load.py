@@ -1,0 +1,204 @@
+"""Load: every accepted publish reaches every subscriber exactly once, in order per publisher.
+
+The emulator and the dev host run as separate processes (as under `make run`), so their file
+descriptors and memory can be read before and after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import jwt
+import websockets
+
+from bench.stack import FUNCTION_KEY, HUB, start_stack
+from emulator import DEFAULT_ACCESS_KEY
+from tests.reliability.conftest import Sizes
+
+GROUP = "load"
+# The app's client pool keeps idle connections to the service for aiohttp's keep-alive time.
+KEEPALIVE_SECONDS = 20
+
+
+def process_usage(pid: int) -> tuple[int, int]:
+    """Open file descriptors and resident memory (KiB) of a process."""
+    descriptors = len(list(Path(f"/proc/{pid}/fd").iterdir()))
+    status = Path(f"/proc/{pid}/status").read_text()
+    rss = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
+    return descriptors, rss
+
+
+def pids_by_port(*ports: int) -> dict[int, int]:
+    """The listening process of each port, found through /proc (no psutil needed)."""
+    inodes: dict[str, int] = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        port = int(fields[1].split(":")[1], 16)
+        if port in ports and fields[3] == "0A":  # LISTEN
+            inodes[fields[9]] = port
+    found: dict[int, int] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            for fd in (proc / "fd").iterdir():
+                target = fd.readlink().as_posix()
+                if target.startswith("socket:[") and target[8:-1] in inodes:
+                    found[inodes[target[8:-1]]] = int(proc.name)
+        except OSError:
+            continue
+    return found
+
+
+def wait_for_baseline(pids: dict[int, int], baseline: dict[int, tuple[int, int]], seconds: float) -> dict:
+    deadline = time.monotonic() + seconds
+    while True:
+        now = {port: process_usage(pid) for port, pid in pids.items()}
+        settled = all(now[port][0] <= baseline[port][0] + 2 for port in baseline)
+        if settled or time.monotonic() > deadline:
+            return now
+        time.sleep(0.5)
+
+
+async def subscribe(url: str, count: int) -> list[Any]:
+    sockets = []
+    for _ in range(count):
+        socket = await websockets.connect(url, subprotocols=["json.webpubsub.azure.v1"], max_queue=None)
+        assert json.loads(await socket.recv())["event"] == "connected"
+        sockets.append(socket)
+    return sockets
+
+
+async def collect(socket: Any, expected: int, into: list[tuple[int, int]], deadline: float) -> None:
+    while len(into) < expected and time.monotonic() < deadline:
+        try:
+            frame = await asyncio.wait_for(socket.recv(), max(0.1, deadline - time.monotonic()))
+        except TimeoutError:
+            return
+        message = json.loads(frame)
+        if message.get("type") == "message":
+            into.append((message["data"]["w"], message["data"]["n"]))
+
+
+async def run_load(stack: Any, sizes: Sizes) -> dict[str, Any]:
+    now = int(time.time())
+    token = jwt.encode(
+        {
+            "aud": f"http://127.0.0.1:{stack.emulator_port}/client/hubs/{HUB}",
+            "exp": now + 3600,
+            "webpubsub.group": [GROUP],
+        },
+        DEFAULT_ACCESS_KEY,
+    )
+    sockets = await subscribe(
+        f"ws://127.0.0.1:{stack.emulator_port}/client/hubs/{HUB}?access_token={token}", sizes.subscribers
+    )
+    received: list[list[tuple[int, int]]] = [[] for _ in sockets]
+    accepted: list[tuple[int, int]] = []
+    statuses: dict[int, int] = {}
+    latencies: list[float] = []
+    share, extra = divmod(sizes.publishes, sizes.publish_concurrency)
+    connector = aiohttp.TCPConnector(limit=sizes.publish_concurrency)
+    async with aiohttp.ClientSession(connector=connector) as http:
+
+        async def publisher(worker: int) -> None:
+            for n in range(share + (worker < extra)):
+                started = time.perf_counter()
+                async with http.post(
+                    f"{stack.host_url}/api/publish?group={GROUP}",
+                    data=json.dumps({"w": worker, "n": n}),
+                    headers={"x-functions-key": FUNCTION_KEY, "Content-Type": "application/json"},
+                ) as response:
+                    await response.read()
+                    statuses[response.status] = statuses.get(response.status, 0) + 1
+                    if response.status == 202:
+                        accepted.append((worker, n))
+                latencies.append(time.perf_counter() - started)
+
+        deadline = time.monotonic() + 120
+        total = sizes.publishes
+        collectors = [
+            asyncio.create_task(collect(s, total, into, deadline)) for s, into in zip(sockets, received, strict=True)
+        ]
+        await asyncio.gather(*(publisher(w) for w in range(sizes.publish_concurrency)))
+        await asyncio.gather(*collectors)
+    for socket in sockets:
+        await socket.close()
+    latencies.sort()
+    return {
+        "received": received,
+        "accepted": accepted,
+        "statuses": statuses,
+        "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 1),
+    }
+
+
+async def concurrent_negotiates(stack: Any, count: int) -> dict[int, int]:
+    statuses: dict[int, int] = {}
+    connector = aiohttp.TCPConnector(limit=count)
+    async with aiohttp.ClientSession(connector=connector) as http:
+
+        async def one() -> None:
+            async with http.get(f"{stack.host_url}/api/negotiate") as response:
+                body = await response.json()
+                assert "url" in body or response.status != 200
+                statuses[response.status] = statuses.get(response.status, 0) + 1
+
+        await asyncio.gather(*(one() for _ in range(count)))
+    return statuses
+
+
+def test_exactly_once_in_order_and_resources_back_to_baseline(sizes: Sizes, figures: dict[str, Any]) -> None:
+    with ExitStack() as exits:
+        stack = start_stack(exits)
+        pids = pids_by_port(stack.emulator_port, stack.host_port)
+        asyncio.run(concurrent_negotiates(stack, 20))  # warm up: modules, client pool, caches
+        baseline = {port: process_usage(pid) for port, pid in pids.items()}
+
+        result = asyncio.run(run_load(stack, sizes))
+        negotiates = asyncio.run(concurrent_negotiates(stack, sizes.negotiates))
+        after = wait_for_baseline(pids, baseline, KEEPALIVE_SECONDS if sizes.wait_for_idle_pool else 1)
+
+    accepted = result["accepted"]
+    by_worker: dict[int, list[int]] = {}
+    for worker, n in accepted:
+        by_worker.setdefault(worker, []).append(n)
+    lost = duplicates = out_of_order = 0
+    for into in result["received"]:
+        seen = set(into)
+        lost += sum(1 for item in accepted if item not in seen)
+        duplicates += len(into) - len(seen)
+        for worker in by_worker:
+            sequence = [n for w, n in into if w == worker]
+            out_of_order += sum(1 for a, b in itertools.pairwise(sequence) if b <= a)
+    fd_growth = {port: after[port][0] - baseline[port][0] for port in baseline}
+    rss_growth_mib = {port: round((after[port][1] - baseline[port][1]) / 1024, 1) for port in baseline}
+
+    accepted_text = f"{len(accepted)} of {sizes.publishes} (concurrency {sizes.publish_concurrency})"
+    figures["load: publishes accepted"] = accepted_text
+    figures["load: subscribers"] = sizes.subscribers
+    figures["load: lost / duplicates / out of order"] = f"{lost} / {duplicates} / {out_of_order}"
+    figures["load: publish p99 latency (ms)"] = result["p99_ms"]
+    figures["load: concurrent negotiates"] = f"{sizes.negotiates}: {negotiates}"
+    figures["load: fd growth (emulator, host)"] = (fd_growth[stack.emulator_port], fd_growth[stack.host_port])
+    figures["load: RSS growth MiB (emulator, host)"] = (
+        rss_growth_mib[stack.emulator_port],
+        rss_growth_mib[stack.host_port],
+    )
+
+    assert result["statuses"] == {202: len(accepted)}
+    assert len(accepted) == sizes.publishes
+    assert (lost, duplicates, out_of_order) == (0, 0, 0)
+    assert negotiates == {200: sizes.negotiates}
+    # Right after the run the only extra descriptors are the app's pooled keep-alive connections to the
+    # service (and their server ends), at most one per concurrent publisher; once idle they close.
+    allowed = 2 if sizes.wait_for_idle_pool else sizes.publish_concurrency + 2
+    assert all(growth <= allowed for growth in fd_growth.values()), fd_growth
+    assert all(growth < 64 for growth in rss_growth_mib.values()), rss_growth_mib
