@@ -18,6 +18,7 @@ from pathlib import Path
 import aiohttp
 import jwt
 
+from bench.latency import percentile
 from bench.processes import Child, free_port, wait_for_port
 from bench.stack import CLIENT_CORES, SERVER_CORES, pin
 from emulator import DEFAULT_ACCESS_KEY
@@ -61,13 +62,6 @@ def cpu_seconds(pid: int) -> float:
 def payload() -> bytes:
     stamp = f"{time.time():<20.6f}".encode()
     return stamp + b"x" * (PAYLOAD_BYTES - len(stamp))
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 async def broadcast_at(url: str, headers: dict[str, str], rate: float, seconds: float) -> int:

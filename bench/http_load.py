@@ -15,6 +15,8 @@ from collections import Counter
 
 import aiohttp
 
+from bench.latency import summarize
+
 
 async def run(spec: dict) -> dict:
     latencies: list[float] = []
@@ -39,14 +41,7 @@ async def run(spec: dict) -> dict:
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(spec["concurrency"])))
         elapsed = time.perf_counter() - started
-    latencies.sort()
-    return {
-        "requests": len(latencies),
-        "rps": len(latencies) / elapsed,
-        "p50_ms": latencies[len(latencies) // 2] * 1000,
-        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
-        "statuses": dict(statuses),
-    }
+    return summarize(latencies, elapsed, dict(statuses))
 
 
 if __name__ == "__main__":

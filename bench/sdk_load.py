@@ -13,6 +13,8 @@ import time
 
 from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient
 
+from bench.latency import summarize
+
 
 async def run(connection_string: str, hub: str, requests: int, concurrency: int, size: int) -> dict:
     latencies: list[float] = []
@@ -31,14 +33,7 @@ async def run(connection_string: str, hub: str, requests: int, concurrency: int,
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-    latencies.sort()
-    return {
-        "requests": len(latencies),
-        "rps": len(latencies) / elapsed,
-        "p50_ms": latencies[len(latencies) // 2] * 1000,
-        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
-        "statuses": {"202": len(latencies)},
-    }
+    return summarize(latencies, elapsed, {"202": len(latencies)})
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ the same ``ackId`` again is acked ``Duplicate`` and not run again. A missing rol
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from emulator.messages import PONG_FRAME, RELIABLE, Message, ack_frame, decode_client_data
@@ -67,24 +68,20 @@ def _group_of(request: dict[str, Any]) -> str | AckError:
     return group
 
 
-def _join(hub: Hub, connection: Connection, request: dict[str, Any]) -> AckError | None:
-    group = _group_of(request)
-    if isinstance(group, tuple):
-        return group
-    if not connection.may("joinLeaveGroup", group):
-        return ("Forbidden", f"The connection has no permission to join group '{group}'.")
-    hub.join(connection, group)
-    return None
+def _membership(joining: bool) -> Callable[[Hub, Connection, dict[str, Any]], AckError | None]:
+    """``joinGroup`` and ``leaveGroup``: both need the ``joinLeaveGroup`` permission."""
 
+    def change(hub: Hub, connection: Connection, request: dict[str, Any]) -> AckError | None:
+        group = _group_of(request)
+        if isinstance(group, tuple):
+            return group
+        if not connection.may("joinLeaveGroup", group):
+            verb = "join" if joining else "leave"
+            return ("Forbidden", f"The connection has no permission to {verb} group '{group}'.")
+        (hub.join if joining else hub.leave)(connection, group)
+        return None
 
-def _leave(hub: Hub, connection: Connection, request: dict[str, Any]) -> AckError | None:
-    group = _group_of(request)
-    if isinstance(group, tuple):
-        return group
-    if not connection.may("joinLeaveGroup", group):
-        return ("Forbidden", f"The connection has no permission to leave group '{group}'.")
-    hub.leave(connection, group)
-    return None
+    return change
 
 
 def _send_to_group(hub: Hub, connection: Connection, request: dict[str, Any]) -> AckError | None:
@@ -112,4 +109,9 @@ def _event(hub: Hub, connection: Connection, request: dict[str, Any]) -> AckErro
     return ("InternalServerError", "No event handler is configured in the emulator.")
 
 
-_HANDLERS = {"joinGroup": _join, "leaveGroup": _leave, "sendToGroup": _send_to_group, "event": _event}
+_HANDLERS = {
+    "joinGroup": _membership(joining=True),
+    "leaveGroup": _membership(joining=False),
+    "sendToGroup": _send_to_group,
+    "event": _event,
+}

@@ -379,19 +379,19 @@ async def list_group_connections(api: RestApi, call: Call) -> web.Response:
 
 @route("POST", "hubs/{hub}/:addToGroups")
 async def add_connections_to_groups(api: RestApi, call: Call) -> web.Response:
-    groups, connections = await _groups_and_filter(call)
-    for connection in connections:
-        for group in groups:
-            call.hub.join(connection, group)
-    return ok()
+    return await _change_groups(call, call.hub.join)
 
 
 @route("POST", "hubs/{hub}/:removeFromGroups")
 async def remove_connections_from_groups(api: RestApi, call: Call) -> web.Response:
+    return await _change_groups(call, call.hub.leave)
+
+
+async def _change_groups(call: Call, change: Callable[[Connection, str], None]) -> web.Response:
     groups, connections = await _groups_and_filter(call)
     for connection in connections:
         for group in groups:
-            call.hub.leave(connection, group)
+            change(connection, group)
     return ok()
 
 

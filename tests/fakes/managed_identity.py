@@ -12,6 +12,8 @@ import uuid
 import jwt
 from aiohttp import web
 
+from tests.fakes.loopback import serve_on_loopback
+
 IDENTITY_HEADER = "fake-identity-header-" + uuid.uuid4().hex
 
 
@@ -28,11 +30,7 @@ class FakeManagedIdentity:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_get("/msi/token", self._token)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve_on_loopback(app)
 
     async def stop(self) -> None:
         if self._runner is not None:
