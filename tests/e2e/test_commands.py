@@ -125,6 +125,14 @@ def test_emulator_command_prints_its_connection_string_and_stops_on_sigterm() ->
     assert "stopped" in output
 
 
+def test_emulator_says_loudly_when_unvalidated_entra_tokens_are_accepted() -> None:
+    port = free_port()
+    process = start(["-m", "emulator", "--port", str(port), "--allow-unvalidated-entra-tokens"])
+    lines = read_until(process, "WARNING")
+    assert "unvalidated Entra ID tokens are ACCEPTED" in lines[-1]
+    stop(process)
+
+
 def test_devhost_command_reports_a_malformed_function_json(tmp_path: Path) -> None:
     write_host(tmp_path)
     write_function(tmp_path, "bad", "def main(req):\n    return None\n")

@@ -66,6 +66,32 @@ async def test_service_down_then_back(
     figures["faults: publish while the service is down"] = f"503 with Retry-After in {seconds:.2f} s"
 
 
+async def test_a_service_that_never_answers_is_a_503_within_the_deadline(
+    stack: Stack, background: BackgroundLoop, monkeypatch: pytest.MonkeyPatch, figures: dict[str, Any]
+) -> None:
+    """Accepts the connection, reads the request, never answers: the worst kind of outage."""
+
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(65536)
+        await asyncio.sleep(30)
+        writer.close()
+
+    async def start_black_hole() -> asyncio.Server:
+        return await asyncio.start_server(swallow, "127.0.0.1", 0)
+
+    server = background.run(start_black_hole())
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setenv("WebPubSubConnectionString", connection_string(port))
+    try:
+        async with aiohttp.ClientSession() as http:
+            status, body, seconds = await publish(http, stack, b"into the void")
+    finally:
+        server.close()
+    figures["faults: publish to a service that never answers"] = f"{status} in {seconds:.2f} s"
+    assert status == 503 and body["error"]["code"] == "UpstreamUnavailable"
+    assert seconds < DEADLINE_SECONDS
+
+
 async def test_fault_injecting_proxy(
     stack: Stack,
     background: BackgroundLoop,
