@@ -35,6 +35,7 @@ CLIENT_PATH_PREFIX = "/client/hubs/"
 CLOSE_FLUSH_SECONDS = 5.0
 SOCKET_BUFFER_LIMIT = 1024 * 1024  # bytes the kernel-side buffer may hold before frames queue
 DRAIN_POLL_SECONDS = 0.005
+SHUTDOWN_SECONDS = 2.0
 
 
 class ClientEndpoint:
@@ -55,7 +56,7 @@ class ClientEndpoint:
         if "awps_connection_id" in request.query:
             return await self._recover(request, hub)
         try:
-            connection = self._authorize(request, hub, offered)
+            connection, groups = self._authorize(request, hub, offered)
         except TokenRejected:
             return web.Response(status=401)
         except ValueError as error:
@@ -63,11 +64,14 @@ class ClientEndpoint:
         ws = self._socket(connection.protocol)
         await ws.prepare(request)
         hub.add(connection)
+        for group in groups:  # groups of the token are joined at connect, whatever the roles
+            hub.join(connection, group)
         if connection.is_json:
             connection.send(connected_frame(connection.id, connection.user_id, connection.reconnection_token))
         return await self._serve(ws, hub, connection, request.transport)
 
-    def _authorize(self, request: web.Request, hub: Hub, offered: list[str]) -> Connection:
+    def _authorize(self, request: web.Request, hub: Hub, offered: list[str]) -> tuple[Connection, list[str]]:
+        """The connection a valid token describes, and the groups it joins at connect."""
         token = request.query.get("access_token") or _bearer(request.headers.get("Authorization"))
         if not token:
             raise TokenRejected("no token")
@@ -84,9 +88,7 @@ class ClientEndpoint:
             protocol=protocol,
             roles=frozenset(claim_list(claims, "role")),
         )
-        for group in groups:
-            hub.join(connection, group)
-        return connection
+        return connection, groups
 
     async def _recover(self, request: web.Request, hub: Hub) -> web.StreamResponse:
         connection = hub.connections.get(request.query.get("awps_connection_id", ""))
@@ -96,9 +98,10 @@ class ClientEndpoint:
         if connection is None or not connection.recoverable(token, time.monotonic()):
             await ws.close(code=CLOSE_POLICY, message=b"The connection cannot be recovered.")
             return ws
-        old = self.sockets.get(connection.id)
-        if old is not None:
-            await old.close()
+        old = self.transports.get(connection.id)
+        self.sockets[connection.id] = ws  # from now on the old socket's reader leaves the connection alone
+        if isinstance(old, asyncio.WriteTransport):
+            old.abort()
         return await self._serve(ws, hub, connection, request.transport, recovered=True)
 
     def _socket(self, protocol: str) -> web.WebSocketResponse:
@@ -171,8 +174,13 @@ class ClientEndpoint:
         return True
 
     async def close_all(self) -> None:
-        for ws in list(self.sockets.values()):
-            await ws.close(code=1001, message=b"The emulator is shutting down.")
+        """Say goodbye (1001) to every client, then cut whoever has not answered within 2 s."""
+        closes = [ws.close(code=1001, message=b"The emulator is shutting down.") for ws in self.sockets.values()]
+        if closes:
+            await asyncio.wait([asyncio.ensure_future(close) for close in closes], timeout=SHUTDOWN_SECONDS)
+        for transport in list(self.transports.values()):
+            if isinstance(transport, asyncio.WriteTransport):
+                transport.abort()
 
 
 def _client_closed(ws: web.WebSocketResponse) -> bool:
