@@ -29,7 +29,7 @@ CHECKS = [
 
 
 @schema.parametrize()
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
 def test_responses_match_the_contract(case: schemathesis.Case, stack: Stack) -> None:
     case.call_and_validate(base_url=stack.base_url, headers={"x-functions-key": TEST_KEY}, checks=CHECKS)
 

@@ -27,7 +27,7 @@ class Sizes:
     negotiates: int
     slow_consumer_messages: int
     fault_publishes: int
-    wait_for_idle_pool: bool
+    soak: bool
 
 
 FAST = Sizes(
@@ -39,7 +39,7 @@ FAST = Sizes(
     negotiates=200,
     slow_consumer_messages=6_000,
     fault_publishes=40,
-    wait_for_idle_pool=False,
+    soak=False,
 )
 SOAK = Sizes(
     fuzz_examples=1_500,
@@ -50,7 +50,7 @@ SOAK = Sizes(
     negotiates=1_000,
     slow_consumer_messages=12_000,
     fault_publishes=300,
-    wait_for_idle_pool=True,
+    soak=True,
 )
 
 

@@ -113,7 +113,14 @@ CONTENT_TYPE = st.sampled_from(["text/plain", "application/json", "application/o
 
 
 def fuzz_settings(sizes: Sizes, examples: int) -> Any:
-    return settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    """`make test` replays the same examples every run (derandomized); `make soak` explores anew."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+        derandomize=not sizes.soak,
+    )
 
 
 @pytest.mark.parametrize("function", ["negotiate", "publish"])

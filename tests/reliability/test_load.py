@@ -164,7 +164,7 @@ def test_exactly_once_in_order_and_resources_back_to_baseline(sizes: Sizes, figu
 
         result = asyncio.run(run_load(stack, sizes))
         negotiates = asyncio.run(concurrent_negotiates(stack, sizes.negotiates))
-        after = wait_for_baseline(pids, baseline, KEEPALIVE_SECONDS if sizes.wait_for_idle_pool else 1)
+        after = wait_for_baseline(pids, baseline, KEEPALIVE_SECONDS if sizes.soak else 1)
 
     accepted = result["accepted"]
     by_worker: dict[int, list[int]] = {}
@@ -199,6 +199,6 @@ def test_exactly_once_in_order_and_resources_back_to_baseline(sizes: Sizes, figu
     assert negotiates == {200: sizes.negotiates}
     # Right after the run the only extra descriptors are the app's pooled keep-alive connections to the
     # service (and their server ends), at most one per concurrent publisher; once idle they close.
-    allowed = 2 if sizes.wait_for_idle_pool else sizes.publish_concurrency + 2
+    allowed = 2 if sizes.soak else sizes.publish_concurrency + 2
     assert all(growth <= allowed for growth in fd_growth.values()), fd_growth
     assert all(growth < 64 for growth in rss_growth_mib.values()), rss_growth_mib
