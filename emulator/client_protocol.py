@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from emulator.messages import PONG_FRAME, RELIABLE, Message, ack_frame, decode_client_data
+from emulator.messages import PONG_FRAME, RELIABLE, Frame, Message, ack_frame, decode_client_data
 from emulator.model import Connection, Hub
 from emulator.validation import valid_group
 
@@ -31,7 +31,7 @@ class ProtocolViolation(Exception):
         self.reason = reason
 
 
-def handle_json_request(hub: Hub, connection: Connection, text: str) -> None:
+def handle_json_request(hub: Hub, connection: Connection, text: str) -> Frame | None:
     try:
         request = json.loads(text)
     except (ValueError, RecursionError):
@@ -40,13 +40,12 @@ def handle_json_request(hub: Hub, connection: Connection, text: str) -> None:
         raise ProtocolViolation(CLOSE_INVALID_PAYLOAD, "The message has no 'type'.")
     kind = request["type"]
     if kind == "ping":
-        connection.send(PONG_FRAME)
-        return
+        return PONG_FRAME
     if kind == "sequenceAck":
         sequence_id = request.get("sequenceId")
         if connection.protocol == RELIABLE and isinstance(sequence_id, int):
             connection.acknowledge_sequence(sequence_id)
-        return
+        return None
     handler = _HANDLERS.get(kind)
     if handler is None:
         raise ProtocolViolation(CLOSE_INVALID_PAYLOAD, f"Unknown message type {kind!r}.")
@@ -54,11 +53,9 @@ def handle_json_request(hub: Hub, connection: Connection, text: str) -> None:
     if ack_id is not None and (not isinstance(ack_id, int) or isinstance(ack_id, bool) or ack_id < 0):
         raise ProtocolViolation(CLOSE_INVALID_PAYLOAD, "ackId must be a non-negative integer.")
     if ack_id is not None and not connection.first_time_ack(ack_id):
-        connection.send(ack_frame(ack_id, ("Duplicate", "The ackId was already used.")))
-        return
+        return ack_frame(ack_id, ("Duplicate", "The ackId was already used."))
     error = handler(hub, connection, request)
-    if ack_id is not None:
-        connection.send(ack_frame(ack_id, error))
+    return ack_frame(ack_id, error) if ack_id is not None else None
 
 
 def _group_of(request: dict[str, Any]) -> str | AckError:

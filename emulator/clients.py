@@ -36,6 +36,11 @@ CLOSE_FLUSH_SECONDS = 5.0
 SOCKET_BUFFER_LIMIT = 1024 * 1024  # bytes the kernel-side buffer may hold before frames queue
 DRAIN_POLL_SECONDS = 0.005
 SHUTDOWN_SECONDS = 2.0
+# The handshake answer, acks and pongs go out a few milliseconds after the request, as they would
+# over a real network. The sync client of azure-messaging-webpubsubclient 1.1.0 starts waiting for
+# them only after it has sent its request, so a reply that beats it to its wait is missed and the
+# call stalls for its 30 s timeout (seen in about one call in three with instant replies here).
+REPLY_DELAY_SECONDS = 0.01
 
 
 class ClientEndpoint:
@@ -61,8 +66,7 @@ class ClientEndpoint:
             return web.Response(status=401)
         except ValueError as error:
             return _reject(400, str(error))
-        ws = self._socket(connection.protocol)
-        await ws.prepare(request)
+        ws = await _upgrade(request, self._socket(connection.protocol))
         hub.add(connection)
         for group in groups:  # groups of the token are joined at connect, whatever the roles
             hub.join(connection, group)
@@ -93,8 +97,7 @@ class ClientEndpoint:
     async def _recover(self, request: web.Request, hub: Hub) -> web.StreamResponse:
         connection = hub.connections.get(request.query.get("awps_connection_id", ""))
         token = request.query.get("awps_reconnection_token", "")
-        ws = self._socket(RELIABLE)
-        await ws.prepare(request)
+        ws = await _upgrade(request, self._socket(RELIABLE))
         if connection is None or not connection.recoverable(token, time.monotonic()):
             await ws.close(code=CLOSE_POLICY, message=b"The connection cannot be recovered.")
             return ws
@@ -147,7 +150,9 @@ class ClientEndpoint:
         async for frame in ws:
             try:
                 if frame.type == WSMsgType.TEXT and connection.is_json:
-                    handle_json_request(hub, connection, frame.data)
+                    reply = handle_json_request(hub, connection, frame.data)
+                    if reply is not None:
+                        asyncio.get_running_loop().call_later(REPLY_DELAY_SECONDS, connection.send, reply)
                 elif frame.type == WSMsgType.BINARY and connection.is_json:
                     raise ProtocolViolation(CLOSE_UNSUPPORTED_DATA, "Binary frames are not part of the JSON protocol.")
                 elif frame.type in (WSMsgType.TEXT, WSMsgType.BINARY):
@@ -185,6 +190,12 @@ class ClientEndpoint:
 
 def _client_closed(ws: web.WebSocketResponse) -> bool:
     return ws.close_code not in (1006, None)
+
+
+async def _upgrade(request: web.Request, ws: web.WebSocketResponse) -> web.WebSocketResponse:
+    await asyncio.sleep(REPLY_DELAY_SECONDS)
+    await ws.prepare(request)
+    return ws
 
 
 def _transmitter(transport: asyncio.BaseTransport | None) -> Callable[[Frame], bool]:

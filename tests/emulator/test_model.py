@@ -44,8 +44,9 @@ def sent(connection: Connection) -> list:
 
 
 def request(hub: Hub, connection: Connection, **payload: object) -> list:
-    handle_json_request(hub, connection, json.dumps(payload))
-    return sent(connection)
+    """What the sender gets: frames sent to it while handling, then the reply (ack or pong)."""
+    reply = handle_json_request(hub, connection, json.dumps(payload))
+    return sent(connection) + payloads([reply] if reply else [], as_json=True)
 
 
 def test_message_is_encoded_once_per_protocol() -> None:
