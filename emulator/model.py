@@ -20,7 +20,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from emulator.messages import PLAIN, RELIABLE, Frame, Message, disconnected_frame
@@ -250,16 +250,6 @@ class Service:
         if hub is None:
             hub = self.hubs[key] = Hub(key)
         return hub
-
-    def connections(self) -> Iterator[Connection]:
-        for hub in self.hubs.values():
-            yield from hub.connections.values()
-
-    def find(self, connection_id: str) -> Connection | None:
-        for hub in self.hubs.values():
-            if connection_id in hub.connections:
-                return hub.connections[connection_id]
-        return None
 
     def expire_detached(self, now: float) -> None:
         for hub in self.hubs.values():

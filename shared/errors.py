@@ -40,11 +40,6 @@ class NotFound(AppError):
     code = "NotFound"
 
 
-class MethodNotAllowed(AppError):
-    status = 405
-    code = "MethodNotAllowed"
-
-
 class PayloadTooLarge(AppError):
     status = 413
     code = "PayloadTooLarge"

@@ -38,10 +38,6 @@ class ServiceAccess:
     endpoint: str
     connection: ConnectionInfo | None = field(default=None, repr=False)
 
-    @property
-    def uses_key(self) -> bool:
-        return self.connection is not None
-
 
 @dataclass(frozen=True)
 class Settings:

@@ -17,12 +17,12 @@ def test_defaults() -> None:
     assert not settings.require_user
     assert settings.roles == ()
     assert settings.allowed_groups == ()
-    assert settings.service.uses_key
+    assert settings.service.connection is not None
 
 
 def test_identity_based_access_needs_only_the_endpoint() -> None:
     settings = load_settings({"WebPubSubEndpoint": "https://x.webpubsub.azure.com/", "WebPubSubHub": "chat"})
-    assert not settings.service.uses_key
+    assert settings.service.connection is None
     assert settings.service.endpoint == "https://x.webpubsub.azure.com"
 
 
