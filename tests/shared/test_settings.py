@@ -72,3 +72,16 @@ def test_bad_settings_name_the_setting(overrides: dict, setting: str) -> None:
 )
 def test_booleans(raw: str, expected: bool) -> None:
     assert load_settings({**BASE, "NegotiateRequireUser": raw}).require_user is expected
+
+
+def test_service_client_reads_proxies_from_the_environment_only_when_one_is_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from shared.service import PROXY_VARIABLES, client_options
+
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert client_options()["use_env_settings"] is False
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    assert client_options()["use_env_settings"] is True
+    assert client_options()["read_timeout"] == 4
