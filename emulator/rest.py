@@ -23,7 +23,15 @@ from emulator.messages import DATA_TYPES, Message
 from emulator.model import CLOSE_NORMAL, PERMISSIONS, Connection, Hub, Service
 from emulator.odata import FilterError, compile_filter
 from emulator.tokens import issue_client_token
-from emulator.validation import API_VERSIONS, CONTENT_TYPES, MAX_BODY_BYTES, MAX_TTL_SECONDS, valid_group, valid_hub
+from emulator.validation import (
+    API_VERSIONS,
+    CONTENT_TYPES,
+    MAX_BODY_BYTES,
+    MAX_TTL_SECONDS,
+    is_whole_number,
+    valid_group,
+    valid_hub,
+)
 
 ENTRA_AUDIENCE = "https://webpubsub.azure.com"
 DEFAULT_PAGE_SIZE = 200
@@ -178,7 +186,7 @@ async def read_body(request: web.Request) -> bytes:
 
 def check_ttl(call: Call) -> None:
     raw = call.query("messageTtlSeconds")
-    if raw is not None and (not raw.isdigit() or int(raw) > MAX_TTL_SECONDS):
+    if raw is not None and (not is_whole_number(raw) or int(raw) > MAX_TTL_SECONDS):
         raise bad_request(f"messageTtlSeconds must be an integer from 0 to {MAX_TTL_SECONDS}.")
 
 
@@ -471,7 +479,7 @@ def _int_query(call: Call, name: str, default: int, low: int, high: int) -> int:
     raw = call.query(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not is_whole_number(raw) or not low <= int(raw) <= high:
         raise bad_request(f"{name} must be an integer from {low} to {high}.")
     return int(raw)
 

@@ -12,6 +12,11 @@ CONTENT_TYPES = ("application/json", "text/plain", "application/octet-stream")
 API_VERSIONS = ("2021-10-01", "2022-11-01", "2023-07-01", "2024-01-01", "2024-12-01")
 
 
+def is_whole_number(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also accepts ``¹`` (which ``int`` refuses) and ``٣``."""
+    return text.isascii() and text.isdigit()
+
+
 def valid_hub(hub: str) -> bool:
     return HUB_PATTERN.fullmatch(hub) is not None
 

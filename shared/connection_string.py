@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from shared.errors import ConfigurationError
+from shared.validation import is_whole_number
 
 SETTING = "WebPubSubConnectionString"
 
@@ -56,7 +57,7 @@ def normalize_endpoint(endpoint: str, port: str | None = None, setting: str = SE
         raise ConfigurationError(f"{setting} Endpoint must not carry a query or fragment.")
     base = f"{parts.scheme.lower()}://{parts.netloc}{parts.path}".rstrip("/")
     if port:
-        if not port.isdigit() or not 0 < int(port) < 65536:
+        if not is_whole_number(port) or not 0 < int(port) < 65536:
             raise ConfigurationError(f"{setting} Port must be a number from 1 to 65535.")
         base = f"{parts.scheme.lower()}://{_host_only(parts.netloc)}:{int(port)}{parts.path}".rstrip("/")
     return base

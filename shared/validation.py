@@ -61,9 +61,14 @@ def validate_identifier(value: str, what: str) -> str:
     return value
 
 
+def is_whole_number(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also accepts ``¹`` (which ``int`` refuses) and ``٣``."""
+    return text.isascii() and text.isdigit()
+
+
 def parse_ttl(raw: str) -> int:
     """``ttl`` is a whole number of seconds from 0 (never expires) to 300."""
-    if not raw.isdigit() or not 0 <= int(raw) <= MAX_TTL_SECONDS:
+    if not is_whole_number(raw) or not 0 <= int(raw) <= MAX_TTL_SECONDS:
         raise BadRequest(f"ttl must be a whole number of seconds from 0 to {MAX_TTL_SECONDS}.")
     return int(raw)
 

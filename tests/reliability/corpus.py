@@ -63,7 +63,7 @@ BAD_GROUPS = [
 ODD_GROUPS = ["g" * 1024, "lobby/sub", "lobby%2Fsub", "lobby%252F", "ü-ñ-€", "lobby+plus", "lobby,comma", "lobby\u200b"]
 BAD_USERS = ["", " ", "u" * 1025, "u\x00", "u\r\nx", "\x1b[31m"]
 ODD_USERS = ["ü", "a/b", "a%2Fb", "admin@contoso.com", "u" * 1024, "' or 1=1 --", "null"]
-BAD_TTLS = ["-1", "301", "1e2", "0x10", " 5", "5 ", "5.0", "", "9" * 40, "٣"]
+BAD_TTLS = ["-1", "301", "1e2", "0x10", " 5", "5 ", "5.0", "", "9" * 40, "٣", "¹", "²⁰"]  # ¹: found by the fuzzer
 CONTENT_TYPES = [
     None,
     "",

@@ -38,6 +38,7 @@ def test_access_key_keeps_base64_padding() -> None:
         (f"Endpoint=a.b;AccessKey={KEY}", "http:// or https://"),
         (f"Endpoint=https://a.b;AccessKey={KEY};Port=99999", "Port"),
         (f"Endpoint=https://a.b;AccessKey={KEY};Port=abc", "Port"),
+        (f"Endpoint=https://a.b;AccessKey={KEY};Port=¹", "Port"),
     ],
 )
 def test_malformed_strings_name_the_setting_but_never_the_key(text: str, fragment: str) -> None:

@@ -43,7 +43,7 @@ def test_ttl_range(raw: str, value: int) -> None:
     assert parse_ttl(raw) == value
 
 
-@pytest.mark.parametrize("raw", ["-1", "301", "1.5", "abc", ""])
+@pytest.mark.parametrize("raw", ["-1", "301", "1.5", "abc", "", "¹", "٣", "²⁰"])
 def test_ttl_out_of_range(raw: str) -> None:
     with pytest.raises(BadRequest):
         parse_ttl(raw)
