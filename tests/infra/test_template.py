@@ -145,3 +145,20 @@ def test_parameters_file_maps_the_azd_environment() -> None:
 def test_modules_reference_existing_files() -> None:
     for module in re.findall(r"module\s+\w+\s+'([^']+)'", (INFRA / "main.bicep").read_text()):
         assert (INFRA / module).is_file(), module
+
+
+def test_deployments_leave_out_dev_tools_tests_and_local_secrets() -> None:
+    ignored = {line.strip() for line in (APP_ROOT / ".funcignore").read_text().splitlines() if line.strip()}
+    for entry in (
+        "tests",
+        "emulator",
+        "devhost",
+        "bench",
+        "infra",
+        "local.settings.json",
+        ".venv",
+        "requirements-dev.txt",
+    ):
+        assert entry in ignored, entry
+    for product in ("negotiate", "publish", "shared", "host.json", "requirements.txt"):
+        assert product not in ignored, product
