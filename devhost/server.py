@@ -1,9 +1,10 @@
 """The dev host: serves a function app's HTTP functions on aiohttp, as Azure would.
 
 Routes are tried in the order the functions were loaded; the first whose template and
-methods match wins, and anything else is a 404 (a wrong method too, as on Azure). Keys
-are enforced unless ``enforce_keys`` is off, as ``func start`` leaves them off. Sync
-functions run in a thread pool, ``async def`` ones on the server's event loop.
+methods match wins, and anything else is a 404 (a wrong method too, as on Azure). Function
+keys are enforced as on a deployed app; ``enforce_keys=False`` (``--no-auth``) skips them, as
+``func start`` does by default. Sync functions run in a thread pool, ``async def`` ones on the
+server's event loop.
 """
 
 from __future__ import annotations
