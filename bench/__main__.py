@@ -56,11 +56,15 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
     driver = pin(os.getpid(), CLIENT_CORES)
-    print(
-        f"machine: {machine()['cpus']} cores; servers on {'core 0' if driver != 'unpinned' else 'any core'}, "
-        f"load generators and drivers on {driver} (cores {sorted(SERVER_CORES)} / {sorted(CLIENT_CORES)})",
-        flush=True,
-    )
+    if driver == "unpinned":
+        print(f"machine: {machine()['cpus']} cores; processes are not pinned", flush=True)
+    else:
+        print(
+            f"machine: {machine()['cpus']} cores; servers on core(s) {sorted(SERVER_CORES)}, load generators and "
+            f"drivers on core(s) {sorted(CLIENT_CORES)}; in publish the dev host shares the load generator's "
+            "core and the emulator keeps its own",
+            flush=True,
+        )
     started = time.time()
     rows: list[Row] = []
     for name in chosen:
