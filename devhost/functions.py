@@ -13,7 +13,6 @@ import importlib
 import importlib.machinery
 import importlib.util
 import inspect
-import json
 import re
 import sys
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devhost.jsonfile import read_json_object
 from devhost.routes import RouteTemplate, RouteTemplateError
 
 FUNCTION_NAME = re.compile(r"[a-z][a-z0-9_\-]{0,127}", re.IGNORECASE)
@@ -57,7 +57,7 @@ def read_host_json(app_root: Path) -> dict[str, Any]:
     path = app_root / "host.json"
     if not path.is_file():
         raise FunctionLoadError(f"{path}: host.json is missing.")
-    host = _read_json(path)
+    host = read_json_object(path, FunctionLoadError)
     if host.get("version") != "2.0":
         raise FunctionLoadError(f'{path}: "version" must be "2.0".')
     return host
@@ -100,7 +100,7 @@ def _load_function(folder: Path, prefix: str) -> HttpFunction:
     config_path = folder / "function.json"
     if not FUNCTION_NAME.fullmatch(name) or name.lower() == "host":
         raise FunctionLoadError(f"{folder}: '{name}' is not a valid function name.")
-    config = _read_json(config_path)
+    config = read_json_object(config_path, FunctionLoadError)
     bindings = config.get("bindings")
     if not isinstance(bindings, list) or not bindings:
         raise FunctionLoadError(f"{config_path}: At least one binding must be declared.")
@@ -129,16 +129,6 @@ def _load_function(folder: Path, prefix: str) -> HttpFunction:
         entry=entry,
         wants_context=wants_context,
     )
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (OSError, ValueError) as error:
-        raise FunctionLoadError(f"{path}: not valid JSON ({error}).") from None
-    if not isinstance(value, dict):
-        raise FunctionLoadError(f"{path}: must hold a JSON object.")
-    return value
 
 
 def _http_trigger(path: Path, bindings: list[Any]) -> dict[str, Any]:

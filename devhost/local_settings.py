@@ -7,13 +7,14 @@ own additions: Core Tools keeps keys elsewhere, Azure in the function app's key 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from devhost.jsonfile import read_json_object
 
 logger = logging.getLogger("devhost")
 
@@ -38,12 +39,7 @@ def read_local_settings(path: Path) -> LocalSettings:
     if not path.is_file():
         logger.warning("%s not found; running with the environment only.", path)
         return LocalSettings()
-    try:
-        document = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (OSError, ValueError) as error:
-        raise SettingsError(f"{path}: not valid JSON ({error}).") from None
-    if not isinstance(document, dict):
-        raise SettingsError(f"{path}: must hold a JSON object.")
+    document = read_json_object(path, SettingsError)
     if document.get("IsEncrypted") is True:
         raise SettingsError(f"{path}: IsEncrypted is true; decrypt it first (func settings decrypt).")
     values = document.get("Values", {})

@@ -101,29 +101,23 @@ class _Parser:
         return node
 
     def or_expression(self) -> Node:
-        left = self.and_expression()
-        while self.peek_word() == "or":
-            self.take()
-            right = self.and_expression()
-            left = (lambda a, b: lambda ctx: bool(a(ctx)) or bool(b(ctx)))(left, right)
-        return left
+        return self._chain("or", self.and_expression, lambda a, b: lambda ctx: bool(a(ctx)) or bool(b(ctx)))
 
     def and_expression(self) -> Node:
-        left = self.unary()
-        while self.peek_word() == "and":
+        return self._chain("and", self.unary, lambda a, b: lambda ctx: bool(a(ctx)) and bool(b(ctx)))
+
+    def _chain(self, word: str, operand: Callable[[], Node], combine: Callable[[Node, Node], Node]) -> Node:
+        """``operand (word operand)*``, combined left to right."""
+        left = operand()
+        while self.peek_word() == word:
             self.take()
-            right = self.unary()
-            left = (lambda a, b: lambda ctx: bool(a(ctx)) and bool(b(ctx)))(left, right)
+            left = combine(left, operand())
         return left
 
     def unary(self) -> Node:
         if self.peek_word() == "not":
             self.take()
-            self.depth += 1
-            if self.depth > MAX_DEPTH:
-                raise FilterError("The filter is nested too deeply.")
-            operand = self.unary()
-            self.depth -= 1
+            operand = self._nested(self.unary)
             return lambda ctx: not operand(ctx)
         return self.comparison()
 
@@ -147,11 +141,15 @@ class _Parser:
         return left
 
     def primary(self) -> Node:
+        return self._nested(self._primary)
+
+    def _nested(self, parse: Callable[[], Node]) -> Node:
+        """Every level of nesting counts, so a hostile filter cannot exhaust the stack."""
         self.depth += 1
         if self.depth > MAX_DEPTH:
             raise FilterError("The filter is nested too deeply.")
         try:
-            return self._primary()
+            return parse()
         finally:
             self.depth -= 1
 
@@ -169,12 +167,17 @@ class _Parser:
             raise FilterError(f"Unexpected '{token.text}' in the filter.")
         return self._word(token.text)
 
-    def _parenthesized(self) -> Node:
+    def _comma_list(self) -> list[Node]:
+        """Expressions up to the closing parenthesis, which is consumed."""
         items = [self.or_expression()]
         while self.peek() is not None and self.peek().text == ",":  # type: ignore[union-attr]
             self.take(",")
             items.append(self.or_expression())
         self.take(")")
+        return items
+
+    def _parenthesized(self) -> Node:
+        items = self._comma_list()
         if len(items) == 1:
             return items[0]
         return lambda ctx: [item(ctx) for item in items]
@@ -193,11 +196,7 @@ class _Parser:
     def _call(self, name: str) -> Node:
         low, high, implementation = _FUNCTIONS[name]
         self.take("(")
-        args = [self.or_expression()]
-        while self.peek() is not None and self.peek().text == ",":  # type: ignore[union-attr]
-            self.take(",")
-            args.append(self.or_expression())
-        self.take(")")
+        args = self._comma_list()
         if not low <= len(args) <= high:
             raise FilterError(f"{name}() takes {low} to {high} arguments.")
 

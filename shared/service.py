@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
-from shared.errors import AppError, BadRequest, UpstreamRejected, UpstreamUnavailable
+from shared.errors import BadRequest, UpstreamRejected, UpstreamUnavailable
 from shared.settings import ServiceAccess
 from shared.tokens import ClientAccess, access_from_service_token
 
@@ -196,8 +196,6 @@ async def _within_deadline(call: Any) -> Any:
     try:
         async with asyncio.timeout(CALL_DEADLINE_SECONDS):
             return await call
-    except AppError:
-        raise
     except (TimeoutError, ServiceRequestError, ServiceResponseError) as error:
         logger.warning("Web PubSub unreachable: %s", type(error).__name__)
         raise UpstreamUnavailable("Web PubSub could not be reached; try again shortly.") from None
