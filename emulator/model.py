@@ -229,13 +229,10 @@ class Hub:
     def user_connections(self, user_id: str) -> Iterable[Connection]:
         return self.users.get(user_id, {}).values()
 
-    def publish(self, message: Message, recipients: Iterable[Connection]) -> int:
-        """Deliver to each recipient; returns how many received it."""
-        count = 0
+    def publish(self, message: Message, recipients: Iterable[Connection]) -> None:
+        """Deliver to each recipient, iterating over a snapshot of them."""
         for connection in list(recipients):
             connection.deliver(message)
-            count += 1
-        return count
 
 
 class Service:

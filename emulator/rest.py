@@ -193,15 +193,18 @@ def check_ttl(call: Call) -> None:
 def select(call: Call, candidates: Any, *, allow_excluded: bool = True) -> list[Connection]:
     """Apply ``excluded`` and the OData ``filter`` to the candidate connections."""
     excluded = set(call.query_all("excluded")) if allow_excluded else set()
-    chosen = [c for c in candidates if c.id not in excluded]
-    text = call.query("filter")
-    if text:
-        try:
-            predicate = compile_filter(text)
-        except FilterError as error:
-            raise bad_request(f"Invalid filter: {error}") from None
-        chosen = [c for c in chosen if predicate(c.filter_context())]
-    return chosen
+    return apply_filter([c for c in candidates if c.id not in excluded], call.query("filter"))
+
+
+def apply_filter(connections: list[Connection], text: str | None) -> list[Connection]:
+    """The connections an OData filter selects (all of them without one); 400 for a bad filter."""
+    if not text:
+        return connections
+    try:
+        predicate = compile_filter(text)
+    except FilterError as error:
+        raise bad_request(f"Invalid filter: {error}") from None
+    return [c for c in connections if predicate(c.filter_context())]
 
 
 def group_value(call: Call) -> str:
@@ -493,11 +496,4 @@ async def _groups_and_filter(call: Call) -> tuple[list[str], list[Connection]]:
     if not isinstance(groups, list) or not all(isinstance(g, str) and valid_group(g) for g in groups):
         raise bad_request("groups must be a list of valid group names.")
     odata = body.get("filter")
-    connections = list(call.hub.connections.values())
-    if odata:
-        try:
-            predicate = compile_filter(str(odata))
-        except FilterError as error:
-            raise bad_request(f"Invalid filter: {error}") from None
-        connections = [c for c in connections if predicate(c.filter_context())]
-    return groups, connections
+    return groups, apply_filter(list(call.hub.connections.values()), str(odata) if odata else None)
