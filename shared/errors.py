@@ -78,3 +78,33 @@ class UpstreamUnavailable(AppError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, headers={"Retry-After": str(self.retry_after_seconds)})
+
+
+# -- idempotency keys (issue 12) ----------------------------------------------------------------
+
+
+class Conflict(AppError):
+    """A request with the same ``Idempotency-Key`` is still running; retry in a second."""
+
+    status = 409
+    code = "Conflict"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"Retry-After": "1"})
+
+
+class UnprocessableContent(AppError):
+    """The ``Idempotency-Key`` was already used for a different request."""
+
+    status = 422
+    code = "UnprocessableContent"
+
+
+class StoreUnavailable(AppError):
+    """The idempotency key store could not be reached; nothing was executed."""
+
+    status = 503
+    code = "StoreUnavailable"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"Retry-After": "5"})

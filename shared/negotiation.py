@@ -17,6 +17,7 @@ import azure.functions as func
 
 from shared import settings as names
 from shared.errors import BadRequest, Forbidden, Unauthorized
+from shared.invocation import InvocationRecord
 from shared.query import Query
 from shared.responses import json_response
 from shared.service import generate_client_access
@@ -97,9 +98,9 @@ async def issue_client_access(request: NegotiateRequest, settings: Settings) -> 
     return await generate_client_access(service, request.hub, **options)
 
 
-async def handle_negotiate(req: func.HttpRequest, fields: dict[str, Any]) -> func.HttpResponse:
+async def handle_negotiate(req: func.HttpRequest, record: InvocationRecord) -> func.HttpResponse:
     settings = load_settings()
     request = parse_negotiate_request(Query.from_url(req.url), req.headers, settings)
-    fields["hub"] = request.hub
+    record.hub = request.hub
     access = await issue_client_access(request, settings)
     return json_response(access.to_json())

@@ -8,7 +8,9 @@ the app setting named by ``setting``.
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 from shared.errors import (
     AppError,
@@ -78,6 +80,21 @@ def check_message_size(body: bytes) -> None:
         raise BadRequest("The message body is empty.")
     if len(body) > MAX_MESSAGE_BYTES:
         raise PayloadTooLarge(f"The message is larger than {MAX_MESSAGE_BYTES} bytes (1 MiB).")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json(text: str | bytes) -> Any:
+    """RFC 8259 JSON: Python's ``json`` also takes ``NaN`` and ``Infinity``, which ``JSON.parse`` refuses.
+
+    Raises ``ValueError`` (also for bytes that are not UTF-8 and for nesting too deep to parse).
+    """
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def parse_content_type(header: str | None) -> str:

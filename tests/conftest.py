@@ -11,7 +11,9 @@ from dataclasses import dataclass
 import pytest
 
 from devhost import DevHost, LocalSettings
+from devhost.azurite import Azurite
 from emulator import Emulator
+from shared.idempotency_table import close_table_stores
 from shared.service import close_clients
 from tests.audit import SecretAudit
 from tests.support import APP_ROOT, TEST_KEY, BackgroundLoop, unique_hub
@@ -85,6 +87,7 @@ def stack(background: BackgroundLoop, shared_emulator: Emulator, audit: SecretAu
     yield Stack(shared_emulator, host, hub)
     background.run(host.stop())
     background.run(close_clients())  # the app's cached service clients live on this loop
+    background.run(close_table_stores())
     for name, value in saved.items():
         if value is None:
             os.environ.pop(name, None)
@@ -132,6 +135,14 @@ async def _close_service_clients() -> AsyncIterator[None]:
     """The app caches one SDK client per loop; close this test loop's clients at its end."""
     yield
     await close_clients()
+    await close_table_stores()
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[Azurite]:
+    """Azurite's table service for the session (``make azurite`` installs it)."""
+    with Azurite() as running:
+        yield running
 
 
 class SecretWatch(logging.Handler):
