@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,7 +28,6 @@ class Azurite:
             raise FileNotFoundError(f"{EXECUTABLE} is missing; run `make azurite` (needs npm).")
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
-        self._workspace = tempfile.TemporaryDirectory(prefix="azurite-")
 
     @property
     def connection_string(self) -> str:
@@ -45,7 +43,7 @@ class Azurite:
                 [
                     str(EXECUTABLE),
                     *("--tableHost", "127.0.0.1", "--tablePort", str(self.port)),
-                    *("--location", self._workspace.name, "--inMemoryPersistence"),
+                    "--inMemoryPersistence",
                     *("--skipApiVersionCheck", "--disableTelemetry", "--silent"),
                 ],
                 stdin=subprocess.DEVNULL,
@@ -82,7 +80,6 @@ class Azurite:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
-        self._workspace.cleanup()
 
 
 def _free_port() -> int:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import weakref
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -131,16 +132,18 @@ class TableKeyStore:
             **{f"Body{index}": chunk for index, chunk in enumerate(chunks)},
         }
         # MERGE keeps the fingerprint; the ETag makes sure the row is still our claim.
-        await self._call(
-            self._client.update_entity(row, mode="merge", etag=token, match_condition=MatchConditions.IfNotModified)
-        )
+        with _unless_taken_over():
+            await self._call(
+                self._client.update_entity(row, mode="merge", etag=token, match_condition=MatchConditions.IfNotModified)
+            )
 
     async def release(self, key: str, token: Any) -> None:
         from azure.core import MatchConditions
 
-        await self._call(
-            self._client.delete_entity(key, ROW_KEY, etag=token, match_condition=MatchConditions.IfNotModified)
-        )
+        with _unless_taken_over():
+            await self._call(
+                self._client.delete_entity(key, ROW_KEY, etag=token, match_condition=MatchConditions.IfNotModified)
+            )
 
     async def _ensure_table(self) -> None:
         if self._table_ready:
@@ -175,6 +178,17 @@ class TableKeyStore:
         except (TimeoutError, ServiceRequestError, ServiceResponseError) as error:
             logger.warning("Idempotency table unreachable: %s", type(error).__name__)
             raise StoreUnavailable("The idempotency key store could not be reached; try again shortly.") from None
+
+
+@contextlib.contextmanager
+def _unless_taken_over() -> Iterator[None]:
+    """A claim whose lease ran out may have been taken over; then the row is no longer ours."""
+    from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+
+    try:
+        yield
+    except (ResourceModifiedError, ResourceNotFoundError):
+        logger.warning("Idempotency key was taken over after its lease ran out; its answer is not kept.")
 
 
 def _now() -> datetime:
