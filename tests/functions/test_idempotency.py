@@ -6,16 +6,18 @@ import asyncio
 import json
 import uuid
 from collections.abc import Iterator
+from contextlib import AsyncExitStack
 
 import aiohttp
 import pytest
 
 from devhost.azurite import Azurite
-from emulator import Emulator
+from emulator import DEFAULT_ACCESS_KEY, Emulator
 from shared.idempotency import MemoryKeyStore, Outcome
 from shared.idempotency_table import table_store
 from shared.settings import load_idempotency_settings
 from tests.conftest import Stack
+from tests.fakes.fault_proxy import FaultProxy
 from tests.functions.test_actions import Client, clients
 from tests.support import TEST_KEY
 
@@ -105,9 +107,17 @@ async def test_keys_are_scoped_per_function(stack: Stack, store: str) -> None:
         assert (await post(http, stack, "/api/actions", action, key, "application/json"))[0] == 200
 
 
-async def test_twenty_concurrent_requests_with_one_key_run_once(stack: Stack, store: str) -> None:
+async def test_twenty_concurrent_requests_with_one_key_run_once(
+    stack: Stack, store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     user, key = f"u-{uuid.uuid4().hex[:6]}", new_key()
-    async with clients(stack, user) as [client], aiohttp.ClientSession() as http:
+    slow = FaultProxy(stack.emulator.port, weights={"delay": 1})  # the first request holds its key for 2 s
+    await slow.start()
+    monkeypatch.setenv(
+        "WebPubSubConnectionString", f"Endpoint=http://localhost;Port={slow.port};AccessKey={DEFAULT_ACCESS_KEY};"
+    )
+    async with AsyncExitStack() as exits, clients(stack, user) as [client], aiohttp.ClientSession() as http:
+        exits.push_async_callback(slow.stop)
         answers = await asyncio.gather(
             *(post(http, stack, f"/api/publish?user={user}", b"concurrent", key) for _ in range(20))
         )
