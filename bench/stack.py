@@ -58,30 +58,31 @@ class Stack:
         return f"http://127.0.0.1:{self.host_port}"
 
 
-def make_app(folder: Path, connection_string: str) -> None:
-    for name in ("negotiate", "publish", "shared", "host.json"):
+def make_app(folder: Path, connection_string: str, values: dict[str, str] | None = None) -> None:
+    for name in ("negotiate", "publish", "actions", "shared", "host.json"):
         (folder / name).symlink_to(ROOT / name)
     (folder / "noop").mkdir()
     (folder / "noop" / "__init__.py").write_text(NOOP)
     (folder / "noop" / "function.json").write_text(json.dumps(NOOP_JSON))
     settings = {
         "IsEncrypted": False,
-        "Values": {"WebPubSubConnectionString": connection_string, "WebPubSubHub": HUB},
+        "Values": {"WebPubSubConnectionString": connection_string, "WebPubSubHub": HUB, **(values or {})},
         "Host": {"FunctionKey": FUNCTION_KEY},
     }
     (folder / "local.settings.json").write_text(json.dumps(settings))
 
 
-def start_stack(exits: ExitStack, host_cores: set[int] = SERVER_CORES) -> Stack:
+def start_stack(exits: ExitStack, host_cores: set[int] = SERVER_CORES, values: dict[str, str] | None = None) -> Stack:
     """Start the emulator on the server cores and the dev host on ``host_cores``.
 
-    Both stop when ``exits`` closes.
+    ``values`` are extra app settings. Both stop when ``exits`` closes.
     """
     stack = Stack(free_port(), free_port())
     folder = Path(exits.enter_context(tempfile.TemporaryDirectory(prefix="bench-app-")))
-    make_app(folder, stack.connection_string)
+    make_app(folder, stack.connection_string, values)
     emulator = exits.enter_context(Child("emulator", "--port", str(stack.emulator_port)))
-    unset = ("WebPubSubConnectionString", "WebPubSubEndpoint", "WebPubSubHub")  # local.settings.json decides
+    # local.settings.json decides
+    unset = ("WebPubSubConnectionString", "WebPubSubEndpoint", "WebPubSubHub", "AzureWebJobsStorage")
     host = exits.enter_context(Child("devhost", str(folder), "--port", str(stack.host_port), unset=unset))
     pin(emulator.process.pid, SERVER_CORES)
     pin(host.process.pid, host_cores)

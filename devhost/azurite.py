@@ -36,6 +36,11 @@ class Azurite:
             f"TableEndpoint=http://127.0.0.1:{self.port}/{ACCOUNT};"
         )
 
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
+
     def start(self) -> None:
         for _ in range(3):  # a port picked free can be taken before Azurite binds it
             self.port = _free_port()
