@@ -57,6 +57,11 @@ class Action:
     group: str | None = None  # the group listConnectionsInGroup lists
     top: int | None = None  # at most this many connections for listConnectionsInGroup
 
+    @property
+    def success_status(self) -> int:
+        """As the service answers: a send is accepted (202); other changes and reads are done (200)."""
+        return 202 if self.path.endswith(":send") else 200
+
 
 class InvalidField(Exception):
     """A field of one action is missing or wrong; ``field`` names it for the caller."""
@@ -176,25 +181,26 @@ class Fields:
         if not isinstance(data_type, str) or data_type.lower() not in DATA_TYPES:
             raise InvalidField("dataType", "dataType must be text, json or binary.")
         data_type = data_type.lower()
-        text = self.text("data")
-        assert text is not None
+        text = self.text("data") or ""
         if data_type == "binary":
             try:
                 body = base64.b64decode(text, validate=True)
             except (binascii.Error, ValueError):
                 raise InvalidField("data", "data of dataType binary must be base64.") from None
         else:
-            body = text.encode("utf-8", errors="surrogatepass")
+            try:
+                body = text.encode("utf-8")  # a lone surrogate (JSON allows "\ud800") is not UTF-8
+            except UnicodeEncodeError:
+                raise InvalidField("data", "data must be valid Unicode text.") from None
             if data_type == "json":
                 try:
                     parse_json(text)
                 except ValueError:
                     raise InvalidField("data", "data of dataType json must be RFC 8259 JSON text.") from None
         try:
-            body.decode("utf-8") if data_type != "binary" else None
             check_message_size(body)
-        except (AppError, UnicodeDecodeError):
-            raise InvalidField("data", f"data must be 1 byte to {MAX_MESSAGE_BYTES} bytes of valid text.") from None
+        except AppError:
+            raise InvalidField("data", f"data must be 1 to {MAX_MESSAGE_BYTES} bytes (1 MiB).") from None
         return body, DATA_TYPES[data_type]
 
 

@@ -35,7 +35,7 @@ logger = logging.getLogger("shared.idempotency")
 HEADER = "idempotency-key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 KEY_PATTERN = re.compile(r"[\x20-\x7e]{1,255}")
-RUNNING_LEASE_SECONDS = 120  # a claim whose process died frees itself after this long
+RUNNING_LEASE_SECONDS = 120  # a claim whose process died frees itself; longer than any batch runs
 MEMORY_CAPACITY = 100_000
 
 

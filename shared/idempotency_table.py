@@ -22,6 +22,7 @@ from shared.idempotency import Claim, Outcome
 from shared.settings import WEBJOBS_STORAGE, IdempotencySettings
 
 if TYPE_CHECKING:
+    from azure.core.credentials_async import AsyncTokenCredential
     from azure.data.tables.aio import TableClient
 
 logger = logging.getLogger("shared.idempotency")
@@ -43,7 +44,7 @@ def table_store(settings: IdempotencySettings) -> TableKeyStore:
     per_loop = _stores.setdefault(asyncio.get_running_loop(), {})
     store = per_loop.get(settings)
     if store is None:
-        store = per_loop[settings] = TableKeyStore(_table_client(settings))
+        store = per_loop[settings] = _table_store(settings)
     return store
 
 
@@ -52,28 +53,32 @@ async def close_table_stores() -> None:
         await store.close()
 
 
-def _table_client(settings: IdempotencySettings) -> TableClient:
+def _table_store(settings: IdempotencySettings) -> TableKeyStore:
     from azure.data.tables.aio import TableClient
 
     if settings.connection_string:
         try:
-            return TableClient.from_connection_string(settings.connection_string, settings.table, **CLIENT_OPTIONS)
+            client = TableClient.from_connection_string(settings.connection_string, settings.table, **CLIENT_OPTIONS)
         except ValueError:
             raise ConfigurationError(f"{WEBJOBS_STORAGE} is not a valid storage connection string.") from None
+        return TableKeyStore(client)
     from azure.identity.aio import DefaultAzureCredential
 
-    return TableClient(
-        settings.table_endpoint or "", settings.table, credential=DefaultAzureCredential(), **CLIENT_OPTIONS
-    )
+    credential = DefaultAzureCredential()
+    endpoint = settings.table_endpoint or ""
+    return TableKeyStore(TableClient(endpoint, settings.table, credential=credential, **CLIENT_OPTIONS), credential)
 
 
 class TableKeyStore:
-    def __init__(self, client: TableClient) -> None:
+    def __init__(self, client: TableClient, credential: AsyncTokenCredential | None = None) -> None:
         self._client = client
+        self._credential = credential
         self._table_ready = False
 
     async def close(self) -> None:
         await self._client.close()
+        if self._credential is not None:
+            await self._credential.close()
 
     async def claim(self, key: str, fingerprint: str, lease_seconds: float) -> Claim:
         from azure.core import MatchConditions

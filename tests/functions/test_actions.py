@@ -15,8 +15,10 @@ import pytest
 import websockets
 from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient
 
+from emulator import DEFAULT_ACCESS_KEY as KEY
+from shared import batch
 from tests.conftest import Stack
-from tests.support import TEST_KEY
+from tests.support import TEST_KEY, BackgroundLoop
 
 JSON_PROTOCOL = "json.webpubsub.azure.v1"
 
@@ -353,3 +355,29 @@ async def test_unknown_hub_and_missing_key(stack: Stack) -> None:
     assert (status, body["error"]["code"]) == (404, "NotFound")
     async with aiohttp.ClientSession() as http, http.post(f"{stack.base_url}/api/actions", data=b"{}") as response:
         assert response.status == 401
+
+
+async def test_items_not_started_before_the_batch_deadline_are_not_run(
+    stack: Stack, background: BackgroundLoop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A service that accepts connections and never answers: each call takes the whole 5 s deadline."""
+
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(65536)
+        await asyncio.sleep(30)
+        writer.close()
+
+    async def start_black_hole() -> asyncio.Server:
+        return await asyncio.start_server(swallow, "127.0.0.1", 0)
+
+    server = background.run(start_black_hole())
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setenv("WebPubSubConnectionString", f"Endpoint=http://127.0.0.1;Port={port};AccessKey={KEY};")
+    monkeypatch.setattr(batch, "BATCH_DEADLINE_SECONDS", 1.0)
+    try:
+        status, body = await post_actions(stack, [{"actionName": "sendToAll", "data": str(i)} for i in range(3)])
+    finally:
+        background.call(server.close)
+    assert status == 207
+    assert [(r["status"], r["error"]["code"]) for r in body["results"]] == [(503, "UpstreamUnavailable")] * 3
+    assert [r["error"]["message"].startswith("Not run") for r in body["results"]] == [False, True, True]

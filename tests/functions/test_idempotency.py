@@ -190,3 +190,32 @@ async def test_table_rows_expire_and_only_the_owner_completes(azurite: Azurite) 
     await store.complete(key, taken.token, 202, big, keep_seconds=60)
     replay = await store.claim(key, "other", 60)
     assert (replay.outcome, replay.status, replay.body) == (Outcome.REPLAY, 202, big)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["garbage", "AccountName=x", "DefaultEndpointsProtocol=http;AccountKey=abc="],
+)
+async def test_a_malformed_storage_connection_string_is_a_configuration_error(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("AzureWebJobsStorage", value)
+    async with aiohttp.ClientSession() as http:
+        status, body, _ = await post(http, stack, "/api/publish", b"x", new_key())
+    error = json.loads(body)["error"]
+    assert (status, error["code"]) == (500, "ConfigurationError")
+    assert "AzureWebJobsStorage" in error["message"]
+
+
+async def test_an_unreachable_key_store_is_a_503_and_nothing_is_sent(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, azurite: Azurite
+) -> None:
+    user = f"u-{uuid.uuid4().hex[:6]}"
+    async with Emulator(port=0) as doomed:
+        closed_port = doomed.port
+    monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string.replace(str(azurite.port), str(closed_port)))
+    async with clients(stack, user) as [client], aiohttp.ClientSession() as http:
+        status, body, headers = await post(http, stack, f"/api/publish?user={user}", b"x", new_key())
+        assert (status, json.loads(body)["error"]["code"]) == (503, "StoreUnavailable")
+        assert int(headers["Retry-After"]) > 0
+        assert await client.quiet()
