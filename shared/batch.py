@@ -13,7 +13,8 @@ from typing import Any
 
 import azure.functions as func
 
-from shared.actions import Action, InvalidField, Read, parse_action
+from shared.action_parsing import InvalidField, parse_action
+from shared.actions import Action, Read
 from shared.errors import AppError, BadRequest, UnsupportedMediaType, UpstreamUnavailable
 from shared.invocation import InvocationRecord
 from shared.query import Query

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import azure.functions as func
 
 from shared.errors import AppError, UpstreamRejected
-from shared.idempotency import run_once
 from shared.responses import error_response, internal_error_response
 
 logger = logging.getLogger("shared.invocation")
@@ -62,7 +61,9 @@ async def run_invocation(
     def note(outcome: str) -> None:
         record.idempotency = outcome
 
-    if idempotent:
+    if idempotent and req.headers.get("idempotency-key") is not None:
+        from shared.idempotency import run_once  # imported on first use: keeps cold starts short
+
         response = await _answer(function, record, run_once(function, req, respond, note))
     else:
         response = await respond()
