@@ -107,6 +107,17 @@ async def test_keys_are_scoped_per_function(stack: Stack, store: str) -> None:
         assert (await post(http, stack, "/api/actions", action, key, "application/json"))[0] == 200
 
 
+async def test_keys_are_scoped_per_hub(stack: Stack, store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    other_hub, key = f"other_{uuid.uuid4().hex[:8]}", new_key()
+    monkeypatch.setenv("WebPubSubAllowedHubs", other_hub)
+    async with aiohttp.ClientSession() as http:
+        assert (await post(http, stack, "/api/publish", b"x", key))[0] == 202
+        status, _, headers = await post(http, stack, f"/api/publish?hub={other_hub}", b"x", key)
+        assert status == 202 and "Idempotent-Replayed" not in headers
+        status, _, headers = await post(http, stack, f"/api/publish?hub={other_hub.upper()}", b"x", key)
+        assert status == 422  # hubs are case-insensitive: the same hub, another query
+
+
 async def test_twenty_concurrent_requests_with_one_key_run_once(
     stack: Stack, store: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
