@@ -111,6 +111,7 @@ def _reason(error: Exception) -> str:
         (jwt.ImmatureSignatureError, "The bearer token is not valid yet (nbf or iat is in the future)."),
         (jwt.InvalidAudienceError, f"The bearer token is for another audience; see {names.JWT_AUDIENCE}."),
         (jwt.InvalidIssuerError, f"The bearer token is from another issuer; see {names.JWT_ISSUER}."),
+        (jwt.exceptions.InvalidSubjectError, "The bearer token's 'sub' claim is not a string."),
         (jwt.InvalidSignatureError, "The bearer token's signature does not verify."),
         (jwt.InvalidAlgorithmError, f"The bearer token's algorithm is not accepted; see {names.JWT_ALGORITHMS}."),
         (jwt.DecodeError, "The bearer token is not a well-formed JWT."),
