@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,9 +30,11 @@ from shared.settings import BearerSettings
 from shared.validation import validate_group, validate_identifier
 
 LEEWAY_SECONDS = 60
+LATEST_EXPIRY = 253402300799  # 9999-12-31T23:59:59Z: an exp beyond what datetime holds is capped here
 MAX_TOKEN_LENGTH = 16 * 1024
 PRINCIPAL_ID_HEADERS = ("x-ms-client-principal-id", "x-ms-client-principal-name")
 PRINCIPAL_CLAIMS_HEADER = "x-ms-client-principal"
+JWT_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")  # compact JWS: base64url parts
 KEY_TYPES = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}  # by the algorithm's first two letters
 
 
@@ -54,6 +57,8 @@ def bearer_token(headers: Mapping[str, str]) -> str | None:
         raise InvalidBearerToken("The bearer token is empty.")
     if len(token) > MAX_TOKEN_LENGTH:
         raise InvalidBearerToken(f"The bearer token is longer than {MAX_TOKEN_LENGTH} characters.")
+    if not JWT_SHAPE.fullmatch(token):  # also keeps odd characters away from the JWT library
+        raise InvalidBearerToken("The bearer token is not a well-formed JWT.")
     return token
 
 
@@ -75,15 +80,16 @@ async def verify_bearer(token: str, bearer: BearerSettings, groups_claim: str | 
         raise InvalidBearerToken("No signing key of the issuer matches the bearer token's key id (kid).")
     if KEY_TYPES.get(algorithm[:2]) != key.key_type:
         raise InvalidBearerToken("The bearer token's algorithm does not fit the issuer's key.")
-    claims = _decode(token, key.key, algorithm, bearer)
+    claims, expires = _decode(token, key.key, algorithm, bearer)
     return SignedInUser(
         user_id=_user_id(claims.get(bearer.user_id_claim), bearer.user_id_claim),
         groups=_groups(claims.get(groups_claim) if groups_claim else None, InvalidBearerToken, groups_claim),
-        expires_at=datetime.fromtimestamp(claims["exp"], tz=UTC),
+        expires_at=datetime.fromtimestamp(min(expires, LATEST_EXPIRY), tz=UTC),
     )
 
 
-def _decode(token: str, key: Any, algorithm: str, bearer: BearerSettings) -> dict[str, Any]:
+def _decode(token: str, key: Any, algorithm: str, bearer: BearerSettings) -> tuple[dict[str, Any], int]:
+    """The verified claims and ``exp`` as a number (PyJWT accepts any value ``int()`` takes)."""
     import jwt
 
     try:
@@ -98,9 +104,10 @@ def _decode(token: str, key: Any, algorithm: str, bearer: BearerSettings) -> dic
         )
     except jwt.PyJWTError as error:
         raise InvalidBearerToken(_reason(error)) from None
-    if claims["exp"] <= time.time():  # the leeway is for clocks; a token already past exp buys no time
+    expires = int(claims["exp"])
+    if expires <= time.time():  # the leeway is for clocks; a token already past exp buys no time
         raise InvalidBearerToken("The bearer token has expired.")
-    return claims
+    return claims, expires
 
 
 def _reason(error: Exception) -> str:
