@@ -15,21 +15,26 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import re
+import threading
 import time
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from shared import settings as names
 from shared.errors import AppError, BadRequest, InvalidBearerToken
-from shared.jwks import KeySource, issuer_keys
+from shared.jwks import KEY_SET_MAX_AGE_SECONDS, KeySource, issuer_keys
 from shared.settings import BearerSettings
 from shared.validation import validate_group, validate_identifier
 
 LEEWAY_SECONDS = 60
+REMEMBERED_TOKENS = 4096
+REMEMBER_SECONDS = KEY_SET_MAX_AGE_SECONDS
 LATEST_EXPIRY = 253402300799  # 9999-12-31T23:59:59Z: an exp beyond what datetime holds is capped here
 MAX_TOKEN_LENGTH = 16 * 1024
 PRINCIPAL_ID_HEADERS = ("x-ms-client-principal-id", "x-ms-client-principal-name")
@@ -63,13 +68,23 @@ def bearer_token(headers: Mapping[str, str]) -> str | None:
 
 
 async def verify_bearer(token: str, bearer: BearerSettings, groups_claim: str | None) -> SignedInUser:
-    """Verify the token against the issuer's keys (cached) and read the user and groups from it."""
-    import jwt
+    """Verify the token against the issuer's keys (cached) and read the user and groups from it.
 
-    try:
-        header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError:
-        raise InvalidBearerToken("The bearer token is not a well-formed JWT.") from None
+    A browser presents the same token on every reconnect for as long as it lives, so a verified
+    token is remembered (by its SHA-256, with the settings it was verified under) until its ``exp``,
+    at most :data:`REMEMBER_SECONDS` (as long as the keys themselves are cached): a repeat skips
+    the signature check, which is most of the cost. Only successes are remembered.
+    """
+    remembered_as = (hashlib.sha256(token.encode()).digest(), bearer, groups_claim)
+    user = _verified.recall(remembered_as)
+    if user is None:
+        user = await _verify(token, bearer, groups_claim)
+        _verified.remember(remembered_as, user)
+    return user
+
+
+async def _verify(token: str, bearer: BearerSettings, groups_claim: str | None) -> SignedInUser:
+    header = _unverified_header(token)
     algorithm, kid = header.get("alg"), header.get("kid")
     if not isinstance(algorithm, str) or algorithm not in bearer.algorithms:
         raise InvalidBearerToken(f"The bearer token's algorithm is not accepted; see {names.JWT_ALGORITHMS}.")
@@ -86,6 +101,56 @@ async def verify_bearer(token: str, bearer: BearerSettings, groups_claim: str | 
         groups=_groups(claims.get(groups_claim) if groups_claim else None, InvalidBearerToken, groups_claim),
         expires_at=datetime.fromtimestamp(min(expires, LATEST_EXPIRY), tz=UTC),
     )
+
+
+class VerifiedTokens:
+    """A bounded map of verified tokens to their users, each until its expiry; thread-safe."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._entries: OrderedDict[Hashable, tuple[SignedInUser, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def recall(self, key: Hashable) -> SignedInUser | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if entry[1] <= time.time():
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            return entry[0]
+
+    def remember(self, key: Hashable, user: SignedInUser) -> None:
+        until = time.time() + REMEMBER_SECONDS
+        if user.expires_at is not None:
+            until = min(until, user.expires_at.timestamp())
+        with self._lock:
+            self._entries[key] = (user, until)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+
+_verified = VerifiedTokens(REMEMBERED_TOKENS)
+
+
+def _unverified_header(token: str) -> dict[str, Any]:
+    """The header, read only to pick the key and algorithm; ``jwt.decode`` checks it all again.
+
+    Not ``jwt.get_unverified_header``: PyJWT's base64url check walks every character of the
+    token in Python, and doing that twice per token cost about a third of negotiate's time.
+    :func:`bearer_token` has already checked the alphabet with one regular expression.
+    """
+    segment = token.split(".", 1)[0]
+    try:
+        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (ValueError, binascii.Error):
+        header = None
+    if not isinstance(header, dict):
+        raise InvalidBearerToken("The bearer token is not a well-formed JWT.")
+    return header
 
 
 def _decode(token: str, key: Any, algorithm: str, bearer: BearerSettings) -> tuple[dict[str, Any], int]:

@@ -142,6 +142,24 @@ async def test_the_client_token_never_outlives_the_sign_in(signin: FakeIssuer) -
     assert expires_on.timestamp() <= bearer_exp
 
 
+async def test_a_remembered_token_still_expires(signin: FakeIssuer) -> None:
+    token = bearer(signin.sign(signin.add_key(), exp=int(time.time()) + 2))
+    assert (await call("/api/negotiate", headers=token))[0] == 200  # verified, then remembered
+    await asyncio.sleep(max(0.0, int(time.time()) + 2.1 - time.time()) + 1)
+    status, body, headers = await call("/api/negotiate", headers=token)
+    assert_invalid_token(status, body, headers, "expired")
+
+
+async def test_a_remembered_token_is_checked_again_under_new_settings(
+    signin: FakeIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = bearer(signin.sign(signin.add_key()))
+    assert (await call("/api/negotiate", headers=token))[0] == 200
+    monkeypatch.setenv("NegotiateJwtAudience", "another-app")
+    status, body, headers = await call("/api/negotiate", headers=token)
+    assert_invalid_token(status, body, headers, "another audience")
+
+
 # -- tokens that must fail ----------------------------------------------------------------------------
 
 
@@ -236,7 +254,7 @@ async def test_key_rotation_refetches_once(signin: FakeIssuer) -> None:
     status, body, headers = await call("/api/negotiate", headers=bearer(signin.sign(later)))
     assert_invalid_token(status, body, headers, "key id")
     assert signin.jwks_fetches == 2
-    assert (await call("/api/negotiate", headers=bearer(signin.sign(first))))[0] == 200  # still cached
+    assert (await call("/api/negotiate", headers=bearer(signin.sign(first, sub="again"))))[0] == 200  # still cached
 
 
 UNVERIFIABLE = ".".join([b64(b'{"alg":"RS256","kid":"k1"}'), b64(b'{"sub":"x"}'), b64(b"signature")])
