@@ -23,7 +23,6 @@ import json
 import logging
 import threading
 import time
-import urllib.request
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -74,6 +73,8 @@ def fetch_key_set(source: KeySource) -> PyJWKSet:
 
 
 def _discover_jwks_url(source: KeySource) -> str:
+    import urllib.request  # here, not at the top: it would add to every cold start
+
     request = urllib.request.Request(source.discovery_url, headers={"Accept": "application/json"})  # noqa: S310
     try:
         with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT_SECONDS) as response:  # noqa: S310 - settings checked it
