@@ -76,7 +76,7 @@ def decide_grant(request: NegotiateRequest, signed_in: SignedInUser | None, sett
     user_id = _user_id(request.requested_user_id, signed_in, settings)
     claimed = signed_in.groups if signed_in is not None else ()
     for group in request.groups:
-        if group not in claimed and not settings.group_allowed(group, user_id):
+        if not settings.group_allowed(group, user_id, claimed):
             raise Forbidden(f"Joining group '{group}' is not allowed; see the {names.ALLOWED_GROUPS} setting.")
     return Grant(user_id, settings.roles_for(user_id), request.groups, signed_in.expires_at if signed_in else None)
 

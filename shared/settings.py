@@ -87,12 +87,15 @@ class Settings:
             raise NotFound(f"Hub '{hub}' is not served here; see the {ALLOWED_HUBS} setting.")
         return hub
 
-    def group_allowed(self, group: str, user_id: str | None = None) -> bool:
-        """Exact names, or a prefix when the allowed entry ends with ``*``.
+    def group_allowed(self, group: str, user_id: str | None = None, claimed: tuple[str, ...] = ()) -> bool:
+        """Exact names, or a prefix when the allowed entry ends with ``*``; or one of the groups
+        the user's groups claim (``NegotiateGroupsClaim``) grants.
 
         ``{userId}`` in an entry stands for the caller's user id (taken literally, even a ``*``
         in it); such an entry matches nothing when there is no user id.
         """
+        if group in claimed:
+            return True
         for pattern in self.allowed_groups:
             prefix = pattern.endswith("*")
             expected = _with_user(pattern[:-1] if prefix else pattern, user_id)
