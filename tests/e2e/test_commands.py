@@ -84,7 +84,13 @@ def test_make_run_stack_serves_the_readme_curl(tmp_path: Path) -> None:
             "--settings",
             "local.settings.example.json",
         ],
-        env={"WebPubSubConnectionString": connection_string, "NegotiateJwtIssuer": issuer},
+        # The session's own settings may be in this process's environment, and variables win over
+        # the file: pass the example's negotiate settings explicitly.
+        env={
+            **{name: value for name, value in example.items() if name.startswith("Negotiate")},
+            "WebPubSubConnectionString": connection_string,
+            "NegotiateJwtIssuer": issuer,
+        },
     )
     try:
         banner = read_until(process, "Press Ctrl-C")
