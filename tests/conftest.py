@@ -13,6 +13,7 @@ import pytest
 from devhost import DevHost, LocalSettings
 from emulator import Emulator
 from shared.service import close_clients
+from shared.settings import SIGN_IN_SETTING_NAMES
 from tests.audit import SecretAudit
 from tests.support import APP_ROOT, TEST_KEY, BackgroundLoop, unique_hub
 
@@ -120,6 +121,7 @@ def app_settings(monkeypatch: pytest.MonkeyPatch, shared_emulator: Emulator, hub
         "NegotiateRequireUser",
         "NegotiateRoles",
         "NegotiateAllowedGroups",
+        *SIGN_IN_SETTING_NAMES,
     ):
         monkeypatch.delenv(name, raising=False)
     for name, value in values.items():

@@ -85,3 +85,35 @@ def test_service_client_reads_proxies_from_the_environment_only_when_one_is_set(
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
     assert client_options()["use_env_settings"] is True
     assert client_options()["read_timeout"] == 4
+
+
+def test_user_placeholder_in_groups_and_roles() -> None:
+    settings = load_settings(
+        {
+            **BASE,
+            "NegotiateAllowedGroups": "user-{userId},room-{userId}-*",
+            "NegotiateRoles": "webpubsub.sendToGroup.user-{userId},webpubsub.joinLeaveGroups.room-*",
+        }
+    )
+    assert settings.group_allowed("user-alice", "alice")
+    assert not settings.group_allowed("user-bob", "alice")
+    assert settings.group_allowed("room-alice-1", "alice")
+    assert not settings.group_allowed("room-a*-1", "a")  # a '*' in the user id is taken literally
+    assert settings.group_allowed("room-a*-1", "a*")
+    assert not settings.group_allowed("user-", None)
+    assert not settings.group_allowed("user-{userId}", None)
+    assert settings.group_allowed("team", "alice", claimed=("team",))
+    assert settings.roles_for("alice") == ("webpubsub.sendToGroup.user-alice", "webpubsub.joinLeaveGroups.room-*")
+    assert settings.roles_for(None) == ("webpubsub.joinLeaveGroups.room-*",)
+
+
+def test_sign_in_settings() -> None:
+    settings = load_settings(
+        {**BASE, "NegotiateJwtIssuer": "https://login.example.com/t/v2.0", "NegotiateJwtAudience": "a, b"}
+    )
+    assert settings.bearer is not None
+    assert settings.bearer.audiences == ("a", "b")
+    assert settings.bearer.algorithms == ("RS256", "ES256")
+    assert settings.bearer.user_id_claim == "sub"
+    assert settings.verified_user_source
+    assert not load_settings(BASE).verified_user_source
