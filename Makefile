@@ -17,9 +17,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 local.settings.json:
 	cp local.settings.example.json local.settings.json
 
-## run: start the Web PubSub emulator (8080) and the dev host (7071) with the demo page
+## run: start the Web PubSub emulator (8080) and the dev host (7071) with the demo page and the dev identity provider
 run: $(STAMP) local.settings.json
-	$(PY) -m devhost.stack
+	$(PY) -m devhost.stack --dev-identity
 
 ## chromium: Debian's browser for the browser test (Playwright cannot download one here)
 chromium:

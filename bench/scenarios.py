@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 import timeit
+import urllib.parse
+import urllib.request
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -17,7 +19,7 @@ import jwt
 
 from bench.fanout import run_fanout
 from bench.processes import ROOT, Child
-from bench.stack import CLIENT_CORES, FUNCTION_KEY, HUB, SERVER_CORES, pin, start_stack
+from bench.stack import CLIENT_CORES, FUNCTION_KEY, HUB, SERVER_CORES, Stack, pin, start_stack
 from devhost.azurite import Azurite
 from emulator import DEFAULT_ACCESS_KEY
 from shared.tokens import client_token_claims, mint_client_access
@@ -107,6 +109,55 @@ def negotiate(size: Size) -> list[Row]:
         Row("negotiate", "p99 latency", round(result["p99_ms"], 2), "ms", round(noop["p99_ms"], 2), "no-op function"),
         unexpected_answers("negotiate", result, "200"),
     ]
+
+
+def signed_in_negotiate(size: Size) -> list[Row]:
+    """negotiate with a bearer token (verified; the keys from the cache after the warm-up fetched
+    them) against negotiate with ``?userId=``, each on a fresh stack of its own in this run."""
+    common = {"requests": size.http_requests, "concurrency": size.concurrency}
+    warm = min(200, size.http_requests)
+    with ExitStack() as exits:
+        stack = start_stack(exits, values={"NegotiateAllowClientUserId": "true"})
+        by_query = {**common, "url": f"{stack.host_url}/api/negotiate?userId=alice"}
+        http_load({**by_query, "requests": warm})
+        baseline = http_load(by_query)
+    with ExitStack() as exits:
+        stack = start_stack(exits, dev_identity=True)
+        token = dev_token(stack, "alice")
+        bearer = {"Authorization": f"Bearer {token}"}
+        signed_in = {**common, "url": f"{stack.host_url}/api/negotiate", "headers": bearer}
+        http_load({**signed_in, "requests": warm})
+        result = http_load(signed_in)
+    ratio = result["rps"] / baseline["rps"]
+    return [
+        Row(
+            "negotiate",
+            f"signed in (one bearer token, verified then remembered) requests/s at concurrency {size.concurrency}",
+            round(result["rps"]),
+            "req/s",
+            round(baseline["rps"]),
+            "?userId=, same host",
+            ">= 0.8x",
+            ratio >= 0.8,
+        ),
+        Row(
+            "negotiate",
+            "signed in p50 latency",
+            round(result["p50_ms"], 2),
+            "ms",
+            round(baseline["p50_ms"], 2),
+            "?userId=",
+        ),
+        unexpected_answers("negotiate", result, "200"),
+    ]
+
+
+def dev_token(stack: Stack, user: str) -> str:
+    """A token from the dev host's development identity provider."""
+    form = urllib.parse.urlencode({"username": user}).encode()
+    request = urllib.request.Request(f"{stack.dev_issuer}/token", data=form)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())["access_token"]
 
 
 def token_minting(size: Size) -> list[Row]:
@@ -389,7 +440,7 @@ def cold_start(size: Size) -> list[Row]:
 
 
 SCENARIOS = {
-    "negotiate": [negotiate, token_minting],
+    "negotiate": [negotiate, signed_in_negotiate, token_minting],
     "publish": [publish],
     "actions": [actions_batches],
     "idempotency": [idempotency],

@@ -108,3 +108,32 @@ class StoreUnavailable(AppError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, headers={"Retry-After": "5"})
+
+
+# -- Sign-in with a bearer token (negotiate) ---------------------------------------------------
+# RFC 6750 challenges: a client learns from WWW-Authenticate whether to sign in or to renew.
+
+
+class SignInRequired(Unauthorized):
+    """No user could be established and the settings require one."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
+
+
+class InvalidBearerToken(Unauthorized):
+    """A bearer token was presented but fails verification; the message says why, never quotes it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+
+class IdentityProviderUnavailable(AppError):
+    """The issuer's keys could not be fetched in time and no cached key fits; retry later."""
+
+    status = 503
+    code = "IdentityProviderUnavailable"
+    retry_after_seconds = 5
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"Retry-After": str(self.retry_after_seconds)})

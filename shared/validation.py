@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from shared.errors import (
     AppError,
@@ -27,7 +28,9 @@ MAX_TTL_SECONDS = 300
 MAX_MESSAGE_BYTES = 1024 * 1024
 ACCEPTED_CONTENT_TYPES = ("text/plain", "application/json", "application/octet-stream")
 
-_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+# Control characters (C0, DEL, C1) and lone surrogates: the dev host decodes odd header bytes
+# into surrogates, which no JSON encoder or JWT library can encode back.
+_FORBIDDEN_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def _fail(message: str, setting: str | None) -> AppError:
@@ -45,8 +48,8 @@ def validate_hub(hub: str, *, setting: str | None = None) -> str:
 
 
 def validate_group(group: str, *, setting: str | None = None) -> str:
-    """Groups are 1 to 1024 characters, not only white space, with no control characters."""
-    if not group or len(group) > MAX_GROUP_LENGTH or group.isspace() or _CONTROL_CHARS.search(group):
+    """Groups are 1 to 1024 characters, not only white space, with no control characters or lone surrogates."""
+    if not group or len(group) > MAX_GROUP_LENGTH or group.isspace() or _FORBIDDEN_CHARS.search(group):
         raise _fail(
             f"A group name has 1 to {MAX_GROUP_LENGTH} characters, not only white space and no control characters.",
             setting,
@@ -55,8 +58,8 @@ def validate_group(group: str, *, setting: str | None = None) -> str:
 
 
 def validate_identifier(value: str, what: str) -> str:
-    """User and connection ids: 1 to 1024 characters with no control characters."""
-    if not value or len(value) > MAX_ID_LENGTH or value.isspace() or _CONTROL_CHARS.search(value):
+    """User and connection ids: 1 to 1024 characters with no control characters or lone surrogates."""
+    if not value or len(value) > MAX_ID_LENGTH or value.isspace() or _FORBIDDEN_CHARS.search(value):
         raise BadRequest(
             f"A {what} has 1 to {MAX_ID_LENGTH} characters, not only white space and no control characters."
         )
@@ -103,3 +106,11 @@ def parse_content_type(header: str | None) -> str:
     if media_type not in ACCEPTED_CONTENT_TYPES:
         raise UnsupportedMediaType("Content-Type must be one of " + ", ".join(ACCEPTED_CONTENT_TYPES) + ".")
     return media_type
+
+
+def is_secure_url(url: str) -> bool:
+    """``https://``, or ``http://`` to this machine only (``localhost``, ``127.0.0.1``): development."""
+    parts = urlsplit(url)
+    if not parts.netloc or parts.username or parts.password:
+        return False
+    return parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1"))

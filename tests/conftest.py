@@ -15,6 +15,7 @@ from devhost.azurite import Azurite
 from emulator import Emulator
 from shared.idempotency_table import close_table_stores
 from shared.service import close_clients
+from shared.settings import SIGN_IN_SETTING_NAMES
 from tests.audit import SecretAudit
 from tests.support import APP_ROOT, TEST_KEY, BackgroundLoop, unique_hub
 
@@ -123,6 +124,7 @@ def app_settings(monkeypatch: pytest.MonkeyPatch, shared_emulator: Emulator, hub
         "NegotiateRequireUser",
         "NegotiateRoles",
         "NegotiateAllowedGroups",
+        *SIGN_IN_SETTING_NAMES,
     ):
         monkeypatch.delenv(name, raising=False)
     for name, value in values.items():

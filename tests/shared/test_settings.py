@@ -117,3 +117,35 @@ def test_bad_idempotency_settings_name_the_setting(overrides: dict, setting: str
     with pytest.raises(ConfigurationError) as raised:
         load_idempotency_settings(overrides)
     assert setting in raised.value.message
+
+
+def test_user_placeholder_in_groups_and_roles() -> None:
+    settings = load_settings(
+        {
+            **BASE,
+            "NegotiateAllowedGroups": "user-{userId},room-{userId}-*",
+            "NegotiateRoles": "webpubsub.sendToGroup.user-{userId},webpubsub.joinLeaveGroups.room-*",
+        }
+    )
+    assert settings.group_allowed("user-alice", "alice")
+    assert not settings.group_allowed("user-bob", "alice")
+    assert settings.group_allowed("room-alice-1", "alice")
+    assert not settings.group_allowed("room-a*-1", "a")  # a '*' in the user id is taken literally
+    assert settings.group_allowed("room-a*-1", "a*")
+    assert not settings.group_allowed("user-", None)
+    assert not settings.group_allowed("user-{userId}", None)
+    assert settings.group_allowed("team", "alice", claimed=("team",))
+    assert settings.roles_for("alice") == ("webpubsub.sendToGroup.user-alice", "webpubsub.joinLeaveGroups.room-*")
+    assert settings.roles_for(None) == ("webpubsub.joinLeaveGroups.room-*",)
+
+
+def test_sign_in_settings() -> None:
+    settings = load_settings(
+        {**BASE, "NegotiateJwtIssuer": "https://login.example.com/t/v2.0", "NegotiateJwtAudience": "a, b"}
+    )
+    assert settings.bearer is not None
+    assert settings.bearer.audiences == ("a", "b")
+    assert settings.bearer.algorithms == ("RS256", "ES256")
+    assert settings.bearer.user_id_claim == "sub"
+    assert settings.verified_user_source
+    assert not load_settings(BASE).verified_user_source
