@@ -15,13 +15,13 @@ import azure.functions as func
 
 from shared.action_parsing import InvalidField, parse_action
 from shared.actions import Action, Read
-from shared.errors import AppError, BadRequest, UnsupportedMediaType, UpstreamUnavailable
+from shared.errors import AppError, BadRequest, UpstreamUnavailable
 from shared.invocation import InvocationRecord
 from shared.query import Query
 from shared.responses import json_response
 from shared.service import perform
 from shared.settings import ServiceAccess, load_settings
-from shared.validation import check_message_size, parse_json
+from shared.validation import check_message_size, parse_content_type, parse_json
 
 MAX_ACTIONS = 100
 # Each call ends within the service client's 5 s deadline; the batch as a whole must answer well
@@ -37,8 +37,7 @@ class ActionsRequest:
 
 def parse_actions_request(content_type_header: str | None, body: bytes, hub: str) -> ActionsRequest:
     """The whole batch, or :class:`BadRequest` naming the first bad item's index and field."""
-    if (content_type_header or "").split(";", 1)[0].strip().lower() != "application/json":
-        raise UnsupportedMediaType("Content-Type must be application/json.")
+    parse_content_type(content_type_header, accepted=("application/json",))
     check_message_size(body)
     try:
         document = parse_json(body.decode("utf-8"))

@@ -100,11 +100,11 @@ def parse_json(text: str | bytes) -> Any:
         raise ValueError("nested too deeply") from None
 
 
-def parse_content_type(header: str | None) -> str:
-    """The media type without parameters, if Web PubSub accepts it (``charset`` is fine)."""
+def parse_content_type(header: str | None, accepted: tuple[str, ...] = ACCEPTED_CONTENT_TYPES) -> str:
+    """The media type without parameters, if it is one of ``accepted`` (``charset`` is fine)."""
     media_type = (header or "").split(";", 1)[0].strip().lower()
-    if media_type not in ACCEPTED_CONTENT_TYPES:
-        raise UnsupportedMediaType("Content-Type must be one of " + ", ".join(ACCEPTED_CONTENT_TYPES) + ".")
+    if media_type not in accepted:
+        raise UnsupportedMediaType("Content-Type must be one of " + ", ".join(accepted) + ".")
     return media_type
 
 
