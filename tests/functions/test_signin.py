@@ -132,6 +132,15 @@ async def test_roles_with_the_placeholder_and_wildcards(signin: FakeIssuer, monk
     assert claims_of(body)["role"] == ["webpubsub.joinLeaveGroups.demo-*", "webpubsub.sendToGroups.demo-**"]
 
 
+async def test_a_user_named_star_gets_wildcard_roles_for_their_own_groups_only(
+    signin: FakeIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NegotiateRoles", "webpubsub.joinLeaveGroups.user-{userId}.*,webpubsub.sendToGroup.u-{userId}")
+    kid = signin.add_key()
+    _, body, _ = await call("/api/negotiate", headers=bearer(signin.sign(kid, sub="**")))
+    assert claims_of(body)["role"] == [r"webpubsub.joinLeaveGroups.user-\*\*.*", "webpubsub.sendToGroup.u-**"]
+
+
 async def test_the_client_token_never_outlives_the_sign_in(signin: FakeIssuer) -> None:
     kid = signin.add_key()
     bearer_exp = int(time.time()) + 300  # NegotiateTokenMinutes is 60
@@ -379,6 +388,7 @@ async def test_odd_characters_in_ids_from_any_source_are_refused(
         ({"NegotiateJwtAlgorithms": "none"}, "NegotiateJwtAlgorithms"),
         ({"NegotiateJwtIssuer": "http://login.example.com/tenant"}, "NegotiateJwtIssuer"),
         ({"NegotiateJwksUrl": "ftp://127.0.0.1/keys"}, "NegotiateJwksUrl"),
+        ({"NegotiateAllowedGroups": "room-{userId}-*"}, "NegotiateAllowedGroups"),
     ],
 )
 async def test_bad_sign_in_settings_are_a_configuration_error(

@@ -91,15 +91,15 @@ def test_user_placeholder_in_groups_and_roles() -> None:
     settings = load_settings(
         {
             **BASE,
-            "NegotiateAllowedGroups": "user-{userId},room-{userId}-*",
+            "NegotiateAllowedGroups": "user-{userId},room-*",
             "NegotiateRoles": "webpubsub.sendToGroup.user-{userId},webpubsub.joinLeaveGroups.room-*",
         }
     )
     assert settings.group_allowed("user-alice", "alice")
     assert not settings.group_allowed("user-bob", "alice")
     assert settings.group_allowed("room-alice-1", "alice")
-    assert not settings.group_allowed("room-a*-1", "a")  # a '*' in the user id is taken literally
-    assert settings.group_allowed("room-a*-1", "a*")
+    assert not settings.group_allowed("user-a", "*")  # a '*' in the user id is taken literally
+    assert settings.group_allowed("user-*", "*")
     assert not settings.group_allowed("user-", None)
     assert not settings.group_allowed("user-{userId}", None)
     assert settings.group_allowed("team", "alice", claimed=("team",))
@@ -117,3 +117,32 @@ def test_sign_in_settings() -> None:
     assert settings.bearer.user_id_claim == "sub"
     assert settings.verified_user_source
     assert not load_settings(BASE).verified_user_source
+
+
+def test_the_user_placeholder_is_never_part_of_a_prefix_entry() -> None:
+    """With ``room-{userId}-*`` user ``a`` would match ``room-a-b-1``, a room of user ``a-b``."""
+    for entry in ("room-{userId}-*", "{userId}*", "user-{userId}"):
+        environ = {**BASE, "NegotiateAllowedGroups": f"lobby,{entry}"}
+        if entry.endswith("*"):
+            with pytest.raises(ConfigurationError, match="NegotiateAllowedGroups"):
+                load_settings(environ)
+        else:
+            assert not load_settings(environ).group_allowed("user-a-b", "a")
+
+
+def test_the_user_id_is_a_literal_in_wildcard_group_roles() -> None:
+    """The service's patterns: ``?`` and ``*`` match, a backslash escapes a backslash, ``*`` or ``?``."""
+    roles = (
+        "webpubsub.joinLeaveGroups.user-{userId}.*,webpubsub.sendToGroups.{userId}-**,webpubsub.sendToGroup.u-{userId}"
+    )
+    settings = load_settings({**BASE, "NegotiateRoles": roles})
+    assert settings.roles_for("*") == (
+        r"webpubsub.joinLeaveGroups.user-\*.*",
+        r"webpubsub.sendToGroups.\*-**",
+        "webpubsub.sendToGroup.u-*",  # one exact group: nothing to escape
+    )
+    assert settings.roles_for(r"a\b?**") == (
+        r"webpubsub.joinLeaveGroups.user-a\\b\?\*\*.*",
+        r"webpubsub.sendToGroups.a\\b\?\*\*-**",
+        r"webpubsub.sendToGroup.u-a\b?**",
+    )
