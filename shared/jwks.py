@@ -1,9 +1,11 @@
 """The identity provider's signing keys: fetched with PyJWT's ``PyJWKClient``, cached across invocations.
 
-Keys come from OIDC discovery (``<issuer>/.well-known/openid-configuration`` → ``jwks_uri``) or
-from ``NegotiateJwksUrl``. PyJWT fetches with blocking ``urllib``, so every fetch runs on a small
-thread pool of its own and the invocation waits at most :data:`FETCH_TIMEOUT_SECONDS` for it:
-a slow or dead issuer never holds the event loop, and concurrent invocations share one fetch.
+Keys come from OIDC discovery (``<issuer>/.well-known/openid-configuration`` → ``jwks_uri``; the
+document's ``issuer`` must be the configured issuer exactly, as OIDC Discovery 1.0 §4.3 requires,
+and ``jwks_uri`` must be https) or from ``NegotiateJwksUrl``. PyJWT fetches with blocking
+``urllib``, so every fetch runs on a small thread pool of its own and the invocation waits at
+most :data:`FETCH_TIMEOUT_SECONDS` for it: a slow or dead issuer never holds the event loop, and
+concurrent invocations share one fetch.
 
 The cache rules:
 
@@ -68,7 +70,7 @@ def fetch_key_set(source: KeySource) -> PyJWKSet:
     jwks_url = source.jwks_url or _discover_jwks_url(source)
     try:
         return PyJWKClient(jwks_url, cache_jwk_set=False, timeout=FETCH_TIMEOUT_SECONDS).get_jwk_set()
-    except (PyJWKClientError, PyJWKSetError, OSError, ValueError) as error:
+    except (PyJWKClientError, PyJWKSetError, OSError, ValueError, RecursionError) as error:
         raise KeySetUnavailable(f"JWKS: {type(error).__name__}") from None
 
 
@@ -79,9 +81,11 @@ def _discover_jwks_url(source: KeySource) -> str:
     try:
         with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT_SECONDS) as response:  # noqa: S310 - settings checked it
             document = json.loads(response.read(MAX_DOCUMENT_BYTES))
-    except (OSError, ValueError) as error:  # URLError, timeouts and HTTP errors are OSErrors
+    except (OSError, ValueError, RecursionError) as error:  # URLError, timeouts and HTTP errors are OSErrors
         raise KeySetUnavailable(f"discovery: {type(error).__name__}") from None
-    jwks_url = document.get("jwks_uri") if isinstance(document, dict) else None
+    if not isinstance(document, dict) or document.get("issuer") != source.issuer:
+        raise KeySetUnavailable("discovery: the document is for another issuer")
+    jwks_url = document.get("jwks_uri")
     if not isinstance(jwks_url, str) or not is_secure_url(jwks_url):
         raise KeySetUnavailable("discovery: no https jwks_uri")
     return jwks_url

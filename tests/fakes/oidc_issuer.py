@@ -27,6 +27,7 @@ class FakeIssuer:
         self.private_keys: dict[str, Any] = {}
         self.published: list[str] = []  # kids in the JWKS, in order
         self.requests: list[str] = []  # paths asked for
+        self.discovery_overrides: dict[str, Any] = {}  # fields of the discovery document a test changes
         self.port = 0
         self._runner: web.AppRunner | None = None
 
@@ -77,7 +78,8 @@ class FakeIssuer:
 
     async def _discovery(self, request: web.Request) -> web.Response:
         self.requests.append(request.path)
-        return web.json_response({"issuer": self.issuer, "jwks_uri": f"{self.issuer}/keys"})
+        document = {"issuer": self.issuer, "jwks_uri": f"{self.issuer}/keys", **self.discovery_overrides}
+        return web.json_response(document)
 
     async def _jwks(self, request: web.Request) -> web.Response:
         self.requests.append(request.path)

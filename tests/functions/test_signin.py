@@ -266,6 +266,27 @@ async def test_key_rotation_refetches_once(signin: FakeIssuer) -> None:
     assert (await call("/api/negotiate", headers=bearer(signin.sign(first, sub="again"))))[0] == 200  # still cached
 
 
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"issuer": "https://evil.example/tenant"},
+        {"issuer": None},
+        {"jwks_uri": "http://evil.example/keys"},
+        {"jwks_uri": "http://localhost.evil.example/keys"},
+        {"jwks_uri": "http://127.0.0.1@evil.example/keys"},
+    ],
+)
+async def test_a_discovery_document_for_another_issuer_or_with_an_insecure_jwks_uri_gives_no_keys(
+    signin: FakeIssuer, overrides: dict
+) -> None:
+    """OpenID Connect Discovery 1.0, section 4.3: the document's issuer must be the configured one."""
+    signin.discovery_overrides = overrides
+    status, body, headers = await call("/api/negotiate", headers=bearer(signin.sign(signin.add_key())))
+    assert (status, body["error"]["code"]) == (503, "IdentityProviderUnavailable")
+    assert "Retry-After" in headers
+    assert signin.jwks_fetches == 0
+
+
 UNVERIFIABLE = ".".join([b64(b'{"alg":"RS256","kid":"k1"}'), b64(b'{"sub":"x"}'), b64(b"signature")])
 
 
