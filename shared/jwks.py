@@ -14,6 +14,8 @@ The cache rules:
 * an unknown ``kid`` (key rotation) fetches the set again, at most once per
   :data:`KID_REFETCH_INTERVAL_SECONDS`, so that tokens with made-up ``kid`` values cannot turn
   negotiate into a load generator against the issuer;
+* after a failed fetch the next waits :data:`PAUSE_AFTER_FAILURE_SECONDS` (the 503's
+  ``Retry-After``): an issuer in trouble is not asked again for every sign-in;
 * when the keys cannot be fetched and no cached key fits, :class:`IdentityProviderUnavailable`
   (503 with ``Retry-After``) is raised, never a 500 or a hang.
 """
@@ -40,6 +42,7 @@ logger = logging.getLogger("shared.jwks")
 FETCH_TIMEOUT_SECONDS = 2.0
 KEY_SET_MAX_AGE_SECONDS = 600.0
 KID_REFETCH_INTERVAL_SECONDS = 30.0
+PAUSE_AFTER_FAILURE_SECONDS = float(IdentityProviderUnavailable.retry_after_seconds)
 MAX_DOCUMENT_BYTES = 512 * 1024
 MAX_CACHED_ISSUERS = 16
 
@@ -96,10 +99,13 @@ class IssuerKeys:
 
     def __init__(self, source: KeySource) -> None:
         self.source = source
-        self._lock = threading.Lock()
+        # Re-entrant: a fetch that is over before ``add_done_callback`` runs calls ``_store`` at
+        # once, in the thread that still holds the lock (a plain Lock would hang it for good).
+        self._lock = threading.RLock()
         self._keys: PyJWKSet | None = None
         self._fetched_at = 0.0
         self._last_kid_refetch = float("-inf")
+        self._failed_at = float("-inf")
         self._inflight: Future[PyJWKSet] | None = None
 
     async def signing_key(self, kid: str | None) -> PyJWK | None:
@@ -136,6 +142,8 @@ class IssuerKeys:
         with self._lock:
             inflight = self._inflight
             if inflight is None:
+                if time.monotonic() - self._failed_at < PAUSE_AFTER_FAILURE_SECONDS:
+                    raise KeySetUnavailable("the last fetch failed moments ago")
                 inflight = self._inflight = _fetchers.submit(fetch_key_set, self.source)
                 inflight.add_done_callback(self._store)
         done, _ = await asyncio.wait({asyncio.wrap_future(inflight)}, timeout=FETCH_TIMEOUT_SECONDS)
@@ -149,6 +157,8 @@ class IssuerKeys:
             if fetched.exception() is None:
                 self._keys = fetched.result()
                 self._fetched_at = time.monotonic()
+            else:
+                self._failed_at = time.monotonic()
 
 
 def _find(keys: PyJWKSet, kid: str | None) -> PyJWK | None:

@@ -28,6 +28,7 @@ class FakeIssuer:
         self.published: list[str] = []  # kids in the JWKS, in order
         self.requests: list[str] = []  # paths asked for
         self.discovery_overrides: dict[str, Any] = {}  # fields of the discovery document a test changes
+        self.failing = False  # answer every request with a 500, as an issuer in trouble does
         self.port = 0
         self._runner: web.AppRunner | None = None
 
@@ -78,9 +79,13 @@ class FakeIssuer:
 
     async def _discovery(self, request: web.Request) -> web.Response:
         self.requests.append(request.path)
+        if self.failing:
+            return web.Response(status=500)
         document = {"issuer": self.issuer, "jwks_uri": f"{self.issuer}/keys", **self.discovery_overrides}
         return web.json_response(document)
 
     async def _jwks(self, request: web.Request) -> web.Response:
         self.requests.append(request.path)
+        if self.failing:
+            return web.Response(status=500)
         return web.json_response({"keys": [self.public_jwk(kid) for kid in self.published]})

@@ -287,6 +287,17 @@ async def test_a_discovery_document_for_another_issuer_or_with_an_insecure_jwks_
     assert signin.jwks_fetches == 0
 
 
+async def test_a_failing_issuer_is_not_asked_again_on_every_request(signin: FakeIssuer) -> None:
+    """Twenty sign-ins while the issuer answers 500: a pause after a failed fetch, not twenty fetches."""
+    signin.failing = True
+    token = bearer(signin.sign(signin.add_key()))
+    for _ in range(20):
+        status, body, headers = await call("/api/negotiate", headers=token)
+        assert (status, body["error"]["code"]) == (503, "IdentityProviderUnavailable")
+        assert int(headers["Retry-After"]) > 0
+    assert 1 <= len(signin.requests) <= 2  # one fetch, two if the pause ran out mid-loop
+
+
 UNVERIFIABLE = ".".join([b64(b'{"alg":"RS256","kid":"k1"}'), b64(b'{"sub":"x"}'), b64(b"signature")])
 
 
