@@ -146,3 +146,36 @@ def test_the_user_id_is_a_literal_in_wildcard_group_roles() -> None:
         r"webpubsub.sendToGroups.a\\b\?\*\*-**",
         r"webpubsub.sendToGroup.u-a\b?**",
     )
+
+
+@pytest.mark.parametrize(
+    "issuer",
+    [
+        "http://login.example.com/tenant",
+        "http://localhost.evil.example/tenant",
+        "http://127.0.0.1.nip.io/tenant",
+        "http://127.0.0.1@evil.example/tenant",
+        "http://evil.example@127.0.0.1/tenant",
+        "https://user:secret@login.example.com/tenant",
+        "http://[::1]:8080/tenant",
+        "http://0.0.0.0/tenant",
+        "http://localhost\\@evil.example/",
+        "ftp://localhost/tenant",
+        "file:///etc/passwd",
+        "//login.example.com/tenant",
+        "login.example.com",
+    ],
+)
+def test_an_issuer_url_must_be_https_or_this_machine(issuer: str) -> None:
+    environ = {**BASE, "NegotiateJwtIssuer": issuer, "NegotiateJwtAudience": "a"}
+    with pytest.raises(ConfigurationError, match="NegotiateJwtIssuer") as raised:
+        load_settings(environ)
+    assert issuer not in raised.value.message
+
+
+@pytest.mark.parametrize(
+    "issuer", ["https://login.example.com/t/v2.0", "http://localhost:7071/x", "http://127.0.0.1/x"]
+)
+def test_secure_issuer_urls(issuer: str) -> None:
+    settings = load_settings({**BASE, "NegotiateJwtIssuer": issuer, "NegotiateJwtAudience": "a"})
+    assert settings.bearer is not None and settings.bearer.issuer == issuer
