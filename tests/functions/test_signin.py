@@ -13,10 +13,12 @@ import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import jwt
 import pytest
 import websockets
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
 
 from tests.fakes.oidc_issuer import AUDIENCE, FakeIssuer
 from tests.functions.test_negotiate import call, claims_of
@@ -199,6 +201,19 @@ def another_key_same_kid(issuer: FakeIssuer, kid: str) -> str:
     return issuer.sign(kid, signing_key=rsa.generate_private_key(65537, 2048))
 
 
+def attackers_key_in_the_header(issuer: FakeIssuer, kid: str) -> str:
+    """Signed by the attacker, who names the real kid and offers their own key by value and by URL."""
+    attacker = rsa.generate_private_key(65537, 2048)
+    offered = {**RSAAlgorithm.to_jwk(attacker.public_key(), as_dict=True), "kid": kid}
+    headers = {"kid": kid, "jwk": offered, "jku": f"{issuer.issuer}/attacker", "x5u": "https://evil.example/x5"}
+    return jwt.encode(issuer.claims(), attacker, algorithm="RS256", headers=headers)
+
+
+def kid_with_path_characters(issuer: FakeIssuer, kid: str) -> str:
+    attacker = rsa.generate_private_key(65537, 2048)
+    return jwt.encode(issuer.claims(), attacker, algorithm="RS256", headers={"kid": f"../../{kid}/../keys?*"})
+
+
 BAD_TOKENS = {
     "alg none": (unsigned, "algorithm is not accepted"),
     "HS256 signed with the public key": (hs256_with_the_public_key, "algorithm is not accepted"),
@@ -210,6 +225,10 @@ BAD_TOKENS = {
     "wrong issuer": (lambda i, k: i.sign(k, iss="https://evil.example/"), "another issuer"),
     "wrong audience": (lambda i, k: i.sign(k, aud="api://someone-else"), "another audience"),
     "tampered payload": (tampered, "signature does not verify"),
+    "the attacker's key in jwk/jku/x5u": (attackers_key_in_the_header, "signature does not verify"),
+    "kid with path characters": (kid_with_path_characters, "key id"),
+    "iss only a prefix of the issuer": (lambda i, k: i.sign(k, iss=i.issuer[:-1]), "another issuer"),
+    "aud only a prefix of ours": (lambda i, k: i.sign(k, aud=AUDIENCE[:-1]), "another audience"),
     "unknown kid": (lambda i, k: i.sign(i.add_key(publish=False)), "key id"),
     "not a JWT": (lambda i, k: "not-a-jwt", "well-formed"),
     "user id with a control character": (lambda i, k: i.sign(k, sub="ali\x1bce"), "'sub' claim"),
