@@ -121,9 +121,11 @@ class IssuerKeys:
         except KeySetUnavailable as error:
             cached = _find(self._keys, kid) if self._keys is not None else None
             if cached is not None:
-                logger.warning("Signing keys of %s not refreshed (%s); using cached keys", self.source.issuer, error)
+                logger.warning(
+                    "Signing keys of %s not refreshed (%s); using cached keys", self.source.issuer, str(error)
+                )
                 return cached
-            logger.warning("Signing keys of %s unavailable: %s", self.source.issuer, error)
+            logger.warning("Signing keys of %s unavailable: %s", self.source.issuer, str(error))
             raise IdentityProviderUnavailable(
                 "The identity provider's signing keys could not be fetched; try again shortly."
             ) from None
@@ -146,10 +148,12 @@ class IssuerKeys:
                     raise KeySetUnavailable("the last fetch failed moments ago")
                 inflight = self._inflight = _fetchers.submit(fetch_key_set, self.source)
                 inflight.add_done_callback(self._store)
-        done, _ = await asyncio.wait({asyncio.wrap_future(inflight)}, timeout=FETCH_TIMEOUT_SECONDS)
+        waiter = asyncio.wrap_future(inflight)
+        done, _ = await asyncio.wait({waiter}, timeout=FETCH_TIMEOUT_SECONDS)
         if not done:
+            waiter.add_done_callback(_abandoned)
             raise KeySetUnavailable(f"no answer within {FETCH_TIMEOUT_SECONDS:g} s")
-        return done.pop().result()
+        return waiter.result()
 
     def _store(self, fetched: Future[PyJWKSet]) -> None:
         with self._lock:
@@ -159,6 +163,13 @@ class IssuerKeys:
                 self._fetched_at = time.monotonic()
             else:
                 self._failed_at = time.monotonic()
+
+
+def _abandoned(waiter: asyncio.Future[PyJWKSet]) -> None:
+    """A fetch given up on ends later: its outcome is :meth:`IssuerKeys._store`'s alone, and an
+    unread failure would be logged by asyncio as an error with a stack trace."""
+    if not waiter.cancelled():
+        waiter.exception()
 
 
 def _find(keys: PyJWKSet, kid: str | None) -> PyJWK | None:

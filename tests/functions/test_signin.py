@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import hashlib
 import hmac
 import json
@@ -357,6 +358,40 @@ async def test_an_issuer_that_never_answers_is_503_not_a_hang(
             writer.close()
     assert (status, body["error"]["code"]) == (503, "IdentityProviderUnavailable")
     assert "Retry-After" in headers
+
+
+async def test_many_sign_ins_against_a_dripping_issuer_share_one_fetch(
+    app_settings: dict, monkeypatch: pytest.MonkeyPatch, log_lines: list[str]
+) -> None:
+    """Forty concurrent sign-ins while the issuer drips its answer, a header line every half
+    second for four seconds: each is a 503 after the 2 s bound, and the issuer sees one connection
+    (one fetch on one thread), so no pool of threads fills up with waiting fetches. When that
+    fetch fails at last, nobody waits for it any more: its failure must not be logged as an
+    error with a stack trace ("Future exception was never retrieved")."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def drip(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+        writer.write(b"HTTP/1.1 200 OK\r\n")
+        for _ in range(8):
+            await asyncio.sleep(0.5)
+            writer.write(b"X-Slow: 1\r\n")
+        writer.close()
+
+    server = await asyncio.start_server(drip, "127.0.0.1", 0)
+    monkeypatch.setenv("NegotiateJwtIssuer", f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/slow")
+    monkeypatch.setenv("NegotiateJwtAudience", AUDIENCE)
+    try:
+        calls = [call("/api/negotiate", headers=bearer(UNVERIFIABLE)) for _ in range(40)]
+        answers = await asyncio.wait_for(asyncio.gather(*calls), 30)
+        await asyncio.sleep(3)  # the drip ends, and the fetch with it
+        gc.collect()
+        await asyncio.sleep(0)
+    finally:
+        server.close()
+    assert {(status, body["error"]["code"]) for status, body, _ in answers} == {(503, "IdentityProviderUnavailable")}
+    assert len(accepted) == 1
+    assert not [line for line in log_lines if "never retrieved" in line or "Traceback" in line]
 
 
 # -- precedence: no one poses as someone who signs in --------------------------------------------------
