@@ -318,6 +318,16 @@ async def test_a_failing_issuer_is_not_asked_again_on_every_request(signin: Fake
     assert 1 <= len(signin.requests) <= 2  # one fetch, two if the pause ran out mid-loop
 
 
+async def test_a_flood_of_made_up_kids_fetches_the_keys_once(signin: FakeIssuer) -> None:
+    """Sixty concurrent tokens, each naming a key id of its own: one refetch, not sixty."""
+    kid = signin.add_key()
+    assert (await call("/api/negotiate", headers=bearer(signin.sign(kid))))[0] == 200
+    made_up = [signin.sign(signin.add_key(publish=False)) for _ in range(60)]
+    answers = await asyncio.gather(*(call("/api/negotiate", headers=bearer(token)) for token in made_up))
+    assert {status for status, _, _ in answers} == {401}
+    assert signin.jwks_fetches == 2  # the first sign-in's, and one for an unknown kid
+
+
 UNVERIFIABLE = ".".join([b64(b'{"alg":"RS256","kid":"k1"}'), b64(b'{"sub":"x"}'), b64(b"signature")])
 
 
