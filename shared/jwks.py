@@ -23,18 +23,21 @@ The cache rules:
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shared.errors import IdentityProviderUnavailable
 from shared.validation import is_secure_url
 
 if TYPE_CHECKING:
+    import urllib.request
+
     from jwt import PyJWK, PyJWKSet
 
 logger = logging.getLogger("shared.jwks")
@@ -82,7 +85,7 @@ def _discover_jwks_url(source: KeySource) -> str:
 
     request = urllib.request.Request(source.discovery_url, headers={"Accept": "application/json"})  # noqa: S310
     try:
-        with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT_SECONDS) as response:  # noqa: S310 - settings checked it
+        with _discovery_opener().open(request, timeout=FETCH_TIMEOUT_SECONDS) as response:  # settings checked the URL
             document = json.loads(response.read(MAX_DOCUMENT_BYTES))
     except (OSError, ValueError, RecursionError) as error:  # URLError, timeouts and HTTP errors are OSErrors
         raise KeySetUnavailable(f"discovery: {type(error).__name__}") from None
@@ -92,6 +95,25 @@ def _discover_jwks_url(source: KeySource) -> str:
     if not isinstance(jwks_url, str) or not is_secure_url(jwks_url):
         raise KeySetUnavailable("discovery: no https jwks_uri")
     return jwks_url
+
+
+@functools.cache
+def _discovery_opener() -> urllib.request.OpenerDirector:
+    """urllib's opener (shared, as ``urlopen``'s is), following redirects only to URLs the issuer
+    itself could be set to: urllib alone would follow one from https to plain http on any host,
+    and so hand the keys to whoever sits on that path. (PyJWT's JWKS fetch follows none.)"""
+    import urllib.error
+    import urllib.request
+
+    class SecureRedirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(
+            self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any, newurl: str
+        ) -> urllib.request.Request | None:
+            if not is_secure_url(newurl):
+                raise urllib.error.HTTPError(newurl, code, "redirect to an insecure URL", headers, fp)
+            return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+    return urllib.request.build_opener(SecureRedirects())
 
 
 class IssuerKeys:

@@ -29,6 +29,7 @@ class FakeIssuer:
         self.requests: list[str] = []  # paths asked for
         self.discovery_overrides: dict[str, Any] = {}  # fields of the discovery document a test changes
         self.failing = False  # answer every request with a 500, as an issuer in trouble does
+        self.discovery_redirect: str | None = None  # answer discovery with a 302 to this URL
         self.port = 0
         self._runner: web.AppRunner | None = None
 
@@ -81,6 +82,8 @@ class FakeIssuer:
         self.requests.append(request.path)
         if self.failing:
             return web.Response(status=500)
+        if self.discovery_redirect is not None:
+            raise web.HTTPFound(self.discovery_redirect)
         document = {"issuer": self.issuer, "jwks_uri": f"{self.issuer}/keys", **self.discovery_overrides}
         return web.json_response(document)
 

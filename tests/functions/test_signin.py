@@ -307,6 +307,31 @@ async def test_a_discovery_document_for_another_issuer_or_with_an_insecure_jwks_
     assert signin.jwks_fetches == 0
 
 
+async def test_discovery_follows_no_redirect_to_plain_http_elsewhere(signin: FakeIssuer) -> None:
+    """A 302 from the issuer to plain http on another host (127.0.0.2: reachable here, yet not
+    this machine's name for itself) would hand the keys to whoever sits on that path."""
+    document = json.dumps({"issuer": signin.issuer, "jwks_uri": f"{signin.issuer}/keys"}).encode()
+    served: list[bytes] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        served.append(await reader.readuntil(b"\r\n\r\n"))
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(document)}\r\n"
+        writer.write(head.encode() + b"Connection: close\r\n\r\n" + document)
+        await writer.drain()
+        writer.close()
+
+    elsewhere = await asyncio.start_server(answer, "127.0.0.2", 0)
+    kid = signin.add_key()
+    try:
+        signin.discovery_redirect = f"http://127.0.0.2:{elsewhere.sockets[0].getsockname()[1]}/openid-configuration"
+        status, body, _ = await call("/api/negotiate", headers=bearer(signin.sign(kid)))
+    finally:
+        elsewhere.close()
+    assert (status, body["error"]["code"]) == (503, "IdentityProviderUnavailable")
+    assert served == []
+    assert signin.jwks_fetches == 0
+
+
 async def test_a_failing_issuer_is_not_asked_again_on_every_request(signin: FakeIssuer) -> None:
     """Twenty sign-ins while the issuer answers 500: a pause after a failed fetch, not twenty fetches."""
     signin.failing = True
