@@ -1,9 +1,11 @@
 """The identity provider's signing keys: fetched with PyJWT's ``PyJWKClient``, cached across invocations.
 
-Keys come from OIDC discovery (``<issuer>/.well-known/openid-configuration`` → ``jwks_uri``) or
-from ``NegotiateJwksUrl``. PyJWT fetches with blocking ``urllib``, so every fetch runs on a small
-thread pool of its own and the invocation waits at most :data:`FETCH_TIMEOUT_SECONDS` for it:
-a slow or dead issuer never holds the event loop, and concurrent invocations share one fetch.
+Keys come from OIDC discovery (``<issuer>/.well-known/openid-configuration`` → ``jwks_uri``; the
+document's ``issuer`` must be the configured issuer exactly, as OIDC Discovery 1.0 §4.3 requires,
+and ``jwks_uri`` must be https) or from ``NegotiateJwksUrl``. PyJWT fetches with blocking
+``urllib``, so every fetch runs on a small thread pool of its own and the invocation waits at
+most :data:`FETCH_TIMEOUT_SECONDS` for it: a slow or dead issuer never holds the event loop, and
+concurrent invocations share one fetch.
 
 The cache rules:
 
@@ -12,6 +14,8 @@ The cache rules:
 * an unknown ``kid`` (key rotation) fetches the set again, at most once per
   :data:`KID_REFETCH_INTERVAL_SECONDS`, so that tokens with made-up ``kid`` values cannot turn
   negotiate into a load generator against the issuer;
+* after a failed fetch the next waits :data:`PAUSE_AFTER_FAILURE_SECONDS` (the 503's
+  ``Retry-After``): an issuer in trouble is not asked again for every sign-in;
 * when the keys cannot be fetched and no cached key fits, :class:`IdentityProviderUnavailable`
   (503 with ``Retry-After``) is raised, never a 500 or a hang.
 """
@@ -19,18 +23,21 @@ The cache rules:
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shared.errors import IdentityProviderUnavailable
 from shared.validation import is_secure_url
 
 if TYPE_CHECKING:
+    import urllib.request
+
     from jwt import PyJWK, PyJWKSet
 
 logger = logging.getLogger("shared.jwks")
@@ -38,6 +45,7 @@ logger = logging.getLogger("shared.jwks")
 FETCH_TIMEOUT_SECONDS = 2.0
 KEY_SET_MAX_AGE_SECONDS = 600.0
 KID_REFETCH_INTERVAL_SECONDS = 30.0
+PAUSE_AFTER_FAILURE_SECONDS = float(IdentityProviderUnavailable.retry_after_seconds)
 MAX_DOCUMENT_BYTES = 512 * 1024
 MAX_CACHED_ISSUERS = 16
 
@@ -68,7 +76,7 @@ def fetch_key_set(source: KeySource) -> PyJWKSet:
     jwks_url = source.jwks_url or _discover_jwks_url(source)
     try:
         return PyJWKClient(jwks_url, cache_jwk_set=False, timeout=FETCH_TIMEOUT_SECONDS).get_jwk_set()
-    except (PyJWKClientError, PyJWKSetError, OSError, ValueError) as error:
+    except (PyJWKClientError, PyJWKSetError, OSError, ValueError, RecursionError) as error:
         raise KeySetUnavailable(f"JWKS: {type(error).__name__}") from None
 
 
@@ -77,14 +85,35 @@ def _discover_jwks_url(source: KeySource) -> str:
 
     request = urllib.request.Request(source.discovery_url, headers={"Accept": "application/json"})  # noqa: S310
     try:
-        with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT_SECONDS) as response:  # noqa: S310 - settings checked it
+        with _discovery_opener().open(request, timeout=FETCH_TIMEOUT_SECONDS) as response:  # settings checked the URL
             document = json.loads(response.read(MAX_DOCUMENT_BYTES))
-    except (OSError, ValueError) as error:  # URLError, timeouts and HTTP errors are OSErrors
+    except (OSError, ValueError, RecursionError) as error:  # URLError, timeouts and HTTP errors are OSErrors
         raise KeySetUnavailable(f"discovery: {type(error).__name__}") from None
-    jwks_url = document.get("jwks_uri") if isinstance(document, dict) else None
+    if not isinstance(document, dict) or document.get("issuer") != source.issuer:
+        raise KeySetUnavailable("discovery: the document is for another issuer")
+    jwks_url = document.get("jwks_uri")
     if not isinstance(jwks_url, str) or not is_secure_url(jwks_url):
         raise KeySetUnavailable("discovery: no https jwks_uri")
     return jwks_url
+
+
+@functools.cache
+def _discovery_opener() -> urllib.request.OpenerDirector:
+    """urllib's opener (shared, as ``urlopen``'s is), following redirects only to URLs the issuer
+    itself could be set to: urllib alone would follow one from https to plain http on any host,
+    and so hand the keys to whoever sits on that path. (PyJWT's JWKS fetch follows none.)"""
+    import urllib.error
+    import urllib.request
+
+    class SecureRedirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(
+            self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any, newurl: str
+        ) -> urllib.request.Request | None:
+            if not is_secure_url(newurl):
+                raise urllib.error.HTTPError(newurl, code, "redirect to an insecure URL", headers, fp)
+            return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+    return urllib.request.build_opener(SecureRedirects())
 
 
 class IssuerKeys:
@@ -92,10 +121,13 @@ class IssuerKeys:
 
     def __init__(self, source: KeySource) -> None:
         self.source = source
-        self._lock = threading.Lock()
+        # Re-entrant: a fetch that is over before ``add_done_callback`` runs calls ``_store`` at
+        # once, in the thread that still holds the lock (a plain Lock would hang it for good).
+        self._lock = threading.RLock()
         self._keys: PyJWKSet | None = None
         self._fetched_at = 0.0
         self._last_kid_refetch = float("-inf")
+        self._failed_at = float("-inf")
         self._inflight: Future[PyJWKSet] | None = None
 
     async def signing_key(self, kid: str | None) -> PyJWK | None:
@@ -111,9 +143,11 @@ class IssuerKeys:
         except KeySetUnavailable as error:
             cached = _find(self._keys, kid) if self._keys is not None else None
             if cached is not None:
-                logger.warning("Signing keys of %s not refreshed (%s); using cached keys", self.source.issuer, error)
+                logger.warning(
+                    "Signing keys of %s not refreshed (%s); using cached keys", self.source.issuer, str(error)
+                )
                 return cached
-            logger.warning("Signing keys of %s unavailable: %s", self.source.issuer, error)
+            logger.warning("Signing keys of %s unavailable: %s", self.source.issuer, str(error))
             raise IdentityProviderUnavailable(
                 "The identity provider's signing keys could not be fetched; try again shortly."
             ) from None
@@ -132,12 +166,16 @@ class IssuerKeys:
         with self._lock:
             inflight = self._inflight
             if inflight is None:
+                if time.monotonic() - self._failed_at < PAUSE_AFTER_FAILURE_SECONDS:
+                    raise KeySetUnavailable("the last fetch failed moments ago")
                 inflight = self._inflight = _fetchers.submit(fetch_key_set, self.source)
                 inflight.add_done_callback(self._store)
-        done, _ = await asyncio.wait({asyncio.wrap_future(inflight)}, timeout=FETCH_TIMEOUT_SECONDS)
+        waiter = asyncio.wrap_future(inflight)
+        done, _ = await asyncio.wait({waiter}, timeout=FETCH_TIMEOUT_SECONDS)
         if not done:
+            waiter.add_done_callback(_abandoned)
             raise KeySetUnavailable(f"no answer within {FETCH_TIMEOUT_SECONDS:g} s")
-        return done.pop().result()
+        return waiter.result()
 
     def _store(self, fetched: Future[PyJWKSet]) -> None:
         with self._lock:
@@ -145,6 +183,15 @@ class IssuerKeys:
             if fetched.exception() is None:
                 self._keys = fetched.result()
                 self._fetched_at = time.monotonic()
+            else:
+                self._failed_at = time.monotonic()
+
+
+def _abandoned(waiter: asyncio.Future[PyJWKSet]) -> None:
+    """A fetch given up on ends later: its outcome is :meth:`IssuerKeys._store`'s alone, and an
+    unread failure would be logged by asyncio as an error with a stack trace."""
+    if not waiter.cancelled():
+        waiter.exception()
 
 
 def _find(keys: PyJWKSet, kid: str | None) -> PyJWK | None:

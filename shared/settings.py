@@ -41,6 +41,8 @@ DEFAULT_JWT_ALGORITHMS = ("RS256", "ES256")
 ASYMMETRIC_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
 DEFAULT_USER_ID_CLAIM = "sub"
 USER_PLACEHOLDER = "{userId}"
+# The service's wildcard group roles: ``?`` and ``*`` match, ``\`` escapes ``\ * ?``.
+PATTERN_ROLE_PREFIXES = ("webpubsub.joinLeaveGroups.", "webpubsub.sendToGroups.")
 
 DEFAULT_TOKEN_MINUTES = 60
 MAX_TOKEN_MINUTES = 1440
@@ -93,7 +95,8 @@ class Settings:
         the user's groups claim (``NegotiateGroupsClaim``) grants.
 
         ``{userId}`` in an entry stands for the caller's user id (taken literally, even a ``*``
-        in it); such an entry matches nothing when there is no user id.
+        in it); such an entry matches nothing when there is no user id. It is never part of a
+        prefix entry (see :func:`_allowed_groups`).
         """
         if group in claimed:
             return True
@@ -106,14 +109,27 @@ class Settings:
 
     def roles_for(self, user_id: str | None) -> tuple[str, ...]:
         """``NegotiateRoles`` with ``{userId}`` filled in; a role that needs a user id is left out
-        without one. Other roles, wildcard group roles included, pass through unchanged."""
-        roles = (_with_user(role, user_id) for role in self.roles)
+        without one. Other roles, wildcard group roles included, pass through unchanged.
+
+        In a wildcard group role the user id is escaped, so that a user named ``*`` or ``**``
+        gets a role for their own groups, not for everyone's."""
+        roles = (
+            _with_user(role, _pattern_literal(user_id) if role.startswith(PATTERN_ROLE_PREFIXES) else user_id)
+            for role in self.roles
+        )
         return tuple(role for role in roles if role is not None)
 
     @property
     def verified_user_source(self) -> bool:
         """Whether a user can be established by something a caller cannot forge."""
         return self.bearer is not None or self.trust_app_service_auth
+
+
+def _pattern_literal(text: str | None) -> str | None:
+    """``text`` as a literal inside a wildcard group role."""
+    if text is None:
+        return None
+    return text.replace("\\", "\\\\").replace("*", "\\*").replace("?", "\\?")
 
 
 def _with_user(pattern: str, user_id: str | None) -> str | None:
@@ -189,8 +205,15 @@ def _csv(env: Mapping[str, str], name: str) -> tuple[str, ...]:
 
 
 def _allowed_groups(env: Mapping[str, str]) -> tuple[str, ...]:
+    """``{userId}`` may not be in a prefix entry: with ``room-{userId}-*`` user ``a`` could
+    join ``room-a-b-1``, a room of user ``a-b``; no split of a group name tells them apart."""
     patterns = _csv(env, ALLOWED_GROUPS)
     for pattern in patterns:
+        if USER_PLACEHOLDER in pattern and pattern.endswith("*"):
+            raise ConfigurationError(
+                f"{ALLOWED_GROUPS}: an entry with {USER_PLACEHOLDER} cannot end with '*' "
+                "(it would match other users' groups); list exact per-user groups instead."
+            )
         if pattern != "*":
             validate_group(pattern.removesuffix("*") or pattern, setting=ALLOWED_GROUPS)
     return patterns

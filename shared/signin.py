@@ -41,6 +41,9 @@ PRINCIPAL_ID_HEADERS = ("x-ms-client-principal-id", "x-ms-client-principal-name"
 PRINCIPAL_CLAIMS_HEADER = "x-ms-client-principal"
 JWT_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")  # compact JWS: base64url parts
 KEY_TYPES = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}  # by the algorithm's first two letters
+# Bad base64, bad UTF-8, bad JSON, and JSON nested deeper than the parser's recursion limit
+# (a few kilobytes of "[" would otherwise be a 500).
+UNREADABLE_JSON = (ValueError, binascii.Error, RecursionError)
 
 
 @dataclass(frozen=True)
@@ -146,7 +149,7 @@ def _unverified_header(token: str) -> dict[str, Any]:
     segment = token.split(".", 1)[0]
     try:
         header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (ValueError, binascii.Error):
+    except UNREADABLE_JSON:
         header = None
     if not isinstance(header, dict):
         raise InvalidBearerToken("The bearer token is not a well-formed JWT.")
@@ -232,7 +235,7 @@ def _principal_groups(encoded: str | None, groups_claim: str | None) -> tuple[st
         return ()
     try:
         document = json.loads(base64.b64decode(encoded, validate=True))
-    except (ValueError, binascii.Error):
+    except UNREADABLE_JSON:
         raise BadRequest(f"The {PRINCIPAL_CLAIMS_HEADER} header is not base64-encoded JSON.") from None
     claims = document.get("claims") if isinstance(document, dict) else None
     if not isinstance(claims, list):

@@ -27,6 +27,9 @@ class FakeIssuer:
         self.private_keys: dict[str, Any] = {}
         self.published: list[str] = []  # kids in the JWKS, in order
         self.requests: list[str] = []  # paths asked for
+        self.discovery_overrides: dict[str, Any] = {}  # fields of the discovery document a test changes
+        self.failing = False  # answer every request with a 500, as an issuer in trouble does
+        self.discovery_redirect: str | None = None  # answer discovery with a 302 to this URL
         self.port = 0
         self._runner: web.AppRunner | None = None
 
@@ -77,8 +80,15 @@ class FakeIssuer:
 
     async def _discovery(self, request: web.Request) -> web.Response:
         self.requests.append(request.path)
-        return web.json_response({"issuer": self.issuer, "jwks_uri": f"{self.issuer}/keys"})
+        if self.failing:
+            return web.Response(status=500)
+        if self.discovery_redirect is not None:
+            raise web.HTTPFound(self.discovery_redirect)
+        document = {"issuer": self.issuer, "jwks_uri": f"{self.issuer}/keys", **self.discovery_overrides}
+        return web.json_response(document)
 
     async def _jwks(self, request: web.Request) -> web.Response:
         self.requests.append(request.path)
+        if self.failing:
+            return web.Response(status=500)
         return web.json_response({"keys": [self.public_jwk(kid) for kid in self.published]})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import hashlib
 import hmac
 import json
@@ -13,10 +14,12 @@ import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import jwt
 import pytest
 import websockets
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
 
 from tests.fakes.oidc_issuer import AUDIENCE, FakeIssuer
 from tests.functions.test_negotiate import call, claims_of
@@ -132,6 +135,15 @@ async def test_roles_with_the_placeholder_and_wildcards(signin: FakeIssuer, monk
     assert claims_of(body)["role"] == ["webpubsub.joinLeaveGroups.demo-*", "webpubsub.sendToGroups.demo-**"]
 
 
+async def test_a_user_named_star_gets_wildcard_roles_for_their_own_groups_only(
+    signin: FakeIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NegotiateRoles", "webpubsub.joinLeaveGroups.user-{userId}.*,webpubsub.sendToGroup.u-{userId}")
+    kid = signin.add_key()
+    _, body, _ = await call("/api/negotiate", headers=bearer(signin.sign(kid, sub="**")))
+    assert claims_of(body)["role"] == [r"webpubsub.joinLeaveGroups.user-\*\*.*", "webpubsub.sendToGroup.u-**"]
+
+
 async def test_the_client_token_never_outlives_the_sign_in(signin: FakeIssuer) -> None:
     kid = signin.add_key()
     bearer_exp = int(time.time()) + 300  # NegotiateTokenMinutes is 60
@@ -190,6 +202,19 @@ def another_key_same_kid(issuer: FakeIssuer, kid: str) -> str:
     return issuer.sign(kid, signing_key=rsa.generate_private_key(65537, 2048))
 
 
+def attackers_key_in_the_header(issuer: FakeIssuer, kid: str) -> str:
+    """Signed by the attacker, who names the real kid and offers their own key by value and by URL."""
+    attacker = rsa.generate_private_key(65537, 2048)
+    offered = {**RSAAlgorithm.to_jwk(attacker.public_key(), as_dict=True), "kid": kid}
+    headers = {"kid": kid, "jwk": offered, "jku": f"{issuer.issuer}/attacker", "x5u": "https://evil.example/x5"}
+    return jwt.encode(issuer.claims(), attacker, algorithm="RS256", headers=headers)
+
+
+def kid_with_path_characters(issuer: FakeIssuer, kid: str) -> str:
+    attacker = rsa.generate_private_key(65537, 2048)
+    return jwt.encode(issuer.claims(), attacker, algorithm="RS256", headers={"kid": f"../../{kid}/../keys?*"})
+
+
 BAD_TOKENS = {
     "alg none": (unsigned, "algorithm is not accepted"),
     "HS256 signed with the public key": (hs256_with_the_public_key, "algorithm is not accepted"),
@@ -197,10 +222,16 @@ BAD_TOKENS = {
     "expired": (lambda i, k: i.sign(k, exp=int(time.time()) - 120), "expired"),
     "expired within the leeway": (lambda i, k: i.sign(k, exp=int(time.time()) - 5), "expired"),
     "nbf ahead": (lambda i, k: i.sign(k, nbf=int(time.time()) + 600), "not valid yet"),
+    "nbf 90 s ahead, beyond the 60 s leeway": (lambda i, k: i.sign(k, nbf=int(time.time()) + 90), "not valid yet"),
+    "iat 90 s ahead, beyond the 60 s leeway": (lambda i, k: i.sign(k, iat=int(time.time()) + 90), "not valid yet"),
     "no exp": (lambda i, k: i.sign(k, exp=None), "'exp' claim"),
     "wrong issuer": (lambda i, k: i.sign(k, iss="https://evil.example/"), "another issuer"),
     "wrong audience": (lambda i, k: i.sign(k, aud="api://someone-else"), "another audience"),
     "tampered payload": (tampered, "signature does not verify"),
+    "the attacker's key in jwk/jku/x5u": (attackers_key_in_the_header, "signature does not verify"),
+    "kid with path characters": (kid_with_path_characters, "key id"),
+    "iss only a prefix of the issuer": (lambda i, k: i.sign(k, iss=i.issuer[:-1]), "another issuer"),
+    "aud only a prefix of ours": (lambda i, k: i.sign(k, aud=AUDIENCE[:-1]), "another audience"),
     "unknown kid": (lambda i, k: i.sign(i.add_key(publish=False)), "key id"),
     "not a JWT": (lambda i, k: "not-a-jwt", "well-formed"),
     "user id with a control character": (lambda i, k: i.sign(k, sub="ali\x1bce"), "'sub' claim"),
@@ -257,6 +288,73 @@ async def test_key_rotation_refetches_once(signin: FakeIssuer) -> None:
     assert (await call("/api/negotiate", headers=bearer(signin.sign(first, sub="again"))))[0] == 200  # still cached
 
 
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"issuer": "https://evil.example/tenant"},
+        {"issuer": None},
+        {"jwks_uri": "http://evil.example/keys"},
+        {"jwks_uri": "http://localhost.evil.example/keys"},
+        {"jwks_uri": "http://127.0.0.1@evil.example/keys"},
+    ],
+)
+async def test_a_discovery_document_for_another_issuer_or_with_an_insecure_jwks_uri_gives_no_keys(
+    signin: FakeIssuer, overrides: dict
+) -> None:
+    """OpenID Connect Discovery 1.0, section 4.3: the document's issuer must be the configured one."""
+    signin.discovery_overrides = overrides
+    status, body, headers = await call("/api/negotiate", headers=bearer(signin.sign(signin.add_key())))
+    assert (status, body["error"]["code"]) == (503, "IdentityProviderUnavailable")
+    assert "Retry-After" in headers
+    assert signin.jwks_fetches == 0
+
+
+async def test_discovery_follows_no_redirect_to_plain_http_elsewhere(signin: FakeIssuer) -> None:
+    """A 302 from the issuer to plain http on another host (127.0.0.2: reachable here, yet not
+    this machine's name for itself) would hand the keys to whoever sits on that path."""
+    document = json.dumps({"issuer": signin.issuer, "jwks_uri": f"{signin.issuer}/keys"}).encode()
+    served: list[bytes] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        served.append(await reader.readuntil(b"\r\n\r\n"))
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(document)}\r\n"
+        writer.write(head.encode() + b"Connection: close\r\n\r\n" + document)
+        await writer.drain()
+        writer.close()
+
+    elsewhere = await asyncio.start_server(answer, "127.0.0.2", 0)
+    kid = signin.add_key()
+    try:
+        signin.discovery_redirect = f"http://127.0.0.2:{elsewhere.sockets[0].getsockname()[1]}/openid-configuration"
+        status, body, _ = await call("/api/negotiate", headers=bearer(signin.sign(kid)))
+    finally:
+        elsewhere.close()
+    assert (status, body["error"]["code"]) == (503, "IdentityProviderUnavailable")
+    assert served == []
+    assert signin.jwks_fetches == 0
+
+
+async def test_a_failing_issuer_is_not_asked_again_on_every_request(signin: FakeIssuer) -> None:
+    """Twenty sign-ins while the issuer answers 500: a pause after a failed fetch, not twenty fetches."""
+    signin.failing = True
+    token = bearer(signin.sign(signin.add_key()))
+    for _ in range(20):
+        status, body, headers = await call("/api/negotiate", headers=token)
+        assert (status, body["error"]["code"]) == (503, "IdentityProviderUnavailable")
+        assert int(headers["Retry-After"]) > 0
+    assert 1 <= len(signin.requests) <= 2  # one fetch, two if the pause ran out mid-loop
+
+
+async def test_a_flood_of_made_up_kids_fetches_the_keys_once(signin: FakeIssuer) -> None:
+    """Sixty concurrent tokens, each naming a key id of its own: one refetch, not sixty."""
+    kid = signin.add_key()
+    assert (await call("/api/negotiate", headers=bearer(signin.sign(kid))))[0] == 200
+    made_up = [signin.sign(signin.add_key(publish=False)) for _ in range(60)]
+    answers = await asyncio.gather(*(call("/api/negotiate", headers=bearer(token)) for token in made_up))
+    assert {status for status, _, _ in answers} == {401}
+    assert signin.jwks_fetches == 2  # the first sign-in's, and one for an unknown kid
+
+
 UNVERIFIABLE = ".".join([b64(b'{"alg":"RS256","kid":"k1"}'), b64(b'{"sub":"x"}'), b64(b"signature")])
 
 
@@ -297,6 +395,40 @@ async def test_an_issuer_that_never_answers_is_503_not_a_hang(
             writer.close()
     assert (status, body["error"]["code"]) == (503, "IdentityProviderUnavailable")
     assert "Retry-After" in headers
+
+
+async def test_many_sign_ins_against_a_dripping_issuer_share_one_fetch(
+    app_settings: dict, monkeypatch: pytest.MonkeyPatch, log_lines: list[str]
+) -> None:
+    """Forty concurrent sign-ins while the issuer drips its answer, a header line every half
+    second for four seconds: each is a 503 after the 2 s bound, and the issuer sees one connection
+    (one fetch on one thread), so no pool of threads fills up with waiting fetches. When that
+    fetch fails at last, nobody waits for it any more: its failure must not be logged as an
+    error with a stack trace ("Future exception was never retrieved")."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def drip(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+        writer.write(b"HTTP/1.1 200 OK\r\n")
+        for _ in range(8):
+            await asyncio.sleep(0.5)
+            writer.write(b"X-Slow: 1\r\n")
+        writer.close()
+
+    server = await asyncio.start_server(drip, "127.0.0.1", 0)
+    monkeypatch.setenv("NegotiateJwtIssuer", f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/slow")
+    monkeypatch.setenv("NegotiateJwtAudience", AUDIENCE)
+    try:
+        calls = [call("/api/negotiate", headers=bearer(UNVERIFIABLE)) for _ in range(40)]
+        answers = await asyncio.wait_for(asyncio.gather(*calls), 30)
+        await asyncio.sleep(3)  # the drip ends, and the fetch with it
+        gc.collect()
+        await asyncio.sleep(0)
+    finally:
+        server.close()
+    assert {(status, body["error"]["code"]) for status, body, _ in answers} == {(503, "IdentityProviderUnavailable")}
+    assert len(accepted) == 1
+    assert not [line for line in log_lines if "never retrieved" in line or "Traceback" in line]
 
 
 # -- precedence: no one poses as someone who signs in --------------------------------------------------
@@ -379,6 +511,7 @@ async def test_odd_characters_in_ids_from_any_source_are_refused(
         ({"NegotiateJwtAlgorithms": "none"}, "NegotiateJwtAlgorithms"),
         ({"NegotiateJwtIssuer": "http://login.example.com/tenant"}, "NegotiateJwtIssuer"),
         ({"NegotiateJwksUrl": "ftp://127.0.0.1/keys"}, "NegotiateJwksUrl"),
+        ({"NegotiateAllowedGroups": "room-{userId}-*"}, "NegotiateAllowedGroups"),
     ],
 )
 async def test_bad_sign_in_settings_are_a_configuration_error(

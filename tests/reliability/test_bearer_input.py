@@ -73,6 +73,7 @@ def hand_written(issuer: FakeIssuer) -> dict[str, dict[str, str]]:
             "payload is a list": forged({"alg": "RS256", "kid": rsa_kid}, [1, 2]),
             "payload not JSON": ".".join([b64(b'{"alg":"RS256","kid":"x"}'), b64(b"\xff\xfe"), b64(b"s")]),
             "header not JSON": ".".join([b64(b"\x00\x01"), b64(b"{}"), b64(b"s")]),
+            "header nested 5,000 deep": ".".join([b64(b"[" * 5_000), b64(b"{}"), b64(b"s")]),
             "two segments": valid.rsplit(".", 1)[0],
             "four segments": valid + ".extra",
             "signature stripped": valid.rsplit(".", 1)[0] + ".",
@@ -106,6 +107,10 @@ def hand_written(issuer: FakeIssuer) -> dict[str, dict[str, str]]:
             "principal id with a control char": {"x-ms-client-principal-id": "a\x1bb"},
             "principal blob not base64": {"x-ms-client-principal-id": "a", "x-ms-client-principal": "%%%"},
             "principal blob a list": {"x-ms-client-principal-id": "a", "x-ms-client-principal": "W10="},
+            "principal blob nested 5,000 deep": {
+                "x-ms-client-principal-id": "a",
+                "x-ms-client-principal": base64.b64encode(b'{"claims":' + b"[" * 5_000).decode(),
+            },
             "principal groups with odd values": {
                 "x-ms-client-principal-id": "a",
                 "x-ms-client-principal": base64.b64encode(

@@ -123,15 +123,15 @@ def test_user_placeholder_in_groups_and_roles() -> None:
     settings = load_settings(
         {
             **BASE,
-            "NegotiateAllowedGroups": "user-{userId},room-{userId}-*",
+            "NegotiateAllowedGroups": "user-{userId},room-*",
             "NegotiateRoles": "webpubsub.sendToGroup.user-{userId},webpubsub.joinLeaveGroups.room-*",
         }
     )
     assert settings.group_allowed("user-alice", "alice")
     assert not settings.group_allowed("user-bob", "alice")
     assert settings.group_allowed("room-alice-1", "alice")
-    assert not settings.group_allowed("room-a*-1", "a")  # a '*' in the user id is taken literally
-    assert settings.group_allowed("room-a*-1", "a*")
+    assert not settings.group_allowed("user-a", "*")  # a '*' in the user id is taken literally
+    assert settings.group_allowed("user-*", "*")
     assert not settings.group_allowed("user-", None)
     assert not settings.group_allowed("user-{userId}", None)
     assert settings.group_allowed("team", "alice", claimed=("team",))
@@ -149,3 +149,65 @@ def test_sign_in_settings() -> None:
     assert settings.bearer.user_id_claim == "sub"
     assert settings.verified_user_source
     assert not load_settings(BASE).verified_user_source
+
+
+def test_the_user_placeholder_is_never_part_of_a_prefix_entry() -> None:
+    """With ``room-{userId}-*`` user ``a`` would match ``room-a-b-1``, a room of user ``a-b``."""
+    for entry in ("room-{userId}-*", "{userId}*", "user-{userId}"):
+        environ = {**BASE, "NegotiateAllowedGroups": f"lobby,{entry}"}
+        if entry.endswith("*"):
+            with pytest.raises(ConfigurationError, match="NegotiateAllowedGroups"):
+                load_settings(environ)
+        else:
+            assert not load_settings(environ).group_allowed("user-a-b", "a")
+
+
+def test_the_user_id_is_a_literal_in_wildcard_group_roles() -> None:
+    """The service's patterns: ``?`` and ``*`` match, a backslash escapes a backslash, ``*`` or ``?``."""
+    roles = (
+        "webpubsub.joinLeaveGroups.user-{userId}.*,webpubsub.sendToGroups.{userId}-**,webpubsub.sendToGroup.u-{userId}"
+    )
+    settings = load_settings({**BASE, "NegotiateRoles": roles})
+    assert settings.roles_for("*") == (
+        r"webpubsub.joinLeaveGroups.user-\*.*",
+        r"webpubsub.sendToGroups.\*-**",
+        "webpubsub.sendToGroup.u-*",  # one exact group: nothing to escape
+    )
+    assert settings.roles_for(r"a\b?**") == (
+        r"webpubsub.joinLeaveGroups.user-a\\b\?\*\*.*",
+        r"webpubsub.sendToGroups.a\\b\?\*\*-**",
+        r"webpubsub.sendToGroup.u-a\b?**",
+    )
+
+
+@pytest.mark.parametrize(
+    "issuer",
+    [
+        "http://login.example.com/tenant",
+        "http://localhost.evil.example/tenant",
+        "http://127.0.0.1.nip.io/tenant",
+        "http://127.0.0.1@evil.example/tenant",
+        "http://evil.example@127.0.0.1/tenant",
+        "https://user:secret@login.example.com/tenant",
+        "http://[::1]:8080/tenant",
+        "http://0.0.0.0/tenant",
+        "http://localhost\\@evil.example/",
+        "ftp://localhost/tenant",
+        "file:///etc/passwd",
+        "//login.example.com/tenant",
+        "login.example.com",
+    ],
+)
+def test_an_issuer_url_must_be_https_or_this_machine(issuer: str) -> None:
+    environ = {**BASE, "NegotiateJwtIssuer": issuer, "NegotiateJwtAudience": "a"}
+    with pytest.raises(ConfigurationError, match="NegotiateJwtIssuer") as raised:
+        load_settings(environ)
+    assert issuer not in raised.value.message
+
+
+@pytest.mark.parametrize(
+    "issuer", ["https://login.example.com/t/v2.0", "http://localhost:7071/x", "http://127.0.0.1/x"]
+)
+def test_secure_issuer_urls(issuer: str) -> None:
+    settings = load_settings({**BASE, "NegotiateJwtIssuer": issuer, "NegotiateJwtAudience": "a"})
+    assert settings.bearer is not None and settings.bearer.issuer == issuer
