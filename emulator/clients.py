@@ -147,7 +147,7 @@ class ClientEndpoint:
     def _socket(self, subprotocol: str | None) -> web.WebSocketResponse:
         return web.WebSocketResponse(
             protocols=(subprotocol,) if subprotocol else (),
-            max_msg_size=MAX_BODY_BYTES,
+            max_msg_size=MAX_BODY_BYTES + 1,  # aiohttp refuses a message of exactly max_msg_size bytes
             autoping=True,
             heartbeat=self.keepalive_seconds,
             compress=False,
