@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from emulator import http_guard
 from emulator.client_protocol import parse_json
 from emulator.messages import DATA_TYPES, Message
 from emulator.model import CLOSE_NORMAL, Connection, Hub
@@ -62,22 +63,17 @@ def read_json(body: bytes) -> Any:
 
 
 async def read_body(request: web.Request) -> bytes:
-    """The whole body, or 413 past ``MAX_BODY_BYTES``.
+    """The whole body: 413 past ``MAX_BODY_BYTES``, 408 when it trickles in too slowly.
 
-    ``request.read()`` waits for the end of the body; a single ``content.read(n)`` returns only
-    what has arrived so far, which cut bodies over about 64 KiB short. The app's
-    ``client_max_size`` (the same limit) stops a chunked body that never ends.
+    A single ``content.read(n)`` would return only what had arrived so far (bodies over about
+    64 KiB were cut short); :func:`emulator.http_guard.read_body` reads to the end.
     """
-    too_large = RestError(413, "Error.PayloadTooLarge", f"The body is larger than {MAX_BODY_BYTES} bytes.")
-    if (request.content_length or 0) > MAX_BODY_BYTES:
-        raise too_large
     try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise too_large from None
-    if len(body) > MAX_BODY_BYTES:
-        raise too_large
-    return body
+        return await http_guard.read_body(request, MAX_BODY_BYTES)
+    except http_guard.BodyTooLarge:
+        raise RestError(413, "Error.PayloadTooLarge", f"The body is larger than {MAX_BODY_BYTES} bytes.") from None
+    except http_guard.BodyTooSlow:
+        raise RestError(408, "Error.RequestTimeout", "The body arrived too slowly.") from None
 
 
 def check_ttl(call: Call) -> None:
