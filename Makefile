@@ -4,8 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 CHROMIUM ?= /usr/bin/chromium
+AZURITE_VERSION := 3.37.0
+AZURITE := .tools/node_modules/.bin/azurite-table
 
-.PHONY: run test lint format chromium bench soak clean
+.PHONY: run test lint format chromium azurite bench soak clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,15 +17,22 @@ $(STAMP): requirements.txt requirements-dev.txt
 local.settings.json:
 	cp local.settings.example.json local.settings.json
 
-## run: start the Web PubSub emulator (8080) and the dev host (7071) with the demo page
+## run: start the Web PubSub emulator (8080) and the dev host (7071) with the demo page and the dev identity provider
 run: $(STAMP) local.settings.json
-	$(PY) -m devhost.stack
+	$(PY) -m devhost.stack --dev-identity
 
 ## chromium: Debian's browser for the browser test (Playwright cannot download one here)
 chromium:
 	@test -x $(CHROMIUM) || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else echo "Install Debian's chromium (sudo apt-get install chromium) for the browser test." >&2; exit 1; fi; }
+
+## azurite: Microsoft's Storage emulator (table service) for the idempotency-key tests; needs npm
+azurite: $(AZURITE)
+
+$(AZURITE):
+	@command -v npm >/dev/null || { echo "Install Node.js and npm (sudo apt-get install npm) for the Azurite tests." >&2; exit 1; }
+	npm install --silent --no-audit --no-fund --prefix .tools azurite@$(AZURITE_VERSION)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
@@ -34,14 +43,14 @@ format: $(STAMP)
 	$(PY) -m ruff format .
 
 ## test: lint, then the whole suite (unit, emulator, dev host, end to end, browser)
-test: $(STAMP) chromium lint
+test: $(STAMP) chromium azurite lint
 	$(PY) -m pytest
 
-bench: $(STAMP)
+bench: $(STAMP) azurite
 	$(PY) -m bench
 
-soak: $(STAMP)
+soak: $(STAMP) azurite
 	$(PY) -m pytest tests/reliability --soak
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .tools

@@ -1,4 +1,4 @@
-"""``python -m bench [--size tiny|full] [--only negotiate,publish,fanout,coldstart]``.
+"""``python -m bench [--size tiny|full] [--only negotiate,publish,actions,idempotency,fanout,coldstart]``.
 
 Prints a table of every measurement next to its same-run baseline and target, and writes the
 results as JSON under ``bench/results/`` (git-ignored). Servers and load generators run in

@@ -1,6 +1,7 @@
 """A lean closed-loop HTTP/1.1 load generator: ``python -m bench.http_load SPEC_JSON``.
 
-SPEC: ``{"url", "method", "requests", "concurrency", "headers", "body"}``. It opens
+SPEC: ``{"url", "method", "requests", "concurrency", "headers", "body"}``, and optionally
+``"unique_header"``: a header whose value differs on every request (e.g. ``Idempotency-Key``). It opens
 ``concurrency`` keep-alive connections, each sending its next request as soon as the previous
 answer is complete, until ``requests`` are done; then prints one JSON line: requests/s, p50/p99
 latency in ms and the status counts. It is a raw asyncio protocol (a request is one prepared
@@ -21,8 +22,7 @@ from bench.latency import summarize
 
 
 class Connection(asyncio.Protocol):
-    def __init__(self, request: bytes, run: Run) -> None:
-        self.request = request
+    def __init__(self, run: Run) -> None:
         self.run = run
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
@@ -39,11 +39,12 @@ class Connection(asyncio.Protocol):
 
     def send_next(self) -> None:
         assert self.transport is not None
-        if not self.run.take():
+        request = self.run.take()
+        if request is None:
             self.transport.close()
             return
         self.started = time.perf_counter()
-        self.transport.write(self.request)
+        self.transport.write(request)
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -63,39 +64,45 @@ class Connection(asyncio.Protocol):
 
 
 class Run:
-    def __init__(self, requests: int) -> None:
+    def __init__(self, requests: int, head: bytes, body: bytes, unique_header: str | None) -> None:
         self.remaining = requests
+        self.head = head
+        self.body = body
+        self.unique_header = unique_header
+        self.prepared = head + b"\r\n" + body
         self.latencies: list[float] = []
         self.statuses: Counter[int] = Counter()
 
-    def take(self) -> bool:
+    def take(self) -> bytes | None:
+        """The next request's bytes, or None when all were sent."""
         if self.remaining <= 0:
-            return False
+            return None
         self.remaining -= 1
-        return True
+        if self.unique_header is None:
+            return self.prepared
+        return self.head + f"{self.unique_header}: run-{id(self)}-{self.remaining}\r\n\r\n".encode() + self.body
 
     def record(self, status: int, seconds: float) -> None:
         self.statuses[status] += 1
         self.latencies.append(seconds)
 
 
-def build_request(spec: dict) -> tuple[str, int, bytes]:
+def build_request(spec: dict) -> tuple[str, int, bytes, bytes]:
     parts = urlsplit(spec["url"])
     body = spec.get("body", "").encode()
     target = parts.path + (f"?{parts.query}" if parts.query else "")
     headers = {"Host": parts.netloc, "Content-Length": str(len(body)), **spec.get("headers", {})}
     head = f"{spec.get('method', 'GET')} {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-    return parts.hostname or "127.0.0.1", parts.port or 80, head.encode() + b"\r\n" + body
+    return parts.hostname or "127.0.0.1", parts.port or 80, head.encode(), body
 
 
 async def run(spec: dict) -> dict:
-    host, port, request = build_request(spec)
-    state = Run(spec["requests"])
+    host, port, head, body = build_request(spec)
+    state = Run(spec["requests"], head, body, spec.get("unique_header"))
     loop = asyncio.get_running_loop()
     started = time.perf_counter()
     connections = [
-        (await loop.create_connection(lambda: Connection(request, state), host, port))[1]
-        for _ in range(spec["concurrency"])
+        (await loop.create_connection(lambda: Connection(state), host, port))[1] for _ in range(spec["concurrency"])
     ]
     await asyncio.gather(*(connection.closed for connection in connections))
     return summarize(state.latencies, time.perf_counter() - started, state.statuses)

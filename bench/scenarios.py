@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 import timeit
+import urllib.parse
+import urllib.request
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -17,7 +19,8 @@ import jwt
 
 from bench.fanout import run_fanout
 from bench.processes import ROOT, Child
-from bench.stack import CLIENT_CORES, FUNCTION_KEY, HUB, pin, start_stack
+from bench.stack import CLIENT_CORES, FUNCTION_KEY, HUB, SERVER_CORES, Stack, pin, start_stack
+from devhost.azurite import Azurite
 from emulator import DEFAULT_ACCESS_KEY
 from shared.tokens import client_token_claims, mint_client_access
 
@@ -108,6 +111,55 @@ def negotiate(size: Size) -> list[Row]:
     ]
 
 
+def signed_in_negotiate(size: Size) -> list[Row]:
+    """negotiate with a bearer token (verified; the keys from the cache after the warm-up fetched
+    them) against negotiate with ``?userId=``, each on a fresh stack of its own in this run."""
+    common = {"requests": size.http_requests, "concurrency": size.concurrency}
+    warm = min(200, size.http_requests)
+    with ExitStack() as exits:
+        stack = start_stack(exits, values={"NegotiateAllowClientUserId": "true"})
+        by_query = {**common, "url": f"{stack.host_url}/api/negotiate?userId=alice"}
+        http_load({**by_query, "requests": warm})
+        baseline = http_load(by_query)
+    with ExitStack() as exits:
+        stack = start_stack(exits, dev_identity=True)
+        token = dev_token(stack, "alice")
+        bearer = {"Authorization": f"Bearer {token}"}
+        signed_in = {**common, "url": f"{stack.host_url}/api/negotiate", "headers": bearer}
+        http_load({**signed_in, "requests": warm})
+        result = http_load(signed_in)
+    ratio = result["rps"] / baseline["rps"]
+    return [
+        Row(
+            "negotiate",
+            f"signed in (one bearer token, verified then remembered) requests/s at concurrency {size.concurrency}",
+            round(result["rps"]),
+            "req/s",
+            round(baseline["rps"]),
+            "?userId=, same host",
+            ">= 0.8x",
+            ratio >= 0.8,
+        ),
+        Row(
+            "negotiate",
+            "signed in p50 latency",
+            round(result["p50_ms"], 2),
+            "ms",
+            round(baseline["p50_ms"], 2),
+            "?userId=",
+        ),
+        unexpected_answers("negotiate", result, "200"),
+    ]
+
+
+def dev_token(stack: Stack, user: str) -> str:
+    """A token from the dev host's development identity provider."""
+    form = urllib.parse.urlencode({"username": user}).encode()
+    request = urllib.request.Request(f"{stack.dev_issuer}/token", data=form)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())["access_token"]
+
+
 def token_minting(size: Size) -> list[Row]:
     endpoint, key = "https://contoso.webpubsub.azure.com", DEFAULT_ACCESS_KEY
     options = {"user_id": "alice", "roles": ["webpubsub.joinLeaveGroup.lobby"], "groups": ["lobby"], "minutes": 60}
@@ -196,6 +248,113 @@ def publish(size: Size) -> list[Row]:
     ]
 
 
+def actions_batches(size: Size) -> list[Row]:
+    """Messages per second as batches of 100 sendToGroup actions, against one publish each.
+
+    Same stack, same concurrency, the dev host on the load generator's core as in ``publish``.
+    Every message is one REST call the emulator accepts; its counter checks that none was lost.
+    """
+    concurrency, per_batch = 32 if size.name == "full" else 8, 100
+    batches = max(concurrency * 2, size.http_requests // 20)
+    batch = json.dumps([{"actionName": "sendToGroup", "group": "bench", "data": "x" * 1024}] * per_batch)
+    headers = {"x-functions-key": FUNCTION_KEY}
+    with ExitStack() as exits:
+        stack = start_stack(exits, host_cores=CLIENT_CORES)
+        single = {
+            "url": f"{stack.host_url}/api/publish?group=bench",
+            "method": "POST",
+            "body": "x" * 1024,
+            "requests": size.http_requests,
+            "concurrency": concurrency,
+            "headers": {**headers, "Content-Type": "text/plain"},
+        }
+        batched = {
+            **single,
+            "url": f"{stack.host_url}/api/actions",
+            "body": batch,
+            "requests": batches,
+            "headers": {**headers, "Content-Type": "application/json"},
+        }
+        http_load({**single, "requests": min(200, size.http_requests)})  # warm up the app's client pool
+        one_by_one = http_load(single)
+        before = emulator_stats(stack.emulator_port)
+        in_batches = http_load(batched)
+        after = emulator_stats(stack.emulator_port)
+    single_rate, batch_rate = one_by_one["rps"], in_batches["rps"] * per_batch
+    sent = after["restRequests"] - before["restRequests"]
+    return [
+        Row(
+            "actions",
+            f"messages/s in batches of {per_batch} sendToGroup, concurrency {concurrency}",
+            round(batch_rate),
+            "msg/s",
+            round(single_rate),
+            "one publish per message, same concurrency",
+            ">= 3x",
+            batch_rate / single_rate >= 3,
+        ),
+        Row(
+            "actions",
+            "REST calls the emulator accepted per message sent",
+            round(sent / (batches * per_batch), 3),
+            "calls",
+            target="1",
+            ok=sent == batches * per_batch,
+        ),
+        unexpected_answers("actions", in_batches, "200"),
+    ]
+
+
+def idempotency(size: Size) -> list[Row]:
+    """publish with a fresh Idempotency-Key on every request against publish without one:
+    keys in memory, then in Table Storage (Azurite on the server core, with the emulator)."""
+    spec = {
+        "method": "POST",
+        "body": "x" * 1024,
+        "requests": size.http_requests,
+        "concurrency": 32 if size.name == "full" else 8,
+        "headers": {"x-functions-key": FUNCTION_KEY, "Content-Type": "text/plain"},
+    }
+    keyed = {**spec, "unique_header": "Idempotency-Key"}
+    with ExitStack() as exits:
+        stack = start_stack(exits, host_cores=CLIENT_CORES)
+        url = f"{stack.host_url}/api/publish"
+        http_load({**spec, "url": url, "requests": min(200, size.http_requests)})
+        plain = http_load({**spec, "url": url})
+        memory = http_load({**keyed, "url": url})
+    with ExitStack() as exits:
+        azurite = exits.enter_context(Azurite())
+        pin(azurite.pid, SERVER_CORES)
+        stack = start_stack(exits, host_cores=CLIENT_CORES, values={"AzureWebJobsStorage": azurite.connection_string})
+        url = f"{stack.host_url}/api/publish"
+        http_load({**keyed, "url": url, "requests": min(200, size.http_requests)})
+        plain_again = http_load({**spec, "url": url})
+        table = http_load({**keyed, "url": url})
+    return [
+        Row(
+            "idempotency",
+            "publishes/s with a fresh Idempotency-Key, keys in memory",
+            round(memory["rps"]),
+            "req/s",
+            round(plain["rps"]),
+            "publish without a key, same run",
+            ">= 0.8x",
+            memory["rps"] / plain["rps"] >= 0.8,
+        ),
+        Row(
+            "idempotency",
+            "publishes/s with a fresh Idempotency-Key, keys in Azurite (Table Storage)",
+            round(table["rps"]),
+            "req/s",
+            round(plain_again["rps"]),
+            "publish without a key, same run",
+        ),
+        Row("idempotency", "p99 latency, keys in Azurite", round(table["p99_ms"], 2), "ms"),
+        unexpected_answers("idempotency", memory, "202"),
+        unexpected_answers("idempotency", table, "202"),
+    ]
+
+
 def fanout(size: Size) -> list[Row]:
     rows: list[Row] = []
     baselines = {
@@ -281,8 +440,10 @@ def cold_start(size: Size) -> list[Row]:
 
 
 SCENARIOS = {
-    "negotiate": [negotiate, token_minting],
+    "negotiate": [negotiate, signed_in_negotiate, token_minting],
     "publish": [publish],
+    "actions": [actions_batches],
+    "idempotency": [idempotency],
     "fanout": [fanout],
     "coldstart": [cold_start],
 }

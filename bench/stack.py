@@ -31,6 +31,7 @@ NOOP_JSON = {
         {"type": "http", "direction": "out", "name": "$return"},
     ],
 }
+DEV_SIGN_IN = {"NegotiateJwtAudience": "webpubsub-demo"}  # devhost.identity.AUDIENCE
 SERVER_CORES = {0}
 CLIENT_CORES = {1}
 
@@ -57,32 +58,47 @@ class Stack:
     def host_url(self) -> str:
         return f"http://127.0.0.1:{self.host_port}"
 
+    @property
+    def dev_issuer(self) -> str:
+        """The development identity provider's issuer, as the dev host names it (``--dev-identity``)."""
+        return f"http://localhost:{self.host_port}/dev-identity"
 
-def make_app(folder: Path, connection_string: str) -> None:
-    for name in ("negotiate", "publish", "shared", "host.json"):
+
+def make_app(folder: Path, connection_string: str, values: dict[str, str] | None = None) -> None:
+    for name in ("negotiate", "publish", "actions", "shared", "host.json"):
         (folder / name).symlink_to(ROOT / name)
     (folder / "noop").mkdir()
     (folder / "noop" / "__init__.py").write_text(NOOP)
     (folder / "noop" / "function.json").write_text(json.dumps(NOOP_JSON))
     settings = {
         "IsEncrypted": False,
-        "Values": {"WebPubSubConnectionString": connection_string, "WebPubSubHub": HUB},
+        "Values": {"WebPubSubConnectionString": connection_string, "WebPubSubHub": HUB, **(values or {})},
         "Host": {"FunctionKey": FUNCTION_KEY},
     }
     (folder / "local.settings.json").write_text(json.dumps(settings))
 
 
-def start_stack(exits: ExitStack, host_cores: set[int] = SERVER_CORES) -> Stack:
+def start_stack(
+    exits: ExitStack,
+    host_cores: set[int] = SERVER_CORES,
+    values: dict[str, str] | None = None,
+    dev_identity: bool = False,
+) -> Stack:
     """Start the emulator on the server cores and the dev host on ``host_cores``.
 
-    Both stop when ``exits`` closes.
+    ``values`` are extra app settings. With ``dev_identity`` the dev host serves its development
+    identity provider and negotiate trusts it (as ``make run`` does). Both stop when ``exits`` closes.
     """
     stack = Stack(free_port(), free_port())
     folder = Path(exits.enter_context(tempfile.TemporaryDirectory(prefix="bench-app-")))
-    make_app(folder, stack.connection_string)
+    host_args = ("--dev-identity",) if dev_identity else ()
+    if dev_identity:
+        values = {**DEV_SIGN_IN, "NegotiateJwtIssuer": stack.dev_issuer, **(values or {})}
+    make_app(folder, stack.connection_string, values)
     emulator = exits.enter_context(Child("emulator", "--port", str(stack.emulator_port)))
-    unset = ("WebPubSubConnectionString", "WebPubSubEndpoint", "WebPubSubHub")  # local.settings.json decides
-    host = exits.enter_context(Child("devhost", str(folder), "--port", str(stack.host_port), unset=unset))
+    # local.settings.json decides
+    unset = ("WebPubSubConnectionString", "WebPubSubEndpoint", "WebPubSubHub", "AzureWebJobsStorage")
+    host = exits.enter_context(Child("devhost", str(folder), "--port", str(stack.host_port), *host_args, unset=unset))
     pin(emulator.process.pid, SERVER_CORES)
     pin(host.process.pid, host_cores)
     wait_for_port(stack.emulator_port)

@@ -1,4 +1,4 @@
-"""``python -m devhost [APP_ROOT] [--port 7071] [--settings local.settings.json] [--no-auth]``."""
+"""``python -m devhost [APP_ROOT] [--port 7071] [--settings local.settings.json] [--no-auth] [--dev-identity]``."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--settings", default=None, help="settings file (default APP_ROOT/local.settings.json)")
     parser.add_argument("--no-auth", action="store_true", help="do not check function keys, as func start")
+    parser.add_argument("--dev-identity", action="store_true", help="serve the development identity provider")
     return parser.parse_args(argv)
 
 
@@ -35,6 +36,8 @@ async def serve(host: DevHost) -> None:
     for line in host.describe():
         print(f"    {line}")
     print(f"Demo page: {host.base_url}/", flush=True)
+    if host.identity_provider is not None:
+        print(f"Development identity provider: {host.identity_provider.issuer}", flush=True)
     await stop.wait()
     await host.stop()
 
@@ -43,7 +46,14 @@ def build_host(args: argparse.Namespace) -> DevHost:
     app_root = Path(args.app_root)
     settings = read_local_settings(Path(args.settings) if args.settings else app_root / "local.settings.json")
     apply_values(settings.values)
-    host = DevHost(app_root, settings, host=args.host, port=args.port, enforce_keys=not args.no_auth)
+    host = DevHost(
+        app_root,
+        settings,
+        host=args.host,
+        port=args.port,
+        enforce_keys=not args.no_auth,
+        dev_identity=args.dev_identity,
+    )
     host.load()
     return host
 

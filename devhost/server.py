@@ -22,6 +22,8 @@ from typing import Any
 from aiohttp import web
 
 from devhost.functions import HttpFunction, load_functions, read_host_json, route_prefix
+from devhost.identity import PATH as IDENTITY_PATH
+from devhost.identity import DevIdentityProvider
 from devhost.keys import authorized, presented_key
 from devhost.local_settings import LocalSettings
 from devhost.mapping import to_function_request, to_web_response
@@ -56,6 +58,7 @@ class DevHost:
         enforce_keys: bool = True,
         serve_demo: bool = True,
         middlewares: tuple[Any, ...] = (),
+        dev_identity: bool = False,
         header_timeout: float = http_guard.HEADER_TIMEOUT_SECONDS,
     ) -> None:
         self.app_root = app_root.resolve()
@@ -66,6 +69,8 @@ class DevHost:
         self.serve_demo = serve_demo
         self.middlewares = middlewares  # extra aiohttp middlewares, outermost first (tracing, auditing)
         self.header_timeout = header_timeout  # how long a request head may take (tests shorten it)
+        # The development identity provider (devhost.identity); its issuer is set once the port is known.
+        self.identity_provider = DevIdentityProvider() if dev_identity else None
         self.functions: list[HttpFunction] = []
         self.route_prefix = "api"
         self._runner: web.AppRunner | None = None
@@ -85,6 +90,8 @@ class DevHost:
         )
         if self.serve_demo:
             app.router.add_get("/", self._demo_page)
+        if self.identity_provider is not None:
+            self.identity_provider.add_routes(app)
         if (self.app_root / OPENAPI_FILE).is_file():
             prefix = f"/{self.route_prefix.strip('/')}" if self.route_prefix.strip("/") else ""
             app.router.add_get(f"{prefix}/{OPENAPI_FILE}", self._openapi)
@@ -108,6 +115,8 @@ class DevHost:
         await site.start()
         if self.port == 0:
             self.port = self._runner.addresses[0][1]
+        if self.identity_provider is not None:
+            self.identity_provider.issuer = self.base_url + IDENTITY_PATH
 
     async def stop(self) -> None:
         if self._runner is not None:

@@ -27,12 +27,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--emulator-port", type=int, default=EMULATOR_PORT)
     parser.add_argument("--settings", default=None)
     parser.add_argument("--no-auth", action="store_true")
+    parser.add_argument("--dev-identity", action="store_true", help="serve the development identity provider")
     parser.add_argument("--host", default="127.0.0.1")
     return parser.parse_args(argv)
 
 
-def banner(host_url: str, lines: list[str], connection_string: str, function_key: str | None) -> str:
+def banner(
+    host_url: str, lines: list[str], connection_string: str, function_key: str | None, issuer: str | None = None
+) -> str:
     key_header = f" -H 'x-functions-key: {function_key}'" if function_key else ""
+    identity = [f"Development identity provider: {issuer} (sign in on the demo page)"] if issuer else []
     return "\n".join(
         [
             "",
@@ -41,6 +45,7 @@ def banner(host_url: str, lines: list[str], connection_string: str, function_key
             *(f"    {line}" for line in lines),
             f"Demo page: {host_url}/   (open it, then publish:)",
             f"    curl -X POST '{host_url}/api/publish'{key_header} -H 'Content-Type: text/plain' -d 'Hello World'",
+            *identity,
             "Press Ctrl-C to stop.",
             "",
         ]
@@ -60,7 +65,11 @@ async def serve(args: argparse.Namespace) -> None:
     except BaseException:
         await emulator.stop()
         raise
-    print(banner(host.base_url, host.describe(), emulator.connection_string, host.settings.function_key), flush=True)
+    issuer = host.identity_provider.issuer if host.identity_provider is not None else None
+    print(
+        banner(host.base_url, host.describe(), emulator.connection_string, host.settings.function_key, issuer),
+        flush=True,
+    )
     await stop.wait()
     await host.stop()
     await emulator.stop()

@@ -7,4 +7,4 @@ from shared.publishing import handle_publish
 
 
 async def main(req: func.HttpRequest, context: func.Context | None = None) -> func.HttpResponse:
-    return await run_invocation("publish", req, context, handle_publish)
+    return await run_invocation("publish", req, context, handle_publish, idempotent=True)

@@ -7,6 +7,7 @@ Unknown keys are tolerated, as ``azure-messaging-webpubsubservice`` tolerates th
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -14,6 +15,7 @@ from shared.errors import ConfigurationError
 from shared.validation import is_whole_number
 
 SETTING = "WebPubSubConnectionString"
+HOST_NAME = re.compile(r"[A-Za-z0-9._~%:-]+")  # DNS names, IPv4, and IPv6 without brackets
 
 
 @dataclass(frozen=True)
@@ -50,9 +52,20 @@ def parse_connection_string(value: str, *, setting: str = SETTING) -> Connection
 
 def normalize_endpoint(endpoint: str, port: str | None = None, setting: str = SETTING) -> str:
     """Validate an ``http(s)://host`` endpoint, apply ``Port`` and drop any trailing slash."""
-    parts = urlsplit(endpoint.strip())
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError(f"{setting} Endpoint must be an http:// or https:// URL with a host.")
+    try:
+        parts = urlsplit(endpoint.strip())
+        parts.port  # noqa: B018 - raises ValueError for a port outside 0-65535 or with junk
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme.lower() not in ("http", "https")
+        or not _valid_host(parts.hostname)
+        or parts.port == 0
+    ):
+        raise ConfigurationError(
+            f"{setting} Endpoint must be an http:// or https:// URL with a host (and port 1-65535)."
+        )
     if parts.query or parts.fragment:
         raise ConfigurationError(f"{setting} Endpoint must not carry a query or fragment.")
     base = f"{parts.scheme.lower()}://{parts.netloc}{parts.path}".rstrip("/")
@@ -61,6 +74,10 @@ def normalize_endpoint(endpoint: str, port: str | None = None, setting: str = SE
             raise ConfigurationError(f"{setting} Port must be a number from 1 to 65535.")
         base = f"{parts.scheme.lower()}://{_host_only(parts.netloc)}:{int(port)}{parts.path}".rstrip("/")
     return base
+
+
+def _valid_host(host: str | None) -> bool:
+    return bool(host) and HOST_NAME.fullmatch(host or "") is not None
 
 
 def _host_only(netloc: str) -> str:

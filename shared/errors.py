@@ -78,3 +78,62 @@ class UpstreamUnavailable(AppError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, headers={"Retry-After": str(self.retry_after_seconds)})
+
+
+# -- idempotency keys (issue 12) ----------------------------------------------------------------
+
+
+class Conflict(AppError):
+    """A request with the same ``Idempotency-Key`` is still running; retry in a second."""
+
+    status = 409
+    code = "Conflict"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"Retry-After": "1"})
+
+
+class UnprocessableContent(AppError):
+    """The ``Idempotency-Key`` was already used for a different request."""
+
+    status = 422
+    code = "UnprocessableContent"
+
+
+class StoreUnavailable(AppError):
+    """The idempotency key store could not be reached; nothing was executed."""
+
+    status = 503
+    code = "StoreUnavailable"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"Retry-After": "5"})
+
+
+# -- Sign-in with a bearer token (negotiate) ---------------------------------------------------
+# RFC 6750 challenges: a client learns from WWW-Authenticate whether to sign in or to renew.
+
+
+class SignInRequired(Unauthorized):
+    """No user could be established and the settings require one."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
+
+
+class InvalidBearerToken(Unauthorized):
+    """A bearer token was presented but fails verification; the message says why, never quotes it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+
+class IdentityProviderUnavailable(AppError):
+    """The issuer's keys could not be fetched in time and no cached key fits; retry later."""
+
+    status = 503
+    code = "IdentityProviderUnavailable"
+    retry_after_seconds = 5
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"Retry-After": str(self.retry_after_seconds)})

@@ -2,17 +2,19 @@
 
 The line is plain ``logging`` (Application Insights collects it unchanged) and reads
 ``function=publish hub=chat target=group bytes=12 status=202 duration_ms=3.1 invocation_id=...``;
-the same fields ride along as ``custom_dimensions``. Nothing secret is ever a field.
+the same fields ride along as ``custom_dimensions``. The handler fills an
+:class:`InvocationRecord` as it goes; nothing secret (keys, bodies) has a field there.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import traceback
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
 
 import azure.functions as func
 
@@ -21,47 +23,83 @@ from shared.responses import error_response, internal_error_response
 
 logger = logging.getLogger("shared.invocation")
 
-LOG_FIELDS = ("hub", "target", "bytes", "status", "error", "upstream_status", "request_id")
 
-Handler = Callable[[func.HttpRequest, dict[str, Any]], Awaitable[func.HttpResponse]]
+@dataclass
+class InvocationRecord:
+    """What one invocation's log line says, in this order; ``None`` fields are left out."""
+
+    hub: str | None = None
+    target: str | None = None
+    bytes: int | None = None
+    actions: int | None = None
+    failed: int | None = None
+    idempotency: str | None = None  # first | replayed | mismatch | running
+    status: int | None = None
+    error: str | None = None
+    upstream_status: int | None = None
+    request_id: str | None = None
+
+
+Handler = Callable[[func.HttpRequest, InvocationRecord], Awaitable[func.HttpResponse]]
 
 
 async def run_invocation(
-    function: str, req: func.HttpRequest, context: func.Context | None, handler: Handler
+    function: str,
+    req: func.HttpRequest,
+    context: func.Context | None,
+    handler: Handler,
+    *,
+    idempotent: bool = False,
 ) -> func.HttpResponse:
-    """Call ``handler(req, fields)``; it may add log fields (hub, target, bytes) as it goes."""
+    """Call ``handler(req, record)``; with ``idempotent``, honour an ``Idempotency-Key`` header."""
     started = time.perf_counter()
-    fields: dict[str, Any] = {}
+    record = InvocationRecord()
+
+    async def respond() -> func.HttpResponse:
+        return await _answer(function, record, handler(req, record))
+
+    def note(outcome: str) -> None:
+        record.idempotency = outcome
+
+    if idempotent and req.headers.get("idempotency-key") is not None:
+        from shared.idempotency import run_once  # imported on first use: keeps cold starts short
+
+        response = await _answer(function, record, run_once(function, req, respond, note))
+    else:
+        response = await respond()
+    record.status = response.status_code
+    _log(function, _invocation_id(context), record, time.perf_counter() - started)
+    return response
+
+
+async def _answer(function: str, record: InvocationRecord, call: Awaitable[func.HttpResponse]) -> func.HttpResponse:
     try:
-        response = await handler(req, fields)
+        return await call
     except AppError as error:
-        fields["error"] = error.code
+        record.error = error.code
         if isinstance(error, UpstreamRejected):
-            fields["upstream_status"] = error.upstream_status
-            fields["request_id"] = error.request_id
-        response = error_response(error)
+            record.upstream_status = error.upstream_status
+            record.request_id = error.request_id
+        return error_response(error)
     except Exception as error:  # noqa: BLE001 - the last line of defence: answer, never crash
         # Frames only: an exception's message could quote a setting's value.
         frames = "".join(traceback.format_tb(error.__traceback__))
         logger.error("Unhandled %s in %s\n%s", type(error).__name__, function, frames)
-        fields["error"] = "InternalError"
-        response = internal_error_response()
-    fields["status"] = response.status_code
-    _log(function, _invocation_id(context), fields, time.perf_counter() - started)
-    return response
+        record.error = "InternalError"
+        return internal_error_response()
 
 
 def _invocation_id(context: func.Context | None) -> str:
     return getattr(context, "invocation_id", None) or str(uuid.uuid4())
 
 
-def _log(function: str, invocation_id: str, fields: dict[str, Any], seconds: float) -> None:
-    level = logging.WARNING if fields.get("status", 500) >= 500 else logging.INFO
+def _log(function: str, invocation_id: str, record: InvocationRecord, seconds: float) -> None:
+    level = logging.WARNING if (record.status or 500) >= 500 else logging.INFO
     if not logger.isEnabledFor(level):
         return
     duration_ms = round(seconds * 1000, 1)
-    parts = [f"function={function}"]
-    parts += [f"{name}={fields[name]}" for name in LOG_FIELDS if fields.get(name) is not None]
+    fields = {name: value for name, value in dataclasses.asdict(record).items() if value is not None}
+    parts = [f"function={function}", *(f"{name}={value}" for name, value in fields.items())]
     parts += [f"duration_ms={duration_ms}", f"invocation_id={invocation_id}"]
     dimensions = {"function": function, **fields, "duration_ms": duration_ms, "invocation_id": invocation_id}
     logger.log(level, " ".join(parts), extra={"custom_dimensions": dimensions})

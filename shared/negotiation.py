@@ -1,78 +1,101 @@
 """Negotiate: decide who a browser is and what its token may do, then issue it.
 
-The policy comes only from app settings. A caller can ask for a user id (``?userId=``) or
-groups to join at connect (``?group=``); each request is granted only when a setting allows it,
-and refused with 403 naming that setting otherwise. App Service Authentication headers are
-believed only with ``NegotiateTrustAppServiceAuth``, because without that platform feature
-anyone can send them.
+The policy comes only from app settings. Who the user is comes, in this order, from a verified
+bearer token (``NegotiateJwtIssuer``), from App Service Authentication's headers (believed only
+with ``NegotiateTrustAppServiceAuth``, because without that platform feature anyone can send
+them), or from ``?userId=`` (only with ``NegotiateAllowClientUserId``). Once a source that a
+caller cannot forge is configured, ``?userId=`` may only repeat the user it established: no one
+can pose as someone who signs in. Groups to join at connect (``?group=``) are granted only when
+``NegotiateAllowedGroups`` or the user's groups claim allows them; anything refused is a 403
+naming the setting.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import azure.functions as func
 
 from shared import settings as names
-from shared.errors import BadRequest, Forbidden, Unauthorized
+from shared.errors import BadRequest, Forbidden, InvalidBearerToken, SignInRequired
+from shared.invocation import InvocationRecord
 from shared.query import Query
 from shared.responses import json_response
 from shared.service import generate_client_access
 from shared.settings import Settings, load_settings
+from shared.signin import SignedInUser, app_service_user, bearer_token, verify_bearer
 from shared.tokens import CLIENT_PATHS, ClientAccess, mint_client_access
 from shared.validation import validate_group, validate_identifier
-
-PRINCIPAL_HEADERS = ("x-ms-client-principal-id", "x-ms-client-principal-name")
 
 
 @dataclass(frozen=True)
 class NegotiateRequest:
+    """What the caller sent, checked for form only; who it is is decided by :func:`establish_user`."""
+
     hub: str
-    user_id: str | None
+    requested_user_id: str | None
     groups: tuple[str, ...]
     protocol: str
+    bearer: str | None = field(default=None, repr=False)
+    app_service_user: SignedInUser | None = None
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What the client token will carry."""
+
+    user_id: str | None
+    roles: tuple[str, ...]
+    groups: tuple[str, ...]
+    not_after: datetime | None  # the sign-in's own expiry
 
 
 def parse_negotiate_request(query: Query, headers: Mapping[str, str], settings: Settings) -> NegotiateRequest:
+    requested = query.single("userId")
+    trusted = settings.trust_app_service_auth
     return NegotiateRequest(
         hub=settings.resolve_hub(query.single("hub")),
-        user_id=_user_id(query, headers, settings),
-        groups=_groups(query, settings),
+        requested_user_id=validate_identifier(requested, "user id") if requested is not None else None,
+        groups=tuple(dict.fromkeys(validate_group(group) for group in query.many("group"))),
         protocol=_protocol(query),
+        bearer=bearer_token(headers) if settings.bearer is not None else None,
+        app_service_user=app_service_user(headers, settings.groups_claim) if trusted else None,
     )
 
 
-def _user_id(query: Query, headers: Mapping[str, str], settings: Settings) -> str | None:
-    requested = query.single("userId")
+async def establish_user(request: NegotiateRequest, settings: Settings) -> SignedInUser | None:
+    """The signed-in user: bearer token first, then the App Service principal; None if neither."""
+    if request.bearer is not None and settings.bearer is not None:
+        return await verify_bearer(request.bearer, settings.bearer, settings.groups_claim)
+    return request.app_service_user
+
+
+def decide_grant(request: NegotiateRequest, signed_in: SignedInUser | None, settings: Settings) -> Grant:
+    user_id = _user_id(request.requested_user_id, signed_in, settings)
+    claimed = signed_in.groups if signed_in is not None else ()
+    for group in request.groups:
+        if not settings.group_allowed(group, user_id, claimed):
+            raise Forbidden(f"Joining group '{group}' is not allowed; see the {names.ALLOWED_GROUPS} setting.")
+    return Grant(user_id, settings.roles_for(user_id), request.groups, signed_in.expires_at if signed_in else None)
+
+
+def _user_id(requested: str | None, signed_in: SignedInUser | None, settings: Settings) -> str | None:
+    if signed_in is not None:
+        if requested is not None and requested != signed_in.user_id:
+            raise Forbidden("userId must match the signed-in user.")
+        return signed_in.user_id
     if requested is not None:
-        validate_identifier(requested, "user id")
+        if settings.verified_user_source:
+            raise Forbidden("userId is accepted only from a signed-in user, and must match that user.")
         if not settings.allow_client_user_id:
             raise Forbidden(f"Choosing a userId is not allowed; see the {names.ALLOW_CLIENT_USER_ID} setting.")
-    principal = _principal(headers) if settings.trust_app_service_auth else None
-    if principal is not None and requested is not None and requested != principal:
-        raise Forbidden("userId must match the signed-in user.")
-    user_id = principal or requested
-    if user_id is None and settings.require_user:
-        raise Unauthorized(f"Sign-in is required; see the {names.REQUIRE_USER} setting.")
-    return user_id
-
-
-def _principal(headers: Mapping[str, str]) -> str | None:
-    for header in PRINCIPAL_HEADERS:
-        value = (headers.get(header) or "").strip()
-        if value:
-            return validate_identifier(value, "signed-in user id")
+        return requested
+    if settings.require_user:
+        raise SignInRequired(f"Sign-in is required; see the {names.REQUIRE_USER} setting.")
     return None
-
-
-def _groups(query: Query, settings: Settings) -> tuple[str, ...]:
-    groups = tuple(dict.fromkeys(validate_group(group) for group in query.many("group")))
-    for group in groups:
-        if not settings.group_allowed(group):
-            raise Forbidden(f"Joining group '{group}' is not allowed; see the {names.ALLOWED_GROUPS} setting.")
-    return groups
 
 
 def _protocol(query: Query) -> str:
@@ -82,24 +105,43 @@ def _protocol(query: Query) -> str:
     return protocol
 
 
-async def issue_client_access(request: NegotiateRequest, settings: Settings) -> ClientAccess:
+async def issue_client_access(request: NegotiateRequest, grant: Grant, settings: Settings) -> ClientAccess:
     """Mint locally with the access key; with an identity, ask the service to sign."""
     options: dict[str, Any] = {
-        "user_id": request.user_id,
-        "roles": settings.roles,
-        "groups": request.groups,
-        "minutes": settings.token_minutes,
+        "user_id": grant.user_id,
+        "roles": grant.roles,
+        "groups": grant.groups,
         "protocol": request.protocol,
     }
     service = settings.service
     if service.connection is not None:
-        return mint_client_access(service.endpoint, request.hub, service.connection.access_key, **options)
-    return await generate_client_access(service, request.hub, **options)
+        return mint_client_access(
+            service.endpoint,
+            request.hub,
+            service.connection.access_key,
+            minutes=settings.token_minutes,
+            not_after=grant.not_after,
+            **options,
+        )
+    minutes = _whole_minutes(settings.token_minutes, grant.not_after)
+    return await generate_client_access(service, request.hub, minutes=minutes, **options)
 
 
-async def handle_negotiate(req: func.HttpRequest, fields: dict[str, Any]) -> func.HttpResponse:
+def _whole_minutes(minutes: int, not_after: datetime | None) -> int:
+    """``:generateToken`` counts whole minutes; a sign-in with less than one left must be renewed."""
+    if not_after is None:
+        return minutes
+    left = int((not_after - datetime.now(tz=UTC)).total_seconds() // 60)
+    if left < 1:
+        raise InvalidBearerToken("The bearer token expires within a minute; sign in again.")
+    return min(minutes, left)
+
+
+async def handle_negotiate(req: func.HttpRequest, record: InvocationRecord) -> func.HttpResponse:
     settings = load_settings()
     request = parse_negotiate_request(Query.from_url(req.url), req.headers, settings)
-    fields["hub"] = request.hub
-    access = await issue_client_access(request, settings)
+    record.hub = request.hub
+    signed_in = await establish_user(request, settings)
+    grant = decide_grant(request, signed_in, settings)
+    access = await issue_client_access(request, grant, settings)
     return json_response(access.to_json())

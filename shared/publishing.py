@@ -7,20 +7,21 @@ exactly what the publisher sent.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import Any
 
 import azure.functions as func
 
+from shared.actions import Action, send_action
 from shared.errors import BadRequest
+from shared.invocation import InvocationRecord
 from shared.query import Query
 from shared.responses import json_response
-from shared.service import Target, send_message
+from shared.service import perform
 from shared.settings import Settings, load_settings
 from shared.validation import (
     check_message_size,
     parse_content_type,
+    parse_json,
     parse_ttl,
     validate_group,
     validate_identifier,
@@ -30,14 +31,21 @@ TARGET_PARAMETERS = {"group": "group", "user": "user", "connectionId": "connecti
 
 
 @dataclass(frozen=True)
+class Target:
+    """Who receives a publish: ``all``, or a named group, user or connection."""
+
+    type: str  # "all" | "group" | "user" | "connection"
+    name: str | None = None
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"type": self.type, "name": self.name}
+
+
+@dataclass(frozen=True)
 class PublishRequest:
     hub: str
     target: Target
-    body: bytes
-    content_type: str
-    excluded: tuple[str, ...] = ()
-    odata_filter: str | None = None
-    ttl_seconds: int | None = None
+    action: Action  # the one send that performs it
 
 
 def parse_publish_request(
@@ -56,15 +64,16 @@ def parse_publish_request(
     if odata_filter is not None and target.type == "connection":
         raise BadRequest("filter does not apply to a publish to one connection.")
     ttl = query.single("ttl")
-    return PublishRequest(
-        hub=hub,
-        target=target,
-        body=body,
-        content_type=content_type,
+    action = send_action(
+        target.type,
+        target.name,
+        body,
+        content_type,
         excluded=excluded,
         odata_filter=odata_filter,
         ttl_seconds=parse_ttl(ttl) if ttl is not None else None,
     )
+    return PublishRequest(hub=hub, target=target, action=action)
 
 
 def _target(query: Query) -> Target:
@@ -83,25 +92,16 @@ def _target(query: Query) -> Target:
 
 def _check_json(body: bytes) -> None:
     try:
-        json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise BadRequest("The body is not valid JSON.") from None
+        parse_json(body.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError included
+        raise BadRequest("The body is not valid JSON (RFC 8259: no NaN or Infinity).") from None
 
 
-async def handle_publish(req: func.HttpRequest, fields: dict[str, Any]) -> func.HttpResponse:
+async def handle_publish(req: func.HttpRequest, record: InvocationRecord) -> func.HttpResponse:
     settings = load_settings()
     body = req.get_body()
     request = parse_publish_request(Query.from_url(req.url), req.headers.get("content-type"), body, settings)
-    fields.update(hub=request.hub, target=request.target.type, bytes=len(body))
-    await send_message(
-        settings.service,
-        request.hub,
-        request.target,
-        request.body,
-        request.content_type,
-        excluded=request.excluded,
-        odata_filter=request.odata_filter,
-        ttl_seconds=request.ttl_seconds,
-    )
+    record.hub, record.target, record.bytes = request.hub, request.target.type, len(body)
+    await perform(settings.service, request.hub, request.action)
     payload = {"hub": request.hub, "target": request.target.to_json(), "bytes": len(body)}
     return json_response(payload, status=202)

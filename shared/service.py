@@ -18,11 +18,11 @@ import logging
 import os
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
-from shared.errors import BadRequest, UpstreamRejected, UpstreamUnavailable
+from shared.actions import Action, Read
+from shared.errors import BadRequest, NotFound, UpstreamRejected, UpstreamUnavailable
 from shared.settings import ServiceAccess
 from shared.tokens import ClientAccess, access_from_service_token
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("shared.service")
 
+API_VERSION = "2024-12-01"  # the REST API our actions and the emulator follow
 CALL_DEADLINE_SECONDS = 5.0
 CLIENT_OPTIONS: dict[str, Any] = {
     "connection_timeout": 2,
@@ -43,24 +44,6 @@ CLIENT_OPTIONS: dict[str, Any] = {
 PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, ...], Any]] = weakref.WeakKeyDictionary()
-
-
-@dataclass(frozen=True)
-class Target:
-    """Who receives a publish: ``all``, or a named group, user or connection."""
-
-    type: str  # "all" | "group" | "user" | "connection"
-    name: str | None = None
-
-    def path(self, hub: str) -> str:
-        base = f"/api/hubs/{quote(hub, safe='')}"
-        if self.type == "all":
-            return f"{base}/:send"
-        segment = {"group": "groups", "user": "users", "connection": "connections"}[self.type]
-        return f"{base}/{segment}/{quote(self.name or '', safe='')}/:send"
-
-    def to_json(self) -> dict[str, str | None]:
-        return {"type": self.type, "name": self.name}
 
 
 def service_client(access: ServiceAccess, hub: str) -> WebPubSubServiceClient:
@@ -89,7 +72,7 @@ def _build_client(access: ServiceAccess, hub: str) -> WebPubSubServiceClient:
         credential = AzureKeyCredential(access.connection.access_key)
     else:
         credential = _shared_credential()
-    return WebPubSubServiceClient(access.endpoint, hub, credential, **client_options())
+    return WebPubSubServiceClient(access.endpoint, hub, credential, api_version=API_VERSION, **client_options())
 
 
 def client_options() -> dict[str, Any]:
@@ -126,37 +109,32 @@ async def close_clients() -> None:
         await client.close()
 
 
-async def send_message(
-    access: ServiceAccess,
-    hub: str,
-    target: Target,
-    body: bytes,
-    content_type: str,
-    *,
-    excluded: Sequence[str] = (),
-    odata_filter: str | None = None,
-    ttl_seconds: int | None = None,
-) -> None:
-    """Send the body's bytes unchanged, with their content type, to the target."""
+async def perform(access: ServiceAccess, hub: str, action: Action) -> Any:
+    """Run one action; return ``None`` for a change, a bool for an exists check, or a list.
+
+    Bodies go as they are, with their content type (the SDK's ``send_to_*`` re-encode JSON).
+    The query is percent-encoded as the SDK encodes it, since the signed audience includes it.
+    """
     from azure.core.rest import HttpRequest
 
     client = service_client(access, hub)
-    query: list[tuple[str, Any]] = [("api-version", client._config.api_version)]
-    query += [("excluded", connection_id) for connection_id in excluded]
-    if odata_filter is not None:
-        query.append(("filter", odata_filter))
-    if ttl_seconds is not None:
-        query.append(("messageTtlSeconds", ttl_seconds))
-    # send_request forwards the bytes as they are (the SDK's send_to_* re-encode JSON bodies);
-    # the query is percent-encoded as the SDK encodes it, since the signed audience includes it.
-    request = HttpRequest(
-        "POST",
-        f"{target.path(hub)}?{urlencode(query, quote_via=quote, safe='')}",
-        headers={"Content-Type": content_type},
-        content=body,
-    )
+    if action.read is Read.CONNECTIONS:
+        return await _within_deadline(_list_connections(client, action, access))
+    query = urlencode((("api-version", API_VERSION), *action.query), quote_via=quote, safe="")
+    headers = {"Content-Type": action.content_type} if action.content_type else {}
+    path = f"/api/hubs/{quote(hub, safe='')}/{action.path}?{query}"
+    request = HttpRequest(action.method, path, headers=headers, content=action.body)
     response = await _within_deadline(client.send_request(request, **_call_options(access)))
+    if action.read is Read.EXISTS and response.status_code in (200, 404):
+        return response.status_code == 200
     _raise_for_upstream_status(response.status_code, response.headers)
+    return None
+
+
+async def _list_connections(client: WebPubSubServiceClient, action: Action, access: ServiceAccess) -> list[Any]:
+    """Every page the service offers (its ``nextLink``s), up to ``top`` connections."""
+    pages = client.list_connections(group=action.group or "", top=action.top, **_call_options(access))
+    return [{"connectionId": member.connection_id, "userId": member.user_id} async for member in pages]
 
 
 async def generate_client_access(
@@ -218,6 +196,8 @@ def _raise_for_upstream_status(status: int, headers: Any) -> None:
     logger.warning("Web PubSub answered %s (request id %s)", status, request_id or "-")
     if status == 400:  # the caller's input (e.g. an OData filter) that only the service checks
         raise BadRequest("Web PubSub refused the request as invalid; check the filter and names.")
+    if status == 404:  # e.g. adding a connection that is not connected to a group
+        raise NotFound("Web PubSub found no such connection, user or group.")
     if status in _UNAVAILABLE_STATUSES:
         raise UpstreamUnavailable(f"Web PubSub is unavailable (status {status}); try again shortly.")
     reason = "the credentials were refused" if status in (401, 403) else f"status {status}"

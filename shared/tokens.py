@@ -60,12 +60,15 @@ def client_token_claims(
     minutes: int = 60,
     protocol: str = DEFAULT_PROTOCOL,
     now: datetime | None = None,
+    not_after: datetime | None = None,
 ) -> dict[str, Any]:
+    """``not_after`` caps ``exp``: a token for a signed-in user never outlives the sign-in."""
     issued = now or datetime.now(tz=UTC)
+    expires = issued + timedelta(minutes=minutes)
     claims: dict[str, Any] = {
         "aud": endpoint.lower().rstrip("/") + client_path(protocol) + hub,
         "iat": issued,
-        "exp": issued + timedelta(minutes=minutes),
+        "exp": min(expires, not_after) if not_after is not None else expires,
     }
     if user_id:
         claims["sub"] = user_id
@@ -86,11 +89,19 @@ def mint_client_access(
     groups: Sequence[str] = (),
     minutes: int = 60,
     protocol: str = DEFAULT_PROTOCOL,
+    not_after: datetime | None = None,
 ) -> ClientAccess:
     import jwt
 
     claims = client_token_claims(
-        endpoint, hub, user_id=user_id, roles=roles, groups=groups, minutes=minutes, protocol=protocol
+        endpoint,
+        hub,
+        user_id=user_id,
+        roles=roles,
+        groups=groups,
+        minutes=minutes,
+        protocol=protocol,
+        not_after=not_after,
     )
     token = jwt.encode(claims, access_key, algorithm="HS256")
     return ClientAccess(client_base_url(endpoint, hub, protocol), token, claims["exp"])

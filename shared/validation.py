@@ -8,7 +8,10 @@ the app setting named by ``setting``.
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
+from urllib.parse import urlsplit
 
 from shared.errors import (
     AppError,
@@ -25,7 +28,9 @@ MAX_TTL_SECONDS = 300
 MAX_MESSAGE_BYTES = 1024 * 1024
 ACCEPTED_CONTENT_TYPES = ("text/plain", "application/json", "application/octet-stream")
 
-_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+# Control characters (C0, DEL, C1) and lone surrogates: the dev host decodes odd header bytes
+# into surrogates, which no JSON encoder or JWT library can encode back.
+_FORBIDDEN_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def _fail(message: str, setting: str | None) -> AppError:
@@ -43,8 +48,8 @@ def validate_hub(hub: str, *, setting: str | None = None) -> str:
 
 
 def validate_group(group: str, *, setting: str | None = None) -> str:
-    """Groups are 1 to 1024 characters, not only white space, with no control characters."""
-    if not group or len(group) > MAX_GROUP_LENGTH or group.isspace() or _CONTROL_CHARS.search(group):
+    """Groups are 1 to 1024 characters, not only white space, with no control characters or lone surrogates."""
+    if not group or len(group) > MAX_GROUP_LENGTH or group.isspace() or _FORBIDDEN_CHARS.search(group):
         raise _fail(
             f"A group name has 1 to {MAX_GROUP_LENGTH} characters, not only white space and no control characters.",
             setting,
@@ -53,8 +58,8 @@ def validate_group(group: str, *, setting: str | None = None) -> str:
 
 
 def validate_identifier(value: str, what: str) -> str:
-    """User and connection ids: 1 to 1024 characters with no control characters."""
-    if not value or len(value) > MAX_ID_LENGTH or value.isspace() or _CONTROL_CHARS.search(value):
+    """User and connection ids: 1 to 1024 characters with no control characters or lone surrogates."""
+    if not value or len(value) > MAX_ID_LENGTH or value.isspace() or _FORBIDDEN_CHARS.search(value):
         raise BadRequest(
             f"A {what} has 1 to {MAX_ID_LENGTH} characters, not only white space and no control characters."
         )
@@ -80,9 +85,32 @@ def check_message_size(body: bytes) -> None:
         raise PayloadTooLarge(f"The message is larger than {MAX_MESSAGE_BYTES} bytes (1 MiB).")
 
 
-def parse_content_type(header: str | None) -> str:
-    """The media type without parameters, if Web PubSub accepts it (``charset`` is fine)."""
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json(text: str | bytes) -> Any:
+    """RFC 8259 JSON: Python's ``json`` also takes ``NaN`` and ``Infinity``, which ``JSON.parse`` refuses.
+
+    Raises ``ValueError`` (also for bytes that are not UTF-8 and for nesting too deep to parse).
+    """
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def parse_content_type(header: str | None, accepted: tuple[str, ...] = ACCEPTED_CONTENT_TYPES) -> str:
+    """The media type without parameters, if it is one of ``accepted`` (``charset`` is fine)."""
     media_type = (header or "").split(";", 1)[0].strip().lower()
-    if media_type not in ACCEPTED_CONTENT_TYPES:
-        raise UnsupportedMediaType("Content-Type must be one of " + ", ".join(ACCEPTED_CONTENT_TYPES) + ".")
+    if media_type not in accepted:
+        raise UnsupportedMediaType("Content-Type must be one of " + ", ".join(accepted) + ".")
     return media_type
+
+
+def is_secure_url(url: str) -> bool:
+    """``https://``, or ``http://`` to this machine only (``localhost``, ``127.0.0.1``): development."""
+    parts = urlsplit(url)
+    if not parts.netloc or parts.username or parts.password:
+        return False
+    return parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1"))

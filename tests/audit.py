@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from devhost.azurite import ACCOUNT_KEY as AZURITE_ACCOUNT_KEY
 from emulator import DEFAULT_ACCESS_KEY
 
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.(eyJ[A-Za-z0-9_-]+)\.[A-Za-z0-9_-]*")
@@ -27,12 +28,13 @@ AUDITED_LOGGERS = (
     "azure.core",
     "azure.messaging.webpubsubservice",
     "azure.identity",
+    "azure.data.tables",
     "__app__",
 )
 TOKEN_ISSUING_PATHS = ("/api/negotiate", ":generatetoken")  # compared lower-cased
 
 # Every key a test hands to the app; tests that use another one add it here.
-KNOWN_SECRETS: set[str] = {DEFAULT_ACCESS_KEY}
+KNOWN_SECRETS: set[str] = {DEFAULT_ACCESS_KEY, AZURITE_ACCOUNT_KEY}
 
 
 @dataclass

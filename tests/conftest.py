@@ -11,8 +11,11 @@ from dataclasses import dataclass
 import pytest
 
 from devhost import DevHost, LocalSettings
+from devhost.azurite import Azurite
 from emulator import Emulator
+from shared.idempotency_table import close_table_stores
 from shared.service import close_clients
+from shared.settings import SIGN_IN_SETTING_NAMES
 from tests.audit import SecretAudit
 from tests.support import APP_ROOT, TEST_KEY, BackgroundLoop, unique_hub
 
@@ -85,6 +88,7 @@ def stack(background: BackgroundLoop, shared_emulator: Emulator, audit: SecretAu
     yield Stack(shared_emulator, host, hub)
     background.run(host.stop())
     background.run(close_clients())  # the app's cached service clients live on this loop
+    background.run(close_table_stores())
     for name, value in saved.items():
         if value is None:
             os.environ.pop(name, None)
@@ -120,6 +124,7 @@ def app_settings(monkeypatch: pytest.MonkeyPatch, shared_emulator: Emulator, hub
         "NegotiateRequireUser",
         "NegotiateRoles",
         "NegotiateAllowedGroups",
+        *SIGN_IN_SETTING_NAMES,
     ):
         monkeypatch.delenv(name, raising=False)
     for name, value in values.items():
@@ -132,6 +137,14 @@ async def _close_service_clients() -> AsyncIterator[None]:
     """The app caches one SDK client per loop; close this test loop's clients at its end."""
     yield
     await close_clients()
+    await close_table_stores()
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[Azurite]:
+    """Azurite's table service for the session (``make azurite`` installs it)."""
+    with Azurite() as running:
+        yield running
 
 
 class SecretWatch(logging.Handler):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tests.support import APP_ROOT
 
-EXPECTED_SCENARIOS = {"negotiate", "publish", "fanout", "cold start"}
+EXPECTED_SCENARIOS = {"negotiate", "publish", "actions", "idempotency", "fanout", "cold start"}
 
 
 def test_tiny_benchmark_runs_and_reports_every_scenario() -> None:

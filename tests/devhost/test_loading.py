@@ -80,12 +80,15 @@ def test_same_route_with_different_methods_is_fine(tmp_path: Path) -> None:
 def test_this_repository_loads(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[2]
     functions = {f.name: f for f in load(root)}
-    assert set(functions) == {"negotiate", "publish"}
+    assert set(functions) == {"negotiate", "publish", "actions"}
     assert functions["negotiate"].auth_level == "anonymous"
     assert functions["negotiate"].methods == {"GET", "POST"}
     assert functions["publish"].auth_level == "function"
     assert functions["publish"].methods == {"POST"}
     assert functions["publish"].is_async
+    assert functions["actions"].auth_level == "function"
+    assert functions["actions"].methods == {"POST"}
+    assert functions["actions"].is_async
 
 
 def test_product_code_never_imports_dev_tools() -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -11,8 +13,11 @@ import pytest
 from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient
 from playwright.async_api import Browser, Page, async_playwright
 
+from devhost import DevHost, LocalSettings
+from emulator import Emulator
+from tests.audit import SecretAudit
 from tests.conftest import Stack
-from tests.support import APP_ROOT, TEST_KEY
+from tests.support import APP_ROOT, TEST_KEY, BackgroundLoop, unique_hub
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = APP_ROOT / "tests" / "artifacts"
@@ -50,10 +55,14 @@ async def page(browser: Browser, request: pytest.FixtureRequest) -> AsyncIterato
 
 
 async def publish(stack: Stack, query: str, text: str) -> None:
+    await publish_to(stack.base_url, query, text)
+
+
+async def publish_to(base_url: str, query: str, text: str) -> None:
     async with (
         aiohttp.ClientSession() as http,
         http.post(
-            f"{stack.base_url}/api/publish{query}",
+            f"{base_url}/api/publish{query}",
             data=text.encode(),
             headers={"x-functions-key": TEST_KEY, "Content-Type": "text/plain"},
         ) as response,
@@ -70,8 +79,23 @@ async def test_published_messages_appear_in_the_demo_page(stack: Stack, page: Pa
     await publish(stack, "?group=lobby", "to the lobby")
     await publish(stack, "?user=browser", "just for you")
     await page.wait_for_function("document.querySelectorAll('#messages li').length >= 3", timeout=10000)
-    items = await page.locator("#messages li").all_inner_texts()
-    assert items == ["[server] Hello World", "[group lobby] to the lobby", "[server] just for you"]
+    assert await listed(page) == [
+        ("server", "text", "Hello World"),
+        ("group lobby", "text", "to the lobby"),
+        ("server", "text", "just for you"),
+    ]
+    times = await page.locator("#messages li time").all_inner_texts()
+    assert all(re.fullmatch(r"\d{2}:\d{2}:\d{2}", time) for time in times), times
+    # Without a development identity provider the page stays anonymous (here: the query's user).
+    assert await page.is_hidden("#sign-in-form")
+    assert await page.inner_text("#who") == "browser (from the query)"
+    assert await page.inner_text("#groups") == "lobby"
+
+
+async def listed(page: Page) -> list[tuple[str, str, str]]:
+    """Each message of the page: (source, data type, data)."""
+    script = "items => items.map(i => [i.dataset.source, i.dataset.type, i.querySelector('.data').textContent])"
+    return [tuple(item) for item in await page.eval_on_selector_all("#messages li", script)]
 
 
 async def test_the_page_reconnects_after_the_socket_drops(stack: Stack, page: Page) -> None:
@@ -90,4 +114,70 @@ async def test_the_page_reconnects_after_the_socket_drops(stack: Stack, page: Pa
     )
     await publish(stack, "?user=dropper", "after reconnect")
     await page.wait_for_selector("#messages li", timeout=10000)
-    assert await page.locator("#messages li").all_inner_texts() == ["[server] after reconnect"]
+    assert await listed(page) == [("server", "text", "after reconnect")]
+
+
+@pytest.fixture
+def signed_in_host(
+    background: BackgroundLoop, shared_emulator: Emulator, audit: SecretAudit, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """A dev host with the development identity provider and the example settings, as `make run`."""
+    host = DevHost(
+        APP_ROOT,
+        LocalSettings(function_key=TEST_KEY, cors_origins=("*",)),
+        port=0,
+        dev_identity=True,
+        middlewares=(audit.middleware,),
+    )
+    background.run(host.start())
+    example = json.loads((APP_ROOT / "local.settings.example.json").read_text())["Values"]
+    for name, value in example.items():
+        if name.startswith("Negotiate"):
+            monkeypatch.setenv(name, value)
+    monkeypatch.setenv("NegotiateJwtIssuer", example["NegotiateJwtIssuer"].replace(":7071/", f":{host.port}/"))
+    monkeypatch.setenv("WebPubSubConnectionString", shared_emulator.connection_string)
+    monkeypatch.setenv("WebPubSubHub", unique_hub())
+    yield host.base_url
+    background.run(host.stop())
+
+
+async def sign_in(page: Page, base_url: str, user: str) -> None:
+    await page.goto(f"{base_url}/")
+    await page.wait_for_selector("#state[data-state=connected]", timeout=15000)
+    assert (await page.input_value("#user")).startswith("guest-")  # signed in at once, as a random guest
+    await page.fill("#user", user)
+    await page.click("#sign-in")
+    await page.wait_for_function(
+        "(user) => document.querySelector('#state').dataset.state === 'connected'"
+        " && document.querySelector('#connection').textContent.endsWith(`user ${user}`)",
+        arg=user,
+        timeout=15000,
+    )
+
+
+async def test_two_signed_in_users_in_two_tabs(browser: Browser, signed_in_host: str) -> None:
+    alice, bob = await browser.new_page(), await browser.new_page()
+    try:
+        await sign_in(alice, signed_in_host, "alice")
+        await sign_in(bob, signed_in_host, "bob")
+        assert await alice.inner_text("#who") == "alice (signed in)"
+        assert await alice.inner_text("#groups") == "demo, user-alice, demo-signed-in"
+        assert await bob.inner_text("#groups") == "demo, user-bob, demo-signed-in"
+
+        await publish_to(signed_in_host, "?user=alice", "for alice only")
+        await alice.wait_for_selector("#messages li", timeout=10000)
+        await bob.fill("#send-text", "hello from bob")
+        await bob.click("#send")
+        await bob.wait_for_function("document.querySelector('#send-status').textContent === 'sent'", timeout=10000)
+        for page in (alice, bob):
+            await page.wait_for_selector("#messages li[data-source='group demo from bob']", timeout=10000)
+        from_bob = ("group demo from bob", "text", "hello from bob")
+        assert await listed(alice) == [("server", "text", "for alice only"), from_bob]
+        assert await listed(bob) == [from_bob]
+
+        await bob.fill("#send-group", "elsewhere")  # the example roles send to the demo groups only
+        await bob.click("#send")
+        await bob.wait_for_function("document.querySelector('#send-status').textContent.startsWith('refused')")
+    finally:
+        await alice.close()
+        await bob.close()

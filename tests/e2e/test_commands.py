@@ -60,13 +60,23 @@ def stop(process: subprocess.Popen[str], signum: int = signal.SIGINT) -> str:
     return output
 
 
+def make_run_arguments() -> list[str]:
+    """What `make run` passes to devhost.stack, read from the Makefile."""
+    recipe = next(line for line in (APP_ROOT / "Makefile").read_text().splitlines() if "-m devhost.stack" in line)
+    return shlex.split(recipe.split("-m devhost.stack", 1)[1])
+
+
 def test_make_run_stack_serves_the_readme_curl(tmp_path: Path) -> None:
     host_port, emulator_port = free_port(), free_port()
     connection_string = f"Endpoint=http://localhost;Port={emulator_port};AccessKey={DEFAULT_ACCESS_KEY};Version=1.0;"
+    example = json.loads((APP_ROOT / "local.settings.example.json").read_text())["Values"]
+    issuer = example["NegotiateJwtIssuer"].replace(":7071/", f":{host_port}/")  # the same host, on a free port
+    assert "--dev-identity" in make_run_arguments()
     process = start(
         [
             "-m",
             "devhost.stack",
+            *make_run_arguments(),
             "--port",
             str(host_port),
             "--emulator-port",
@@ -74,7 +84,13 @@ def test_make_run_stack_serves_the_readme_curl(tmp_path: Path) -> None:
             "--settings",
             "local.settings.example.json",
         ],
-        env={"WebPubSubConnectionString": connection_string},
+        # The session's own settings may be in this process's environment, and variables win over
+        # the file: pass the example's negotiate settings explicitly.
+        env={
+            **{name: value for name, value in example.items() if name.startswith("Negotiate")},
+            "WebPubSubConnectionString": connection_string,
+            "NegotiateJwtIssuer": issuer,
+        },
     )
     try:
         banner = read_until(process, "Press Ctrl-C")
@@ -95,10 +111,26 @@ def test_make_run_stack_serves_the_readme_curl(tmp_path: Path) -> None:
             )
             assert result.stdout == "202"
             assert subscriber.recv(timeout=5) == "Hello World"
+        assert f"Development identity provider: {issuer}" in text
+        signed_in = sign_in_and_negotiate(issuer, f"http://localhost:{host_port}/api/negotiate", "alice")
+        with websockets.sync.client.connect(signed_in["url"], subprotocols=["json.webpubsub.azure.v1"]) as socket:
+            assert json.loads(socket.recv(timeout=5))["userId"] == "alice"
     finally:
         output = stop(process)
     assert process.returncode == 0
     assert "Stopped." in output
+
+
+def sign_in_and_negotiate(issuer: str, negotiate_url: str, user: str) -> dict:
+    """What the demo page does: a token from the development identity provider, then negotiate."""
+    from urllib.parse import urlencode
+    from urllib.request import Request, urlopen
+
+    with urlopen(Request(f"{issuer}/token", data=urlencode({"username": user}).encode()), timeout=5) as response:
+        token = json.loads(response.read())["access_token"]
+    request = Request(f"{negotiate_url}?group=user-{user}", headers={"Authorization": f"Bearer {token}"})
+    with urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
 
 
 class urlopen_json:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import requests
 import schemathesis
@@ -38,3 +39,25 @@ def test_the_dev_host_serves_the_contract(stack: Stack) -> None:
     response = requests.get(f"{stack.base_url}/api/openapi.json", timeout=5)
     assert response.status_code == 200
     assert response.json() == json.loads(CONTRACT.read_text())
+
+
+def readme_status_tables() -> dict[str, set[str]]:
+    """Each ``### `... /api/x``` section's ``| status | when |`` table, by route."""
+    tables: dict[str, set[str]] = {}
+    route = None
+    for line in (APP_ROOT / "README.md").read_text().splitlines():
+        heading = re.fullmatch(r"### `[A-Z|]+ (/api/[a-z]+)`", line)
+        if heading or line.startswith("## "):
+            route = heading.group(1) if heading else None
+        elif route and (row := re.match(r"\| (\d{3}) \|", line)):
+            tables.setdefault(route, set()).add(row.group(1))
+    return tables
+
+
+def test_readme_status_tables_list_what_the_contract_lists() -> None:
+    contract = json.loads(CONTRACT.read_text())["paths"]
+    readme = readme_status_tables()
+    assert set(readme) == set(contract)
+    for route, operations in contract.items():
+        for method, operation in operations.items():
+            assert readme[route] == set(operation["responses"]), f"{method.upper()} {route}"

@@ -27,6 +27,7 @@ class FaultProxy:
         self.random = random.Random(seed)
         self.weights = weights or {"pass": 5, "drop": 1, "500": 1, "503": 1, "delay": 1, "forward_then_500": 1}
         self.injected: Counter[str] = Counter()
+        self.forwarded: list[tuple[bytes, str]] = []  # (request body, fault) of each forwarded request, in order
         self.port = 0
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -59,6 +60,7 @@ class FaultProxy:
         if fault == "delay":
             await asyncio.sleep(2)
         response = await self._forward(request)
+        self.forwarded.append((await request.read(), fault))
         if fault == "forward_then_500":
             return web.Response(status=500)
         return response

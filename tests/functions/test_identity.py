@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import AsyncIterator
 
 import jwt
@@ -14,6 +15,7 @@ from emulator import Emulator
 from negotiate import main as negotiate
 from publish import main as publish
 from tests.fakes.managed_identity import FakeManagedIdentity
+from tests.fakes.oidc_issuer import AUDIENCE, FakeIssuer
 from tests.support import function_request, unique_hub
 
 
@@ -80,3 +82,31 @@ async def test_service_that_refuses_entra_tokens_is_a_502(
     assert json.loads(response.get_body())["error"]["code"] == "UpstreamRejected"
     response = await negotiate(function_request("GET", "/api/negotiate"))
     assert response.status_code == 502
+
+
+async def test_a_signed_in_user_through_generate_token(
+    monkeypatch: pytest.MonkeyPatch, identity: FakeManagedIdentity, entra_emulator: Emulator
+) -> None:
+    issuer = await FakeIssuer().start()
+    try:
+        use_identity(monkeypatch, identity, entra_emulator)
+        monkeypatch.setenv("NegotiateJwtIssuer", issuer.issuer)
+        monkeypatch.setenv("NegotiateJwtAudience", AUDIENCE)
+        monkeypatch.setenv("NegotiateAllowedGroups", "user-{userId}")
+        monkeypatch.setenv("NegotiateRoles", "webpubsub.sendToGroup.user-{userId}")
+        bearer_exp = int(time.time()) + 600  # ten minutes, less than NegotiateTokenMinutes
+        token = issuer.sign(issuer.add_key(), sub="alice", exp=bearer_exp)
+        response = await negotiate(
+            function_request("GET", "/api/negotiate?group=user-alice", headers={"Authorization": f"Bearer {token}"})
+        )
+    finally:
+        await issuer.stop()
+    assert response.status_code == 200, response.get_body()
+    body = json.loads(response.get_body())
+    claims = jwt.decode(body["token"], options={"verify_signature": False})
+    assert claims["sub"] == "alice"
+    assert claims["role"] == ["webpubsub.sendToGroup.user-alice"]
+    assert claims["webpubsub.group"] == ["user-alice"]
+    assert claims["exp"] <= bearer_exp
+    async with websockets.connect(body["url"], subprotocols=["json.webpubsub.azure.v1"]) as socket:
+        assert json.loads(await socket.recv())["userId"] == "alice"

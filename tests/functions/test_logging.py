@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from actions import main as actions
 from emulator import Emulator
 from negotiate import main as negotiate
 from publish import main as publish
@@ -89,3 +90,22 @@ async def test_unexpected_errors_log_frames_but_not_messages(
     assert b'"InternalError"' in response.get_body()
     assert KEY not in caplog.text
     assert "RuntimeError" in caplog.text
+
+
+async def test_actions_log_count_failures_and_hub_but_no_key_or_body(
+    app_settings: dict, hub: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    secret_key, secret_data = "idem-key-7f3a9c", "body-text-5e1d"
+    body = (
+        f'[{{"actionName":"sendToAll","data":"{secret_data}"}},'
+        '{"actionName":"addConnectionToGroup","connectionId":"gone","group":"g"},'
+        '{"actionName":"userExists","userId":"u"}]'
+    ).encode()
+    headers = {"Content-Type": "application/json", "Idempotency-Key": secret_key}
+    response = await actions(function_request("POST", "/api/actions", body=body, headers=headers), FakeContext())
+    assert response.status_code == 207
+    [record] = invocation_records(caplog)
+    assert f"function=actions hub={hub} actions=3 failed=1 idempotency=first status=207" in record.getMessage()
+    assert record.custom_dimensions["failed"] == 1  # type: ignore[attr-defined]
+    assert secret_key not in caplog.text and secret_data not in caplog.text

@@ -133,6 +133,10 @@ async def test_excluded_filter_and_ttl_are_forwarded(app_settings: dict, hub: st
         ("/api/publish?ttl=301", b"x", "text/plain", 400, "BadRequest"),
         ("/api/publish?ttl=-1", b"x", "text/plain", 400, "BadRequest"),
         ("/api/publish", b"{nope", "application/json", 400, "BadRequest"),
+        ("/api/publish", b'{"a":NaN}', "application/json", 400, "BadRequest"),
+        ("/api/publish", b"[Infinity]", "application/json", 400, "BadRequest"),
+        ("/api/publish", b"-Infinity", "application/json", 400, "BadRequest"),
+        ("/api/publish", '"x"'.encode("utf-16"), "application/json", 400, "BadRequest"),
         ("/api/publish?group=" + "g" * 1025, b"x", "text/plain", 400, "BadRequest"),
         ("/api/publish?hub=9bad", b"x", "text/plain", 400, "BadRequest"),
         ("/api/publish?hub=unknown", b"x", "text/plain", 404, "NotFound"),
@@ -192,3 +196,13 @@ async def test_unreachable_service_is_503_with_retry_after(app_settings: dict, m
     assert status == 503
     assert body["error"]["code"] == "UpstreamUnavailable"
     assert int(headers["Retry-After"]) > 0
+
+
+@pytest.mark.parametrize("endpoint", ["http://127.0.0.1:99999", "http://127.0.0.1:80x", "http://[::1"])
+async def test_a_malformed_connection_string_is_a_configuration_error(
+    app_settings: dict, monkeypatch: pytest.MonkeyPatch, endpoint: str
+) -> None:
+    monkeypatch.setenv("WebPubSubConnectionString", f"Endpoint={endpoint};AccessKey={KEY};")
+    status, body, _ = await call("/api/publish", b"x")
+    assert (status, body["error"]["code"]) == (500, "ConfigurationError")
+    assert "WebPubSubConnectionString" in body["error"]["message"] and KEY not in body["error"]["message"]

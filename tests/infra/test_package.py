@@ -51,12 +51,12 @@ def test_caches_virtualenvs_tools_and_dev_folders_never_ship(app_copy: Path) -> 
 
 
 def test_a_new_function_folder_ships_without_touching_funcignore(app_copy: Path) -> None:
-    folder = app_copy / "actions"
+    folder = app_copy / "presence"
     folder.mkdir()
     (folder / "function.json").write_text("{}")
     (folder / "__init__.py").write_text("")
-    assert "actions" in function_folders(app_copy)
-    assert {"actions/function.json", "actions/__init__.py"} <= deployment_files(app_copy)
+    assert "presence" in function_folders(app_copy)
+    assert {"presence/function.json", "presence/__init__.py"} <= deployment_files(app_copy)
     assert package_problems(app_copy) == []
 
 

@@ -352,3 +352,149 @@ def emulator_rest_cases(hub: str) -> list[Case]:
         Case("emulator connection close reason huge", "DELETE", f"{base}/connections/c1?reason=" + "r" * 3000),
     ]
     return cases
+
+
+ACTION_NAMES = [
+    "sendToAll",
+    "sendToGroup",
+    "sendToUser",
+    "sendToConnection",
+    "addUserToGroup",
+    "removeUserFromGroup",
+    "removeUserFromAllGroups",
+    "addConnectionToGroup",
+    "removeConnectionFromGroup",
+    "removeConnectionFromAllGroups",
+    "addConnectionsToGroups",
+    "removeConnectionsFromGroups",
+    "closeAllConnections",
+    "closeClientConnection",
+    "closeGroupConnections",
+    "closeUserConnections",
+    "grantPermission",
+    "revokePermission",
+    "checkPermission",
+    "connectionExists",
+    "userExists",
+    "groupExists",
+    "listConnectionsInGroup",
+]
+BAD_FIELD_VALUES = [None, 1, -1, 1.5, True, [], {}, ["x"], "", " ", "\x00", "x" * 1025, 2**70]
+BAD_BASE64 = ["***", "YQ", "YQ=", "Y Q==", "YQ==\n", "\u00e9", "=", "YQ==YQ=="]
+BAD_KEYS = ["", " ", "k" * 256, "\t", "schl\u00fcssel", "k\x7f", "\u2028", "a\x01b"]
+
+
+def actions_cases() -> list[Case]:
+    """Hostile bodies, fields and Idempotency-Keys for /api/actions (and keys for publish)."""
+    json_type = {"Content-Type": "application/json"}
+
+    def body(value: object) -> bytes:
+        return json.dumps(value).encode()
+
+    def case(name: str, payload: object, path: str = "/api/actions", headers: dict | None = None) -> Case:
+        raw = payload if isinstance(payload, bytes) else body(payload)
+        return Case(f"actions {name}", "POST", path, raw, {**json_type, **(headers or {})})
+
+    send = {"actionName": "sendToAll", "data": "x"}
+    cases = [case(f"bad hub {h!r}", send, f"/api/actions?hub={q(h)}") for h in BAD_HUBS]
+    cases += [case(f"{name} without fields", {"actionName": name}) for name in ACTION_NAMES]
+    cases += [case(f"{name} in odd case", {"actionName": name.upper(), "group": "g"}) for name in ACTION_NAMES[:4]]
+    cases += [
+        case(f"sendToGroup bad group {g!r}", {**send, "actionName": "sendToGroup", "group": g}) for g in BAD_GROUPS
+    ]
+    cases += [case(f"sendToUser bad user {u!r}", {**send, "actionName": "sendToUser", "userId": u}) for u in BAD_USERS]
+    cases += [
+        case(f"closeClientConnection odd id {u!r}", {"actionName": "closeClientConnection", "connectionId": u})
+        for u in ODD_USERS
+    ]
+    cases += [case(f"data {v!r:.20}", {**send, "data": v}) for v in BAD_FIELD_VALUES]
+    cases += [case(f"dataType {v!r:.20}", {**send, "dataType": v}) for v in [*BAD_FIELD_VALUES, "xml", "JSON"]]
+    cases += [case(f"ttl {v!r:.20}", {**send, "ttl": v}) for v in [*BAD_FIELD_VALUES, 301, "5"]]
+    cases += [
+        case(f"excluded {v!r:.20}", {**send, "excluded": v}) for v in [*BAD_FIELD_VALUES, [""], [1], ["c"] * 1001]
+    ]
+    cases += [case(f"binary data {v!r}", {**send, "dataType": "binary", "data": v}) for v in BAD_BASE64]
+    cases += [
+        case(f"json data {b[:12]!r}", {**send, "dataType": "json", "data": b.decode("utf-8", "replace")})
+        for b in BAD_BODIES_FOR_JSON
+    ]
+    cases += [
+        case(f"json data {v}", {**send, "dataType": "json", "data": v})
+        for v in ["NaN", "[Infinity]", '{"a": -Infinity}', "\ud800", ""]
+    ]
+    cases += [case(f"filter {f[:20]!r}", {**send, "filter": f}) for f in BAD_FILTERS]
+    permission = {"actionName": "grantPermission", "connectionId": "c"}
+    cases += [case(f"permission {v!r:.20}", {**permission, "permission": v}) for v in [*BAD_FIELD_VALUES, "admin"]]
+    cases += [
+        case(f"targetName {v!r:.20}", {**permission, "permission": "sendToGroup", "targetName": v})
+        for v in BAD_FIELD_VALUES
+    ]
+    listing = {"actionName": "listConnectionsInGroup", "group": "g"}
+    cases += [case(f"top {v!r:.20}", {**listing, "top": v}) for v in [*BAD_FIELD_VALUES, 0, 2**31]]
+    groups = {"actionName": "addConnectionsToGroups"}
+    cases += [case(f"groups {v!r:.20}", {**groups, "groups": v}) for v in [*BAD_FIELD_VALUES, [""], ["g"] * 1001]]
+    cases += [case(f"reason {v!r:.20}", {"actionName": "closeAllConnections", "reason": v}) for v in BAD_FIELD_VALUES]
+    cases += [case(f"body {b[:12]!r}", b) for b in BAD_BODIES_FOR_JSON]
+    cases += [
+        case("empty array", []),
+        case("101 actions", [{"actionName": "userExists", "userId": "u"}] * 101),
+        case("100 actions, the last bad", [{"actionName": "userExists", "userId": "u"}] * 99 + [{"actionName": "x"}]),
+        case("nested array", [[send]]),
+        case("null", None),
+        case("string", "sendToAll"),
+        case("number", 1),
+        case("empty object", {}),
+        case("actionName null", {"actionName": None}),
+        case("actionName number", {"actionName": 7}),
+        case("actionName list", {"actionName": ["sendToAll"]}),
+        case("actionName with nul", {"actionName": "sendToAll\x00"}),
+        case("unknown field", {**send, "evil": True}),
+        case("field in other case", {"actionName": "sendToAll", "Data": "x"}),
+        case("__proto__ field", {**send, "__proto__": {"admin": True}}),
+        case("duplicate keys", b'{"actionName":"sendToAll","data":"x","data":"y"}'),
+        case("NaN ttl", b'{"actionName":"sendToAll","data":"x","ttl":NaN}'),
+        case("huge exponent ttl", b'{"actionName":"sendToAll","data":"x","ttl":1e400}'),
+        case("10,000-digit number", b'{"actionName":"sendToAll","data":"x","ttl":' + b"9" * 10_000 + b"}"),
+        case("data over 1 MiB", {**send, "data": "x" * (1024 * 1024)}),
+        case("body over 1 MiB", b"[" + b" " * (1024 * 1024) + b"]"),
+        case("body 3 MiB", b"x" * (3 * 1024 * 1024)),
+        case("utf-16 body", json.dumps(send).encode("utf-16")),
+    ]
+    cases += [
+        Case(
+            f"actions content type {c!r}",
+            "POST",
+            "/api/actions",
+            body(send),
+            {"Content-Type": c} if c is not None else {},
+            host_level="\x00" in (c or ""),
+        )
+        for c in CONTENT_TYPES
+    ]
+    for function, payload, content_type in (
+        ("actions", body({"actionName": "userExists", "userId": "u"}), "application/json"),
+        ("publish", b"x", "text/plain"),
+    ):
+        cases += [
+            Case(
+                f"{function} Idempotency-Key {k!r}",
+                "POST",
+                f"/api/{function}",
+                payload,
+                {"Content-Type": content_type, "Idempotency-Key": k},
+                host_level=any(ch in k for ch in "\x01\x7f"),  # the HTTP parser refuses these
+            )
+            for k in BAD_KEYS
+        ]
+        cases.append(
+            Case(
+                f"{function} two Idempotency-Keys",
+                "POST",
+                f"/api/{function}",
+                payload,
+                {"Content-Type": content_type, "Idempotency-Key": "a", "idempotency-key": "b"},
+            )
+        )
+    for method in ("GET", "PUT", "DELETE"):
+        cases.append(Case(f"actions method {method}", method, "/api/actions", body(send), json_type, host_level=True))
+    return cases

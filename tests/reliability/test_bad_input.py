@@ -17,11 +17,18 @@ from websockets.sync.client import connect
 from emulator import DEFAULT_ACCESS_KEY, Emulator
 from tests.conftest import Stack
 from tests.reliability.conftest import Sizes
-from tests.reliability.corpus import Case, emulator_rest_cases, negotiate_cases, publish_cases
+from tests.reliability.corpus import (
+    ACTION_NAMES,
+    Case,
+    actions_cases,
+    emulator_rest_cases,
+    negotiate_cases,
+    publish_cases,
+)
 from tests.reliability.rawhttp import RawResponse, raw_request
 from tests.support import TEST_KEY
 
-FUNCTION_CASES = negotiate_cases() + publish_cases()
+FUNCTION_CASES = negotiate_cases() + publish_cases() + actions_cases()
 
 
 def is_error_shape(response: RawResponse) -> bool:
@@ -46,6 +53,9 @@ def judge_function_response(case: Case, response: RawResponse) -> str | None:
         return None if response.status < 500 else "host error"
     if response.status in (200, 202):
         return None
+    if response.status == 207:  # actions: some items failed; none of them with a 5xx
+        failed = [r for r in response.json()["results"] if r["status"] >= 500]  # type: ignore[index]
+        return f"207 with item errors {failed}" if failed else None
     if not is_error_shape(response):
         return f"{response.status} without the error shape: {response.body[:200]!r}"
     return None
@@ -53,6 +63,7 @@ def judge_function_response(case: Case, response: RawResponse) -> str | None:
 
 def test_corpus_has_at_least_200_cases() -> None:
     assert len(FUNCTION_CASES) >= 200
+    assert len(actions_cases()) >= 100
 
 
 def test_hand_written_corpus_against_the_functions(stack: Stack, figures: dict[str, Any]) -> None:
@@ -60,7 +71,7 @@ def test_hand_written_corpus_against_the_functions(stack: Stack, figures: dict[s
     statuses: dict[int, int] = {}
     for case in FUNCTION_CASES:
         headers = dict(case.headers)
-        if case.path.startswith("/api/publish"):
+        if case.path.startswith(("/api/publish", "/api/actions")):
             headers["x-functions-key"] = TEST_KEY
         response = raw_request(stack.host.port, case.method, case.path, headers, case.body)
         statuses[response.status] = statuses.get(response.status, 0) + 1
@@ -261,3 +272,61 @@ def test_bad_client_handshakes_are_4xx(shared_emulator: Emulator, path: str) -> 
     with pytest.raises(InvalidStatus) as raised:
         connect(f"ws://localhost:{shared_emulator.port}{path}", open_timeout=5)
     assert 400 <= raised.value.response.status_code < 500
+
+
+FIELD_VALUE = st.one_of(
+    st.text(max_size=40),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False),
+    st.booleans(),
+    st.none(),
+    st.lists(st.text(max_size=10), max_size=4),
+)
+ACTION_ITEM = st.fixed_dictionaries(
+    {"actionName": st.one_of(st.sampled_from(ACTION_NAMES), st.text(max_size=20))},
+    optional={
+        name: FIELD_VALUE
+        for name in (
+            "data",
+            "dataType",
+            "group",
+            "userId",
+            "connectionId",
+            "excluded",
+            "groups",
+            "filter",
+            "ttl",
+            "reason",
+            "permission",
+            "targetName",
+            "top",
+        )
+    },
+)
+HEADER_TEXT = st.characters(exclude_categories=("Cc", "Cs"))  # control characters: the HTTP parser refuses them
+ACTIONS_BODY = st.one_of(
+    ACTION_ITEM.map(json.dumps),
+    st.lists(ACTION_ITEM, max_size=6).map(json.dumps),
+    st.text(max_size=200),
+)
+
+
+def test_property_based_fuzzing_of_actions(stack: Stack, sizes: Sizes, figures: dict) -> None:
+    """Random action batches: every answer is 200/207 with no 5xx item, or a JSON 4xx."""
+    tried = 0
+
+    @fuzz_settings(sizes, sizes.fuzz_examples)
+    @given(body=ACTIONS_BODY, key=st.one_of(st.none(), st.text(HEADER_TEXT, max_size=300)))
+    def check(body: str, key: str | None) -> None:
+        nonlocal tried
+        tried += 1
+        headers = {"x-functions-key": TEST_KEY, "Content-Type": "application/json"}
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        raw = body.encode("utf-8", "surrogatepass")
+        response = raw_request(stack.host.port, "POST", "/api/actions", headers, raw)
+        problem = judge_function_response(Case("fuzz", "POST", "/api/actions", raw, headers), response)
+        assert problem is None, f"{body[:200]!r}: {problem}"
+
+    check()
+    figures["bad input: fuzzed actions requests"] = tried

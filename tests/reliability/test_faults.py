@@ -152,3 +152,96 @@ async def test_fault_injecting_proxy(
     assert set(received) <= {f"m{i}" for i in range(sizes.fault_publishes)}
     assert slowest < DEADLINE_SECONDS
     assert outcomes[202] > 0 and sum(outcomes.values()) == sizes.fault_publishes
+
+
+async def test_callers_retrying_with_an_idempotency_key_cause_no_duplicates(
+    stack: Stack,
+    background: BackgroundLoop,
+    shared_emulator: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    sizes: Sizes,
+    figures: dict[str, Any],
+) -> None:
+    """Faults on both hops: caller → proxy → dev host, and dev host → proxy → emulator.
+
+    Each caller retries its publish with one key until it gets a 2xx. A message forwarded to the
+    service again after a forward that was answered cleanly would be a duplicate caused by the
+    caller's retry: there must be none. Re-sends after a forward whose answer was lost (the
+    service delivered, then 500) are the service-hop duplicates the README explains; counted.
+    """
+    hub = unique_hub()
+    service_side = FaultProxy(shared_emulator.port, seed=13)
+    caller_side = FaultProxy(stack.host.port, seed=17, weights={"pass": 5, "drop": 1, "503": 1, "forward_then_500": 3})
+    background.run(service_side.start())
+    background.run(caller_side.start())
+    monkeypatch.setenv("WebPubSubConnectionString", connection_string(service_side.port))
+    monkeypatch.setenv("WebPubSubAllowedHubs", hub)
+    monkeypatch.setenv("AzureWebJobsStorage", "")
+    async with WebPubSubServiceClient.from_connection_string(shared_emulator.connection_string, hub=hub) as service:
+        url = (await service.get_client_access_token(groups=["g"]))["url"]
+    received: Counter[str] = Counter()
+    attempts: Counter[int] = Counter()
+    replays = 0
+    try:
+        async with websockets.connect(url, subprotocols=["json.webpubsub.azure.v1"]) as subscriber:
+            await subscriber.recv()
+
+            async def listen() -> None:
+                async for frame in subscriber:
+                    message = json.loads(frame)
+                    if message.get("type") == "message":
+                        received[message["data"]] += 1
+
+            listener = asyncio.create_task(listen())
+            async with aiohttp.ClientSession() as http:
+
+                async def until_accepted(index: int) -> None:
+                    nonlocal replays
+                    headers = {
+                        "x-functions-key": TEST_KEY,
+                        "Content-Type": "text/plain",
+                        "Idempotency-Key": f"k{index}",
+                    }
+                    for attempt in range(1, 31):
+                        try:
+                            async with http.post(
+                                f"http://127.0.0.1:{caller_side.port}/api/publish?hub={hub}&group=g",
+                                data=f"m{index}".encode(),
+                                headers=headers,
+                            ) as response:
+                                if 200 <= response.status < 300:
+                                    attempts[attempt] += 1
+                                    replays += response.headers.get("Idempotent-Replayed") == "true"
+                                    return
+                                assert response.status in (409, 500, 502, 503), response.status
+                        except aiohttp.ClientError:
+                            pass  # the proxy dropped the connection: retry
+                        await asyncio.sleep(0.05 * attempt)
+                    raise AssertionError(f"m{index} never accepted")
+
+                for start in range(0, sizes.fault_publishes, 8):
+                    await asyncio.gather(
+                        *(until_accepted(i) for i in range(start, min(start + 8, sizes.fault_publishes)))
+                    )
+            await asyncio.sleep(1)
+            listener.cancel()
+    finally:
+        background.run(caller_side.stop())
+        background.run(service_side.stop())
+    history: dict[str, list[str]] = {}
+    for body, fault in service_side.forwarded:
+        history.setdefault(body.decode(), []).append(fault)
+    after_clean = sum(
+        1 for faults in history.values() for before in faults[:-1] if before in ("pass", "delay")
+    )  # a re-send after an answered forward: only a caller's retry could cause it
+    service_hop = sum(len(faults) - 1 for faults in history.values()) - after_clean
+    figures["idempotent retries: caller-side faults injected"] = dict(caller_side.injected)
+    figures["idempotent retries: answers replayed from the key store"] = replays
+    figures["idempotent retries: attempts until 2xx"] = dict(sorted(attempts.items()))
+    figures["idempotent retries: duplicates from callers' retries"] = after_clean
+    figures["idempotent retries: service-hop duplicates (answer lost after delivery)"] = service_hop
+    expected = {f"m{i}" for i in range(sizes.fault_publishes)}
+    assert set(received) == expected  # every message delivered
+    assert sum(received.values()) == len(service_side.forwarded)  # each forward delivered once
+    assert after_clean == 0
+    assert replays > 0  # the callers did retry after answers they never saw

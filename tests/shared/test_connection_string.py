@@ -39,6 +39,13 @@ def test_access_key_keeps_base64_padding() -> None:
         (f"Endpoint=https://a.b;AccessKey={KEY};Port=99999", "Port"),
         (f"Endpoint=https://a.b;AccessKey={KEY};Port=abc", "Port"),
         (f"Endpoint=https://a.b;AccessKey={KEY};Port=¹", "Port"),
+        (f"Endpoint=https://a.b:99999;AccessKey={KEY}", "port 1-65535"),
+        (f"Endpoint=https://a.b:0;AccessKey={KEY}", "port 1-65535"),
+        (f"Endpoint=https://a.b:80x;AccessKey={KEY}", "port 1-65535"),
+        (f"Endpoint=https://a.b:-1;AccessKey={KEY}", "port 1-65535"),
+        (f"Endpoint=http://[::1;AccessKey={KEY}", "with a host"),
+        (f"Endpoint=http://a b;AccessKey={KEY}", "with a host"),
+        (f"Endpoint=http://a<b>;AccessKey={KEY}", "with a host"),
     ],
 )
 def test_malformed_strings_name_the_setting_but_never_the_key(text: str, fragment: str) -> None:

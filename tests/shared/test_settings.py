@@ -1,7 +1,7 @@
 import pytest
 
 from shared.errors import ConfigurationError, NotFound
-from shared.settings import load_settings
+from shared.settings import IdempotencySettings, load_idempotency_settings, load_settings
 
 KEY = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ABCDEFGH"
 BASE = {"WebPubSubConnectionString": f"Endpoint=http://localhost;Port=8080;AccessKey={KEY};", "WebPubSubHub": "chat"}
@@ -85,3 +85,67 @@ def test_service_client_reads_proxies_from_the_environment_only_when_one_is_set(
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
     assert client_options()["use_env_settings"] is True
     assert client_options()["read_timeout"] == 4
+
+
+def test_idempotency_keys_stay_in_memory_unless_storage_is_set() -> None:
+    assert load_idempotency_settings({}) == IdempotencySettings()
+    assert not load_idempotency_settings({"AzureWebJobsStorage": "  "}).uses_table
+    by_identity = load_idempotency_settings({"AzureWebJobsStorage__accountName": "myaccount"})
+    assert by_identity.table_endpoint == "https://myaccount.table.core.windows.net" and by_identity.uses_table
+    by_uri = load_idempotency_settings(
+        {"AzureWebJobsStorage__tableServiceUri": "https://x.table.core.windows.net/", "IdempotencyMinutes": "5"}
+    )
+    assert (by_uri.table_endpoint, by_uri.minutes, by_uri.table) == (
+        "https://x.table.core.windows.net",
+        5,
+        "IdempotencyKeys",
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "setting"),
+    [
+        ({"IdempotencyMinutes": "0"}, "IdempotencyMinutes"),
+        ({"IdempotencyMinutes": "sixty"}, "IdempotencyMinutes"),
+        ({"IdempotencyTable": "no-dashes"}, "IdempotencyTable"),
+        ({"IdempotencyTable": "ab"}, "IdempotencyTable"),
+        ({"AzureWebJobsStorage__accountName": "Not An Account"}, "AzureWebJobsStorage__accountName"),
+        ({"AzureWebJobsStorage__tableServiceUri": "ftp://x"}, "AzureWebJobsStorage__tableServiceUri"),
+    ],
+)
+def test_bad_idempotency_settings_name_the_setting(overrides: dict, setting: str) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        load_idempotency_settings(overrides)
+    assert setting in raised.value.message
+
+
+def test_user_placeholder_in_groups_and_roles() -> None:
+    settings = load_settings(
+        {
+            **BASE,
+            "NegotiateAllowedGroups": "user-{userId},room-{userId}-*",
+            "NegotiateRoles": "webpubsub.sendToGroup.user-{userId},webpubsub.joinLeaveGroups.room-*",
+        }
+    )
+    assert settings.group_allowed("user-alice", "alice")
+    assert not settings.group_allowed("user-bob", "alice")
+    assert settings.group_allowed("room-alice-1", "alice")
+    assert not settings.group_allowed("room-a*-1", "a")  # a '*' in the user id is taken literally
+    assert settings.group_allowed("room-a*-1", "a*")
+    assert not settings.group_allowed("user-", None)
+    assert not settings.group_allowed("user-{userId}", None)
+    assert settings.group_allowed("team", "alice", claimed=("team",))
+    assert settings.roles_for("alice") == ("webpubsub.sendToGroup.user-alice", "webpubsub.joinLeaveGroups.room-*")
+    assert settings.roles_for(None) == ("webpubsub.joinLeaveGroups.room-*",)
+
+
+def test_sign_in_settings() -> None:
+    settings = load_settings(
+        {**BASE, "NegotiateJwtIssuer": "https://login.example.com/t/v2.0", "NegotiateJwtAudience": "a, b"}
+    )
+    assert settings.bearer is not None
+    assert settings.bearer.audiences == ("a", "b")
+    assert settings.bearer.algorithms == ("RS256", "ES256")
+    assert settings.bearer.user_id_claim == "sub"
+    assert settings.verified_user_source
+    assert not load_settings(BASE).verified_user_source

@@ -1,0 +1,93 @@
+"""Azurite, Microsoft's Azure Storage emulator: its table service only, on a free loopback port.
+
+The idempotency-key store writes to Table Storage; tests and benchmarks run it against the
+``azurite`` npm package that ``make azurite`` installs into ``.tools/`` (version pinned in the
+Makefile). ``make run`` does not need it: with ``AzureWebJobsStorage`` empty, keys stay in memory.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXECUTABLE = ROOT / ".tools" / "node_modules" / ".bin" / "azurite-table"
+# Azurite's documented, public development account (not a secret).
+ACCOUNT = "devstoreaccount1"
+ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+START_SECONDS = 30
+
+
+class Azurite:
+    """``with Azurite() as azurite:`` runs the table service; ``connection_string`` reaches it."""
+
+    def __init__(self) -> None:
+        if not EXECUTABLE.exists():
+            raise FileNotFoundError(f"{EXECUTABLE} is missing; run `make azurite` (needs npm).")
+        self.port = 0
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def connection_string(self) -> str:
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
+            f"TableEndpoint=http://127.0.0.1:{self.port}/{ACCOUNT};"
+        )
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
+
+    def start(self) -> None:
+        for _ in range(3):  # a port picked free can be taken before Azurite binds it
+            self.port = _free_port()
+            self._process = subprocess.Popen(  # noqa: S603 - our own pinned executable
+                [
+                    str(EXECUTABLE),
+                    *("--tableHost", "127.0.0.1", "--tablePort", str(self.port)),
+                    "--inMemoryPersistence",
+                    *("--skipApiVersionCheck", "--disableTelemetry", "--silent"),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            if self._wait_until_listening():
+                return
+            self.stop()
+        raise RuntimeError("Azurite did not start.")
+
+    def _wait_until_listening(self) -> bool:
+        deadline = time.monotonic() + START_SECONDS
+        while time.monotonic() < deadline and self._process and self._process.poll() is None:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return True
+            time.sleep(0.1)
+        return False
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+
+    def __enter__(self) -> Azurite:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

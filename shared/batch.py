@@ -1,0 +1,88 @@
+"""Actions: a batch of 1 to 100 actions, every one checked before any runs, one result each.
+
+Items run in array order, each after the previous one completed, so deliveries keep the
+request's order; a failing item does not stop the others. The answer is 200 when every item
+succeeded and 207 (Multi-Status) when any failed, with the mapped status of each.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import azure.functions as func
+
+from shared.action_parsing import InvalidField, parse_action
+from shared.actions import Action, Read
+from shared.errors import AppError, BadRequest, UpstreamUnavailable
+from shared.invocation import InvocationRecord
+from shared.query import Query
+from shared.responses import json_response
+from shared.service import perform
+from shared.settings import ServiceAccess, load_settings
+from shared.validation import check_message_size, parse_content_type, parse_json
+
+MAX_ACTIONS = 100
+# Each call ends within the service client's 5 s deadline; the batch as a whole must answer well
+# before the platform's 230 s HTTP limit, so items not started by then are not run.
+BATCH_DEADLINE_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class ActionsRequest:
+    hub: str
+    actions: tuple[Action, ...]
+
+
+def parse_actions_request(content_type_header: str | None, body: bytes, hub: str) -> ActionsRequest:
+    """The whole batch, or :class:`BadRequest` naming the first bad item's index and field."""
+    parse_content_type(content_type_header, accepted=("application/json",))
+    check_message_size(body)
+    try:
+        document = parse_json(body.decode("utf-8"))
+    except ValueError:
+        raise BadRequest("The body is not valid JSON (RFC 8259: no NaN or Infinity).") from None
+    items = document if isinstance(document, list) else [document]
+    if not 1 <= len(items) <= MAX_ACTIONS:
+        raise BadRequest(f"Send 1 to {MAX_ACTIONS} actions.")
+    actions = []
+    for index, item in enumerate(items):
+        try:
+            actions.append(parse_action(item))
+        except InvalidField as error:
+            raise BadRequest(f"Action {index}, field {error.field}: {error.message}") from None
+    return ActionsRequest(hub, tuple(actions))
+
+
+async def run_actions(access: ServiceAccess, request: ActionsRequest) -> list[dict[str, Any]]:
+    """Each action in turn; a failure becomes that item's result, not the request's."""
+    deadline = time.monotonic() + BATCH_DEADLINE_SECONDS
+    results = []
+    for index, action in enumerate(request.actions):
+        result: dict[str, Any] = {"index": index, "action": action.name}
+        try:
+            if time.monotonic() > deadline:
+                raise UpstreamUnavailable("Not run: the batch ran out of time (Web PubSub is slow to answer).")
+            value = await perform(access, request.hub, action)
+        except AppError as error:
+            result.update(status=error.status, error={"code": error.code, "message": error.message})
+        else:
+            result["status"] = action.success_status
+            if action.read is not Read.NONE:
+                result["value"] = value
+        results.append(result)
+    return results
+
+
+async def handle_actions(req: func.HttpRequest, record: InvocationRecord) -> func.HttpResponse:
+    settings = load_settings()
+    query = Query.from_url(req.url)
+    hub = settings.resolve_hub(query.single("hub"))
+    record.hub = hub
+    body = req.get_body()
+    request = parse_actions_request(req.headers.get("content-type"), body, hub)
+    record.actions = len(request.actions)
+    results = await run_actions(settings.service, request)
+    record.failed = sum(1 for result in results if "error" in result)
+    return json_response({"hub": hub, "results": results}, status=207 if record.failed else 200)

@@ -1,0 +1,220 @@
+"""``Idempotency-Key`` for ``publish`` and ``actions``: run once, answer repeats from memory.
+
+Semantics of the IETF httpapi "Idempotency-Key" draft, as Stripe uses them. The first request
+with a key claims it and runs; its answer (status and body) is kept for ``IdempotencyMinutes``.
+A repeat of the same request (same SHA-256 fingerprint of method, path, query, content type
+and body) gets that answer again with ``Idempotent-Replayed: true``. The same key with another
+request is 422; while the first still runs, 409 with ``Retry-After: 1``. Answers of 500 and
+above are not kept: the key is released so that a retry runs again. Keys are scoped per
+function and hub, and are stored hashed: neither keys nor bodies reach a log.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import logging
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import azure.functions as func
+
+from shared.errors import AppError, BadRequest, Conflict, UnprocessableContent
+from shared.query import Query
+from shared.responses import JSON_TYPE, NO_STORE
+from shared.settings import IdempotencySettings, load_idempotency_settings, load_settings
+
+logger = logging.getLogger("shared.idempotency")
+
+HEADER = "idempotency-key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+KEY_PATTERN = re.compile(r"[\x20-\x7e]{1,255}")
+RUNNING_LEASE_SECONDS = 120  # a claim whose process died frees itself; longer than any batch runs
+MEMORY_CAPACITY = 100_000
+
+
+class Outcome(enum.Enum):
+    PROCEED = "proceed"  # the key is ours: run the request
+    REPLAY = "replay"  # the same request already ran: answer as it was answered
+    MISMATCH = "mismatch"  # the key was used for another request
+    RUNNING = "running"  # the same key is still running elsewhere
+
+
+@dataclass(frozen=True)
+class Claim:
+    outcome: Outcome
+    status: int = 0
+    body: bytes = b""
+    token: Any = None  # the store's proof of ownership (an ETag, an entry)
+
+
+class KeyStore(Protocol):
+    """Insert-if-absent claims, completed or released only by the claim's owner."""
+
+    async def claim(self, key: str, fingerprint: str, lease_seconds: float) -> Claim: ...
+
+    async def complete(self, key: str, token: Any, status: int, body: bytes, keep_seconds: float) -> None: ...
+
+    async def release(self, key: str, token: Any) -> None: ...
+
+
+Respond = Callable[[], Awaitable[func.HttpResponse]]
+
+
+def read_key(req: func.HttpRequest) -> str | None:
+    """The header's value, or None; a key outside 1-255 printable ASCII is a 400."""
+    key = req.headers.get(HEADER)
+    if key is None:
+        return None
+    if not KEY_PATTERN.fullmatch(key):
+        raise BadRequest("Idempotency-Key must be 1 to 255 printable ASCII characters.")
+    return key
+
+
+def fingerprint(req: func.HttpRequest) -> str:
+    """SHA-256 over method, path, query, content type and body, each length-prefixed."""
+    url = urlsplit(req.url)
+    digest = hashlib.sha256()
+    for part in (req.method.upper(), url.path, url.query, req.headers.get("content-type") or ""):
+        encoded = part.encode("utf-8", errors="surrogatepass")
+        digest.update(len(encoded).to_bytes(8, "big") + encoded)
+    digest.update(req.get_body())
+    return digest.hexdigest()
+
+
+def scoped_key(function: str, req: func.HttpRequest, key: str) -> str:
+    """Per function and per hub (case-insensitive, as hubs are), hashed so no key is stored."""
+    hub = load_settings().resolve_hub(Query.from_url(req.url).single("hub"))
+    return hashlib.sha256(f"{function}\n{hub.lower()}\n{key}".encode()).hexdigest()
+
+
+async def run_once(
+    function: str, req: func.HttpRequest, respond: Respond, note: Callable[[str], None]
+) -> func.HttpResponse:
+    """Answer a request with an ``Idempotency-Key`` at most once per key; ``note`` logs the outcome.
+
+    Requests without the header go straight to ``respond``. Errors raised here (a bad key,
+    409, 422, an unreachable store) are :class:`AppError` for the caller to map.
+    """
+    key = read_key(req)
+    if key is None:
+        return await respond()
+    try:
+        scope = scoped_key(function, req, key)
+    except AppError:
+        return await respond()  # an unknown hub: the answer is the same error, nothing to keep
+    settings = load_idempotency_settings()
+    store = key_store(settings)
+    claim = await store.claim(scope, fingerprint(req), RUNNING_LEASE_SECONDS)
+    if claim.outcome is Outcome.REPLAY:
+        note("replayed")
+        return stored_response(claim.status, claim.body)
+    if claim.outcome is Outcome.MISMATCH:
+        note("mismatch")
+        raise UnprocessableContent("This Idempotency-Key was used for a different request.")
+    if claim.outcome is Outcome.RUNNING:
+        note("running")
+        raise Conflict("A request with this Idempotency-Key is still running; retry shortly.")
+    note("first")
+    try:
+        response = await respond()
+    except BaseException:
+        await _quietly(store.release(scope, claim.token))
+        raise
+    keep = response.status_code < 500
+    if not (
+        keep
+        and await _quietly(
+            store.complete(scope, claim.token, response.status_code, response.get_body(), settings.minutes * 60)
+        )
+    ):
+        await _quietly(store.release(scope, claim.token))
+    return response
+
+
+async def _quietly(call: Awaitable[None]) -> bool:
+    """After the request ran, a store failure must not change its answer; it is only logged."""
+    try:
+        await call
+    except AppError as error:
+        logger.warning("Idempotency key store: %s", error.code)
+        return False
+    return True
+
+
+def stored_response(status: int, body: bytes) -> func.HttpResponse:
+    headers = {**NO_STORE, REPLAYED_HEADER: "true"}
+    return func.HttpResponse(body, status_code=status, headers=headers, mimetype=JSON_TYPE)
+
+
+def key_store(settings: IdempotencySettings) -> KeyStore:
+    """The Table Storage store when ``AzureWebJobsStorage`` is set, else this process's memory."""
+    if settings.uses_table:
+        from shared.idempotency_table import table_store
+
+        return table_store(settings)
+    return memory_store()
+
+
+# -- the in-memory store --------------------------------------------------------------------------
+
+
+@dataclass
+class _Entry:
+    fingerprint: str
+    expires_at: float
+    status: int = 0
+    body: bytes = b""
+
+
+class MemoryKeyStore:
+    """Keys of this process only, at most ``capacity`` (the oldest go first), with expiry."""
+
+    def __init__(self, capacity: int = MEMORY_CAPACITY, clock: Callable[[], float] = time.monotonic) -> None:
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._capacity = capacity
+        self._clock = clock
+        self._lock = threading.Lock()
+
+    async def claim(self, key: str, fingerprint: str, lease_seconds: float) -> Claim:
+        now = self._clock()
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry.expires_at <= now:
+                entry = self._entries[key] = _Entry(fingerprint, now + lease_seconds)
+                self._entries.move_to_end(key)
+                while len(self._entries) > self._capacity:
+                    self._entries.popitem(last=False)
+                return Claim(Outcome.PROCEED, token=entry)
+        if entry.fingerprint != fingerprint:
+            return Claim(Outcome.MISMATCH)
+        if not entry.status:
+            return Claim(Outcome.RUNNING)
+        return Claim(Outcome.REPLAY, entry.status, entry.body)
+
+    async def complete(self, key: str, token: Any, status: int, body: bytes, keep_seconds: float) -> None:
+        with self._lock:
+            if self._entries.get(key) is token:
+                token.status, token.body, token.expires_at = status, body, self._clock() + keep_seconds
+
+    async def release(self, key: str, token: Any) -> None:
+        with self._lock:
+            if self._entries.get(key) is token:
+                del self._entries[key]
+
+
+_memory: MemoryKeyStore | None = None
+
+
+def memory_store() -> MemoryKeyStore:
+    global _memory
+    if _memory is None:
+        _memory = MemoryKeyStore()
+        logger.info("Idempotency keys are kept in this instance's memory only (AzureWebJobsStorage is empty).")
+    return _memory

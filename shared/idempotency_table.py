@@ -1,0 +1,204 @@
+"""Idempotency keys in Azure Table Storage, the account every function app already has.
+
+One row per scoped key (PartitionKey = the key's SHA-256, RowKey ``""``). A claim is an
+insert-if-absent; an expired row is taken over with an ETag-conditional replace, and a
+completion or release only happens while the row still has our claim's ETag. So two
+instances never both run the same key. The answer body is kept in binary properties of at
+most 64 KiB each (the service's limit); an answer too large to keep is not kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import weakref
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from shared.errors import ConfigurationError, StoreUnavailable
+from shared.idempotency import Claim, Outcome
+from shared.settings import WEBJOBS_STORAGE, IdempotencySettings
+
+if TYPE_CHECKING:
+    from azure.core.credentials_async import AsyncTokenCredential
+    from azure.data.tables.aio import TableClient
+
+logger = logging.getLogger("shared.idempotency")
+
+CALL_DEADLINE_SECONDS = 5.0
+CHUNK_BYTES = 64 * 1024
+MAX_CHUNKS = 14  # with the other properties, well under the 1 MiB entity limit
+CLAIM_ATTEMPTS = 3
+ROW_KEY = "key"
+CLIENT_OPTIONS: dict[str, Any] = {"connection_timeout": 2, "read_timeout": 4, "retry_total": 1}
+
+_stores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[IdempotencySettings, TableKeyStore]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def table_store(settings: IdempotencySettings) -> TableKeyStore:
+    """The store for these settings on the running event loop (its client keeps a session)."""
+    per_loop = _stores.setdefault(asyncio.get_running_loop(), {})
+    store = per_loop.get(settings)
+    if store is None:
+        store = per_loop[settings] = _table_store(settings)
+    return store
+
+
+async def close_table_stores() -> None:
+    for store in _stores.pop(asyncio.get_running_loop(), {}).values():
+        await store.close()
+
+
+def _table_store(settings: IdempotencySettings) -> TableKeyStore:
+    from azure.data.tables.aio import TableClient
+
+    if settings.connection_string:
+        try:
+            client = TableClient.from_connection_string(settings.connection_string, settings.table, **CLIENT_OPTIONS)
+        except ValueError:
+            raise ConfigurationError(f"{WEBJOBS_STORAGE} is not a valid storage connection string.") from None
+        return TableKeyStore(client)
+    from azure.identity.aio import DefaultAzureCredential
+
+    credential = DefaultAzureCredential()
+    endpoint = settings.table_endpoint or ""
+    return TableKeyStore(TableClient(endpoint, settings.table, credential=credential, **CLIENT_OPTIONS), credential)
+
+
+class TableKeyStore:
+    def __init__(self, client: TableClient, credential: AsyncTokenCredential | None = None) -> None:
+        self._client = client
+        self._credential = credential
+        self._table_ready = False
+
+    async def close(self) -> None:
+        await self._client.close()
+        if self._credential is not None:
+            await self._credential.close()
+
+    async def claim(self, key: str, fingerprint: str, lease_seconds: float) -> Claim:
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+
+        running = {
+            "PartitionKey": key,
+            "RowKey": ROW_KEY,
+            "Fingerprint": fingerprint,
+            "Status": 0,
+            "ExpiresAt": _now() + timedelta(seconds=lease_seconds),
+        }
+        await self._ensure_table()
+        for _ in range(CLAIM_ATTEMPTS):
+            try:
+                created = await self._call(self._client.create_entity(running))
+                return Claim(Outcome.PROCEED, token=created["etag"])
+            except ResourceExistsError:
+                pass
+            try:
+                row = await self._call(self._client.get_entity(key, ROW_KEY))
+            except ResourceNotFoundError:
+                continue  # released in between: try the insert again
+            if row["ExpiresAt"] <= _now():
+                try:
+                    taken = await self._call(
+                        self._client.update_entity(
+                            running,
+                            mode="replace",
+                            etag=row.metadata["etag"],
+                            match_condition=MatchConditions.IfNotModified,
+                        )
+                    )
+                    return Claim(Outcome.PROCEED, token=taken["etag"])
+                except (ResourceModifiedError, ResourceNotFoundError):
+                    continue  # another instance took it over first
+            if row["Fingerprint"] != fingerprint:
+                return Claim(Outcome.MISMATCH)
+            if not row["Status"]:
+                return Claim(Outcome.RUNNING)
+            return Claim(Outcome.REPLAY, int(row["Status"]), _join_body(row))
+        return Claim(Outcome.RUNNING)
+
+    async def complete(self, key: str, token: Any, status: int, body: bytes, keep_seconds: float) -> None:
+        from azure.core import MatchConditions
+
+        chunks = [body[start : start + CHUNK_BYTES] for start in range(0, len(body), CHUNK_BYTES)]
+        if len(chunks) > MAX_CHUNKS:
+            raise StoreUnavailable("The answer is too large to keep for its Idempotency-Key.")
+        row: dict[str, Any] = {
+            "PartitionKey": key,
+            "RowKey": ROW_KEY,
+            "Status": status,
+            "ExpiresAt": _now() + timedelta(seconds=keep_seconds),
+            "Chunks": len(chunks),
+            **{f"Body{index}": chunk for index, chunk in enumerate(chunks)},
+        }
+        # MERGE keeps the fingerprint; the ETag makes sure the row is still our claim.
+        with _unless_taken_over():
+            await self._call(
+                self._client.update_entity(row, mode="merge", etag=token, match_condition=MatchConditions.IfNotModified)
+            )
+
+    async def release(self, key: str, token: Any) -> None:
+        from azure.core import MatchConditions
+
+        with _unless_taken_over():
+            await self._call(
+                self._client.delete_entity(key, ROW_KEY, etag=token, match_condition=MatchConditions.IfNotModified)
+            )
+
+    async def _ensure_table(self) -> None:
+        if self._table_ready:
+            return
+        from azure.core.exceptions import ResourceExistsError
+
+        with contextlib.suppress(ResourceExistsError):
+            await self._call(self._client.create_table())
+        self._table_ready = True
+
+    async def _call(self, call: Any) -> Any:
+        """One Table call within the deadline; transport and service failures are 503s."""
+        from azure.core.exceptions import (
+            HttpResponseError,
+            ResourceExistsError,
+            ResourceModifiedError,
+            ResourceNotFoundError,
+            ServiceRequestError,
+            ServiceResponseError,
+        )
+
+        try:
+            async with asyncio.timeout(CALL_DEADLINE_SECONDS):
+                return await call
+        except (ResourceExistsError, ResourceNotFoundError, ResourceModifiedError):
+            raise
+        except HttpResponseError as error:
+            if error.status_code == 412:  # a lost ETag race, as ResourceModifiedError
+                raise ResourceModifiedError(message="The row changed.") from None
+            logger.warning("Idempotency table answered %s", error.status_code)
+            raise StoreUnavailable("The idempotency key store refused the call; try again shortly.") from None
+        except (TimeoutError, ServiceRequestError, ServiceResponseError) as error:
+            logger.warning("Idempotency table unreachable: %s", type(error).__name__)
+            raise StoreUnavailable("The idempotency key store could not be reached; try again shortly.") from None
+
+
+@contextlib.contextmanager
+def _unless_taken_over() -> Iterator[None]:
+    """A claim whose lease ran out may have been taken over; then the row is no longer ours."""
+    from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+
+    try:
+        yield
+    except (ResourceModifiedError, ResourceNotFoundError):
+        logger.warning("Idempotency key was taken over after its lease ran out; its answer is not kept.")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _join_body(row: Any) -> bytes:
+    return b"".join(bytes(row.get(f"Body{index}") or b"") for index in range(int(row.get("Chunks") or 0)))

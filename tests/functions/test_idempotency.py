@@ -1,0 +1,232 @@
+"""Idempotency-Key on publish and actions, on both stores: memory, and Table Storage (Azurite)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import AsyncExitStack
+
+import aiohttp
+import pytest
+
+from devhost.azurite import Azurite
+from emulator import DEFAULT_ACCESS_KEY, Emulator
+from shared.idempotency import MemoryKeyStore, Outcome
+from shared.idempotency_table import table_store
+from shared.settings import load_idempotency_settings
+from tests.conftest import Stack
+from tests.fakes.fault_proxy import FaultProxy
+from tests.functions.test_actions import Client, clients
+from tests.support import TEST_KEY
+
+KEY = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ABCDEFGH"
+
+
+@pytest.fixture(params=["memory", "azurite"])
+def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The dev host reads app settings per invocation: empty AzureWebJobsStorage means memory."""
+    value = request.getfixturevalue("azurite").connection_string if request.param == "azurite" else ""
+    monkeypatch.setenv("AzureWebJobsStorage", value)
+    yield request.param
+
+
+async def post(
+    http: aiohttp.ClientSession,
+    stack: Stack,
+    path: str,
+    body: bytes,
+    key: str | None,
+    content_type: str = "text/plain",
+) -> tuple[int, bytes, dict[str, str]]:
+    headers = {"x-functions-key": TEST_KEY, "Content-Type": content_type}
+    if key is not None:
+        headers["Idempotency-Key"] = key
+    async with http.post(f"{stack.base_url}{path}", data=body, headers=headers) as response:
+        return response.status, await response.read(), dict(response.headers)
+
+
+async def count_arrivals(client: Client) -> int:
+    count = 0
+    try:
+        while True:
+            await asyncio.wait_for(client.socket.recv(), 0.5)
+            count += 1
+    except TimeoutError:
+        return count
+
+
+def new_key() -> str:
+    return f"key-{uuid.uuid4()}"
+
+
+async def test_a_repeat_is_answered_from_the_store_and_not_sent_again(stack: Stack, store: str) -> None:
+    user, key = f"u-{uuid.uuid4().hex[:6]}", new_key()
+    async with clients(stack, user) as [client], aiohttp.ClientSession() as http:
+        first = await post(http, stack, f"/api/publish?user={user}", b"once", key)
+        again = await post(http, stack, f"/api/publish?user={user}", b"once", key)
+        assert first[0] == again[0] == 202
+        assert first[1] == again[1]
+        assert "Idempotent-Replayed" not in first[2]
+        assert again[2]["Idempotent-Replayed"] == "true"
+        assert await count_arrivals(client) == 1
+
+
+async def test_actions_replay_their_per_item_results(stack: Stack, store: str) -> None:
+    user, key = f"u-{uuid.uuid4().hex[:6]}", new_key()
+    batch = json.dumps(
+        [
+            {"actionName": "sendToUser", "userId": user, "data": "a"},
+            {"actionName": "addConnectionToGroup", "connectionId": "gone", "group": "g"},
+        ]
+    ).encode()
+    async with clients(stack, user) as [client], aiohttp.ClientSession() as http:
+        first = await post(http, stack, "/api/actions", batch, key, "application/json")
+        again = await post(http, stack, "/api/actions", batch, key, "application/json")
+        assert first[0] == again[0] == 207  # a 4xx item inside is kept, as the whole answer is
+        assert first[1] == again[1] and again[2]["Idempotent-Replayed"] == "true"
+        assert await count_arrivals(client) == 1
+
+
+async def test_the_same_key_for_another_request_is_422(stack: Stack, store: str) -> None:
+    key = new_key()
+    async with aiohttp.ClientSession() as http:
+        assert (await post(http, stack, "/api/publish", b"one", key))[0] == 202
+        status, body, _ = await post(http, stack, "/api/publish", b"two", key)
+        assert status == 422 and json.loads(body)["error"]["code"] == "UnprocessableContent"
+        status, _, _ = await post(http, stack, "/api/publish?ttl=5", b"one", key)
+        assert status == 422
+
+
+async def test_keys_are_scoped_per_function(stack: Stack, store: str) -> None:
+    key = new_key()
+    async with aiohttp.ClientSession() as http:
+        assert (await post(http, stack, "/api/publish", b"x", key))[0] == 202
+        action = b'{"actionName":"userExists","userId":"nobody"}'
+        assert (await post(http, stack, "/api/actions", action, key, "application/json"))[0] == 200
+
+
+async def test_keys_are_scoped_per_hub(stack: Stack, store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    other_hub, key = f"other_{uuid.uuid4().hex[:8]}", new_key()
+    monkeypatch.setenv("WebPubSubAllowedHubs", other_hub)
+    async with aiohttp.ClientSession() as http:
+        assert (await post(http, stack, "/api/publish", b"x", key))[0] == 202
+        status, _, headers = await post(http, stack, f"/api/publish?hub={other_hub}", b"x", key)
+        assert status == 202 and "Idempotent-Replayed" not in headers
+        status, _, headers = await post(http, stack, f"/api/publish?hub={other_hub.upper()}", b"x", key)
+        assert status == 422  # hubs are case-insensitive: the same hub, another query
+
+
+async def test_twenty_concurrent_requests_with_one_key_run_once(
+    stack: Stack, store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user, key = f"u-{uuid.uuid4().hex[:6]}", new_key()
+    slow = FaultProxy(stack.emulator.port, weights={"delay": 1})  # the first request holds its key for 2 s
+    await slow.start()
+    monkeypatch.setenv(
+        "WebPubSubConnectionString", f"Endpoint=http://localhost;Port={slow.port};AccessKey={DEFAULT_ACCESS_KEY};"
+    )
+    async with AsyncExitStack() as exits, clients(stack, user) as [client], aiohttp.ClientSession() as http:
+        exits.push_async_callback(slow.stop)
+        answers = await asyncio.gather(
+            *(post(http, stack, f"/api/publish?user={user}", b"concurrent", key) for _ in range(20))
+        )
+        firsts = [a for a in answers if a[0] == 202 and "Idempotent-Replayed" not in a[2]]
+        replays = [a for a in answers if a[0] == 202 and a[2].get("Idempotent-Replayed") == "true"]
+        conflicts = [a for a in answers if a[0] == 409]
+        assert len(firsts) == 1
+        assert len(firsts) + len(replays) + len(conflicts) == 20
+        assert conflicts, "no request found the key still running"
+        assert all(a[2]["Retry-After"] == "1" and json.loads(a[1])["error"]["code"] == "Conflict" for a in conflicts)
+        assert await count_arrivals(client) == 1
+
+
+async def test_a_503_releases_the_key_so_a_retry_runs(
+    stack: Stack, store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user, key = f"u-{uuid.uuid4().hex[:6]}", new_key()
+    async with clients(stack, user) as [client], aiohttp.ClientSession() as http:
+        async with Emulator(port=0) as doomed:
+            port = doomed.port
+        monkeypatch.setenv("WebPubSubConnectionString", f"Endpoint=http://127.0.0.1;Port={port};AccessKey={KEY};")
+        assert (await post(http, stack, f"/api/publish?user={user}", b"retry me", key))[0] == 503
+        monkeypatch.setenv("WebPubSubConnectionString", stack.emulator.connection_string)
+        status, _, headers = await post(http, stack, f"/api/publish?user={user}", b"retry me", key)
+        assert status == 202 and "Idempotent-Replayed" not in headers
+        assert json.loads(await client.socket.recv())["data"] == "retry me"
+
+
+@pytest.mark.parametrize(
+    "bad_key",
+    ["", "k" * 256, "schlüssel", "tab\there"],
+)
+async def test_keys_outside_printable_ascii_are_400(stack: Stack, bad_key: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        headers = {"x-functions-key": TEST_KEY, "Content-Type": "text/plain", "Idempotency-Key": bad_key}
+        async with http.post(f"{stack.base_url}/api/publish", data=b"x", headers=headers) as response:
+            if response.status != 400:
+                pytest.fail(f"{response.status} for {bad_key!r}")
+            assert (await response.json())["error"]["code"] == "BadRequest"
+
+
+async def test_expired_keys_count_as_absent_in_memory() -> None:
+    store = MemoryKeyStore()
+    claim = await store.claim("k", "fp", 60)
+    await store.complete("k", claim.token, 202, b"{}", keep_seconds=0)
+    assert (await store.claim("k", "other", 60)).outcome is Outcome.PROCEED
+
+
+async def test_the_memory_store_forgets_its_oldest_keys_past_its_capacity() -> None:
+    store = MemoryKeyStore(capacity=2)
+    for key in ("a", "b", "c"):
+        claim = await store.claim(key, "fp", 60)
+        await store.complete(key, claim.token, 202, b"{}", keep_seconds=60)
+    assert (await store.claim("a", "other", 60)).outcome is Outcome.PROCEED
+    assert (await store.claim("c", "other", 60)).outcome is Outcome.MISMATCH
+
+
+async def test_table_rows_expire_and_only_the_owner_completes(azurite: Azurite) -> None:
+    store = table_store(load_idempotency_settings({"AzureWebJobsStorage": azurite.connection_string}))
+    key = uuid.uuid4().hex
+    first = await store.claim(key, "fp", 60)
+    assert first.outcome is Outcome.PROCEED
+    assert (await store.claim(key, "fp", 60)).outcome is Outcome.RUNNING
+    assert (await store.claim(key, "other", 60)).outcome is Outcome.MISMATCH
+    big = bytes(range(256)) * 1000  # 256 kB: more than one 64 KiB property
+    await store.complete(key, first.token, 207, big, keep_seconds=0)
+    taken = await store.claim(key, "other", 60)  # expired: counts as absent, taken over by ETag
+    assert taken.outcome is Outcome.PROCEED
+    await store.complete(key, first.token, 202, b"stale owner", keep_seconds=60)  # refused: not its row any more
+    await store.complete(key, taken.token, 202, big, keep_seconds=60)
+    replay = await store.claim(key, "other", 60)
+    assert (replay.outcome, replay.status, replay.body) == (Outcome.REPLAY, 202, big)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["garbage", "AccountName=x", "DefaultEndpointsProtocol=http;AccountKey=abc="],
+)
+async def test_a_malformed_storage_connection_string_is_a_configuration_error(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("AzureWebJobsStorage", value)
+    async with aiohttp.ClientSession() as http:
+        status, body, _ = await post(http, stack, "/api/publish", b"x", new_key())
+    error = json.loads(body)["error"]
+    assert (status, error["code"]) == (500, "ConfigurationError")
+    assert "AzureWebJobsStorage" in error["message"]
+
+
+async def test_an_unreachable_key_store_is_a_503_and_nothing_is_sent(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, azurite: Azurite
+) -> None:
+    user = f"u-{uuid.uuid4().hex[:6]}"
+    async with Emulator(port=0) as doomed:
+        closed_port = doomed.port
+    monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string.replace(str(azurite.port), str(closed_port)))
+    async with clients(stack, user) as [client], aiohttp.ClientSession() as http:
+        status, body, headers = await post(http, stack, f"/api/publish?user={user}", b"x", new_key())
+        assert (status, json.loads(body)["error"]["code"]) == (503, "StoreUnavailable")
+        assert int(headers["Retry-After"]) > 0
+        assert await client.quiet()

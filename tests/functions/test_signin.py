@@ -1,0 +1,397 @@
+"""negotiate with bearer tokens from the app's identity provider: a fake OIDC issuer on loopback
+(discovery + JWKS over real HTTP, RSA and EC keys made now) and the real emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import socket
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+import websockets
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.fakes.oidc_issuer import AUDIENCE, FakeIssuer
+from tests.functions.test_negotiate import call, claims_of
+
+SUBPROTOCOL = ["json.webpubsub.azure.v1"]
+
+
+@pytest.fixture
+async def issuer() -> AsyncIterator[FakeIssuer]:
+    fake = await FakeIssuer().start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+def signin(app_settings: dict, issuer: FakeIssuer, monkeypatch: pytest.MonkeyPatch) -> FakeIssuer:
+    monkeypatch.setenv("NegotiateJwtIssuer", issuer.issuer)
+    monkeypatch.setenv("NegotiateJwtAudience", f"other-app, {AUDIENCE}")
+    return issuer
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def assert_invalid_token(status: int, body: dict, headers: dict, reason: str) -> None:
+    assert status == 401, body
+    assert headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    assert body["error"]["code"] == "Unauthorized"
+    assert reason in body["error"]["message"]
+
+
+# -- valid tokens ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["RSA", "EC"])
+async def test_a_valid_token_names_the_user(signin: FakeIssuer, kind: str) -> None:
+    kid = signin.add_key(kind)
+    status, body, _ = await call("/api/negotiate", headers=bearer(signin.sign(kid, sub="alice")))
+    assert status == 200, body
+    assert claims_of(body)["sub"] == "alice"
+    async with websockets.connect(body["url"], subprotocols=SUBPROTOCOL) as ws:
+        assert json.loads(await ws.recv())["userId"] == "alice"
+
+
+async def test_keys_come_from_the_cache_after_the_first_fetch(signin: FakeIssuer) -> None:
+    kid = signin.add_key()
+    for user in ("alice", "bob", "carol"):
+        status, body, _ = await call("/api/negotiate", headers=bearer(signin.sign(kid, sub=user)))
+        assert (status, claims_of(body)["sub"]) == (200, user)
+    assert signin.requests == ["/tenant/.well-known/openid-configuration", "/tenant/keys"]
+
+
+async def test_jwks_url_setting_skips_discovery(signin: FakeIssuer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NegotiateJwksUrl", f"{signin.issuer}/keys")
+    kid = signin.add_key("EC")
+    status, _, _ = await call("/api/negotiate", headers=bearer(signin.sign(kid)))
+    assert status == 200
+    assert signin.requests == ["/tenant/keys"]
+
+
+async def test_the_user_id_claim_setting(signin: FakeIssuer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NegotiateUserIdClaim", "oid")
+    kid = signin.add_key()
+    status, body, _ = await call("/api/negotiate", headers=bearer(signin.sign(kid, sub="s-1", oid="object-7")))
+    assert (status, claims_of(body)["sub"]) == (200, "object-7")
+    status, body, headers = await call("/api/negotiate", headers=bearer(signin.sign(kid, sub="s-1")))
+    assert_invalid_token(status, body, headers, "'oid' claim")
+
+
+async def test_user_groups_from_the_placeholder(signin: FakeIssuer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NegotiateAllowedGroups", "lobby,user-{userId}")
+    kid = signin.add_key()
+    alice = bearer(signin.sign(kid, sub="alice"))
+    status, body, _ = await call("/api/negotiate?group=user-alice&group=lobby", headers=alice)
+    assert (status, claims_of(body)["webpubsub.group"]) == (200, ["user-alice", "lobby"])
+    status, body, _ = await call("/api/negotiate?group=user-bob", headers=alice)
+    assert status == 403
+    assert "NegotiateAllowedGroups" in body["error"]["message"]
+    status, _, _ = await call("/api/negotiate?group=user-")  # anonymous: the placeholder matches nothing
+    assert status == 403
+
+
+async def test_groups_from_the_groups_claim(signin: FakeIssuer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NegotiateGroupsClaim", "groups")
+    kid = signin.add_key()
+    token = bearer(signin.sign(kid, groups=["team-red", "ops"]))
+    status, body, _ = await call("/api/negotiate?group=team-red&group=ops", headers=token)
+    assert (status, claims_of(body)["webpubsub.group"]) == (200, ["team-red", "ops"])
+    status, _, _ = await call("/api/negotiate?group=team-blue", headers=token)
+    assert status == 403
+    status, _, _ = await call("/api/negotiate?group=solo", headers=bearer(signin.sign(kid, groups="solo")))
+    assert status == 200
+    status, body, headers = await call("/api/negotiate", headers=bearer(signin.sign(kid, groups=[1, 2])))
+    assert_invalid_token(status, body, headers, "'groups' claim")
+
+
+async def test_roles_with_the_placeholder_and_wildcards(signin: FakeIssuer, monkeypatch: pytest.MonkeyPatch) -> None:
+    roles = "webpubsub.sendToGroup.user-{userId},webpubsub.joinLeaveGroups.demo-*,webpubsub.sendToGroups.demo-**"
+    monkeypatch.setenv("NegotiateRoles", roles)
+    kid = signin.add_key()
+    _, body, _ = await call("/api/negotiate", headers=bearer(signin.sign(kid, sub="alice")))
+    assert claims_of(body)["role"] == [
+        "webpubsub.sendToGroup.user-alice",
+        "webpubsub.joinLeaveGroups.demo-*",
+        "webpubsub.sendToGroups.demo-**",
+    ]
+    _, body, _ = await call("/api/negotiate")
+    assert claims_of(body)["role"] == ["webpubsub.joinLeaveGroups.demo-*", "webpubsub.sendToGroups.demo-**"]
+
+
+async def test_the_client_token_never_outlives_the_sign_in(signin: FakeIssuer) -> None:
+    kid = signin.add_key()
+    bearer_exp = int(time.time()) + 300  # NegotiateTokenMinutes is 60
+    status, body, _ = await call("/api/negotiate", headers=bearer(signin.sign(kid, exp=bearer_exp)))
+    assert status == 200
+    assert claims_of(body)["exp"] <= bearer_exp
+    expires_on = datetime.strptime(body["expiresOn"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert expires_on.timestamp() <= bearer_exp
+
+
+async def test_a_remembered_token_still_expires(signin: FakeIssuer) -> None:
+    token = bearer(signin.sign(signin.add_key(), exp=int(time.time()) + 2))
+    assert (await call("/api/negotiate", headers=token))[0] == 200  # verified, then remembered
+    await asyncio.sleep(max(0.0, int(time.time()) + 2.1 - time.time()) + 1)
+    status, body, headers = await call("/api/negotiate", headers=token)
+    assert_invalid_token(status, body, headers, "expired")
+
+
+async def test_a_remembered_token_is_checked_again_under_new_settings(
+    signin: FakeIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = bearer(signin.sign(signin.add_key()))
+    assert (await call("/api/negotiate", headers=token))[0] == 200
+    monkeypatch.setenv("NegotiateJwtAudience", "another-app")
+    status, body, headers = await call("/api/negotiate", headers=token)
+    assert_invalid_token(status, body, headers, "another audience")
+
+
+# -- tokens that must fail ----------------------------------------------------------------------------
+
+
+def unsigned(issuer: FakeIssuer, kid: str) -> str:
+    header = b64(json.dumps({"alg": "none", "kid": kid, "typ": "JWT"}).encode())
+    return f"{header}.{b64(json.dumps(issuer.claims()).encode())}."
+
+
+def hs256_with_the_public_key(issuer: FakeIssuer, kid: str) -> str:
+    """The classic confusion attack: HMAC keyed with the PEM text of the issuer's public key."""
+    pem = (
+        issuer.private_keys[kid]
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    signing_input = (
+        f"{b64(json.dumps({'alg': 'HS256', 'kid': kid}).encode())}.{b64(json.dumps(issuer.claims()).encode())}"
+    )
+    return f"{signing_input}.{b64(hmac.new(pem, signing_input.encode(), hashlib.sha256).digest())}"
+
+
+def tampered(issuer: FakeIssuer, kid: str) -> str:
+    header, _, signature = issuer.sign(kid, sub="alice").split(".")
+    return f"{header}.{b64(json.dumps(issuer.claims(sub='admin')).encode())}.{signature}"
+
+
+def another_key_same_kid(issuer: FakeIssuer, kid: str) -> str:
+    return issuer.sign(kid, signing_key=rsa.generate_private_key(65537, 2048))
+
+
+BAD_TOKENS = {
+    "alg none": (unsigned, "algorithm is not accepted"),
+    "HS256 signed with the public key": (hs256_with_the_public_key, "algorithm is not accepted"),
+    "another key under the same kid": (another_key_same_kid, "signature does not verify"),
+    "expired": (lambda i, k: i.sign(k, exp=int(time.time()) - 120), "expired"),
+    "expired within the leeway": (lambda i, k: i.sign(k, exp=int(time.time()) - 5), "expired"),
+    "nbf ahead": (lambda i, k: i.sign(k, nbf=int(time.time()) + 600), "not valid yet"),
+    "no exp": (lambda i, k: i.sign(k, exp=None), "'exp' claim"),
+    "wrong issuer": (lambda i, k: i.sign(k, iss="https://evil.example/"), "another issuer"),
+    "wrong audience": (lambda i, k: i.sign(k, aud="api://someone-else"), "another audience"),
+    "tampered payload": (tampered, "signature does not verify"),
+    "unknown kid": (lambda i, k: i.sign(i.add_key(publish=False)), "key id"),
+    "not a JWT": (lambda i, k: "not-a-jwt", "well-formed"),
+    "user id with a control character": (lambda i, k: i.sign(k, sub="ali\x1bce"), "'sub' claim"),
+    "user id with a lone surrogate": (lambda i, k: i.sign(k, sub="ali\ud800ce"), "'sub' claim"),
+    "user id not a string": (lambda i, k: i.sign(k, sub=42), "'sub' claim"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_TOKENS))
+async def test_bad_tokens_are_401_invalid_token(signin: FakeIssuer, case: str, log_lines: list[str]) -> None:
+    kid = signin.add_key()
+    make, reason = BAD_TOKENS[case]
+    token = make(signin, kid)
+    status, body, headers = await call("/api/negotiate", headers=bearer(token))
+    assert_invalid_token(status, body, headers, reason)
+    secret = token.split(".")[1] if "." in token else token
+    assert secret not in json.dumps(body)
+    assert all(secret not in line for line in log_lines)
+
+
+async def test_a_token_only_in_the_query_string_is_not_a_sign_in(
+    signin: FakeIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = signin.sign(signin.add_key())
+    status, body, _ = await call(f"/api/negotiate?access_token={token}&token={token}")
+    assert status == 200
+    assert "sub" not in claims_of(body)
+    monkeypatch.setenv("NegotiateRequireUser", "true")
+    status, body, headers = await call(f"/api/negotiate?access_token={token}")
+    assert status == 401
+    assert headers["WWW-Authenticate"] == "Bearer"
+
+
+async def test_an_empty_bearer_is_refused_not_ignored(signin: FakeIssuer) -> None:
+    status, body, headers = await call("/api/negotiate", headers={"Authorization": "Bearer   "})
+    assert_invalid_token(status, body, headers, "empty")
+
+
+# -- key rotation and an unreachable issuer -------------------------------------------------------------
+
+
+async def test_key_rotation_refetches_once(signin: FakeIssuer) -> None:
+    first = signin.add_key()
+    assert (await call("/api/negotiate", headers=bearer(signin.sign(first))))[0] == 200
+    assert signin.jwks_fetches == 1
+    rotated = signin.add_key("EC")  # the issuer publishes a new key
+    status, body, _ = await call("/api/negotiate", headers=bearer(signin.sign(rotated, sub="bob")))
+    assert (status, claims_of(body)["sub"]) == (200, "bob")
+    assert signin.jwks_fetches == 2
+    later = signin.add_key()  # a second rotation within 30 s waits for the next refetch window
+    status, body, headers = await call("/api/negotiate", headers=bearer(signin.sign(later)))
+    assert_invalid_token(status, body, headers, "key id")
+    assert signin.jwks_fetches == 2
+    assert (await call("/api/negotiate", headers=bearer(signin.sign(first, sub="again"))))[0] == 200  # still cached
+
+
+UNVERIFIABLE = ".".join([b64(b'{"alg":"RS256","kid":"k1"}'), b64(b'{"sub":"x"}'), b64(b"signature")])
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def test_issuer_down_with_an_empty_cache_is_503(app_settings: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NegotiateJwtIssuer", f"http://127.0.0.1:{closed_port()}/down")
+    monkeypatch.setenv("NegotiateJwtAudience", AUDIENCE)
+    status, body, headers = await call("/api/negotiate", headers=bearer(UNVERIFIABLE))
+    assert status == 503
+    assert body["error"]["code"] == "IdentityProviderUnavailable"
+    assert int(headers["Retry-After"]) > 0
+    status, _, _ = await call("/api/negotiate")  # anonymous callers are not held up
+    assert status == 200
+
+
+async def test_an_issuer_that_never_answers_is_503_not_a_hang(
+    app_settings: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # read nothing, answer nothing
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setenv("NegotiateJwtIssuer", f"http://127.0.0.1:{port}/silent")
+    monkeypatch.setenv("NegotiateJwtAudience", AUDIENCE)
+    try:
+        status, body, headers = await asyncio.wait_for(call("/api/negotiate", headers=bearer(UNVERIFIABLE)), 10)
+    finally:
+        server.close()
+        for writer in accepted:
+            writer.close()
+    assert (status, body["error"]["code"]) == (503, "IdentityProviderUnavailable")
+    assert "Retry-After" in headers
+
+
+# -- precedence: no one poses as someone who signs in --------------------------------------------------
+
+
+async def test_user_id_in_the_query_must_match_the_token(signin: FakeIssuer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NegotiateAllowClientUserId", "true")
+    token = bearer(signin.sign(signin.add_key(), sub="alice"))
+    status, body, _ = await call("/api/negotiate?userId=mallory", headers=token)
+    assert (status, body["error"]["code"]) == (403, "Forbidden")
+    status, body, _ = await call("/api/negotiate?userId=alice", headers=token)
+    assert (status, claims_of(body)["sub"]) == (200, "alice")
+    status, body, _ = await call("/api/negotiate?userId=alice")  # without the token: posing
+    assert status == 403
+
+
+async def test_the_token_wins_over_app_service_headers(signin: FakeIssuer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NegotiateTrustAppServiceAuth", "true")
+    token = bearer(signin.sign(signin.add_key(), sub="alice"))
+    status, body, _ = await call("/api/negotiate", headers={**token, "x-ms-client-principal-id": "bob"})
+    assert (status, claims_of(body)["sub"]) == (200, "alice")
+
+
+async def test_no_posing_as_an_app_service_user(app_settings: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NegotiateTrustAppServiceAuth", "true")
+    monkeypatch.setenv("NegotiateAllowClientUserId", "true")
+    status, body, _ = await call("/api/negotiate?userId=alice")
+    assert status == 403
+    assert "signed-in user" in body["error"]["message"]
+    status, body, _ = await call("/api/negotiate?userId=alice", headers={"x-ms-client-principal-id": "alice"})
+    assert (status, claims_of(body)["sub"]) == (200, "alice")
+
+
+def principal(*claims: tuple[str, str]) -> str:
+    document = {"auth_typ": "aad", "claims": [{"typ": typ, "val": val} for typ, val in claims]}
+    return base64.b64encode(json.dumps(document).encode()).decode()
+
+
+async def test_app_service_principal_claims_give_groups(app_settings: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NegotiateTrustAppServiceAuth", "true")
+    monkeypatch.setenv("NegotiateGroupsClaim", "groups")
+    headers = {
+        "x-ms-client-principal-id": "alice",
+        "x-ms-client-principal": principal(("groups", "team-red"), ("groups", "ops"), ("name", "Alice")),
+    }
+    status, body, _ = await call("/api/negotiate?group=team-red&group=ops", headers=headers)
+    assert (status, claims_of(body)["webpubsub.group"]) == (200, ["team-red", "ops"])
+    status, _, _ = await call("/api/negotiate?group=team-blue", headers=headers)
+    assert status == 403
+    status, body, _ = await call("/api/negotiate", headers={**headers, "x-ms-client-principal": "not base64 json!"})
+    assert (status, body["error"]["code"]) == (400, "BadRequest")
+
+
+@pytest.mark.parametrize("value", ["ali\ud800ce", "ali\x85ce", "ali\x00ce"])
+async def test_odd_characters_in_ids_from_any_source_are_refused(
+    app_settings: dict, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("NegotiateTrustAppServiceAuth", "true")
+    monkeypatch.setenv("NegotiateAllowedGroups", "*")
+    status, _, _ = await call("/api/negotiate", headers={"x-ms-client-principal-id": value})
+    assert status == 400
+    monkeypatch.setenv("NegotiateTrustAppServiceAuth", "false")
+    monkeypatch.setenv("NegotiateAllowClientUserId", "true")
+    from urllib.parse import quote
+
+    encoded = quote(value.encode("utf-8", "surrogatepass"), safe="")
+    for query in (f"userId={encoded}", f"group={encoded}"):
+        status, _, _ = await call(f"/api/negotiate?{query}")
+        assert status == 400, query
+
+
+# -- settings ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"NegotiateJwtAudience": ""}, "NegotiateJwtAudience"),
+        ({"NegotiateJwtAlgorithms": "RS256,HS256"}, "NegotiateJwtAlgorithms"),
+        ({"NegotiateJwtAlgorithms": "none"}, "NegotiateJwtAlgorithms"),
+        ({"NegotiateJwtIssuer": "http://login.example.com/tenant"}, "NegotiateJwtIssuer"),
+        ({"NegotiateJwksUrl": "ftp://127.0.0.1/keys"}, "NegotiateJwksUrl"),
+    ],
+)
+async def test_bad_sign_in_settings_are_a_configuration_error(
+    signin: FakeIssuer, monkeypatch: pytest.MonkeyPatch, overrides: dict[str, str], named: str
+) -> None:
+    for name, value in overrides.items():
+        monkeypatch.setenv(name, value)
+    status, body, _ = await call("/api/negotiate")
+    assert (status, body["error"]["code"]) == (500, "ConfigurationError")
+    assert named in body["error"]["message"]
+
+
+async def test_bearer_tokens_are_ignored_without_an_issuer(app_settings: dict) -> None:
+    status, body, _ = await call("/api/negotiate", headers={"Authorization": "Bearer whatever"})
+    assert status == 200
+    assert "sub" not in claims_of(body)
