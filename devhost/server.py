@@ -27,6 +27,7 @@ from devhost.identity import DevIdentityProvider
 from devhost.keys import authorized, presented_key
 from devhost.local_settings import LocalSettings
 from devhost.mapping import to_function_request, to_web_response
+from emulator import http_guard
 
 logger = logging.getLogger("devhost")
 
@@ -58,6 +59,7 @@ class DevHost:
         serve_demo: bool = True,
         middlewares: tuple[Any, ...] = (),
         dev_identity: bool = False,
+        header_timeout: float = http_guard.HEADER_TIMEOUT_SECONDS,
     ) -> None:
         self.app_root = app_root.resolve()
         self.settings = settings
@@ -66,6 +68,7 @@ class DevHost:
         self.enforce_keys = enforce_keys
         self.serve_demo = serve_demo
         self.middlewares = middlewares  # extra aiohttp middlewares, outermost first (tracing, auditing)
+        self.header_timeout = header_timeout  # how long a request head may take (tests shorten it)
         # The development identity provider (devhost.identity); its issuer is set once the port is known.
         self.identity_provider = DevIdentityProvider() if dev_identity else None
         self.functions: list[HttpFunction] = []
@@ -82,7 +85,9 @@ class DevHost:
         self.functions = load_functions(self.app_root, self.route_prefix)
 
     def build_app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[*self.middlewares, self._cors])
+        app = web.Application(
+            client_max_size=MAX_BODY_BYTES, middlewares=[*self.middlewares, http_guard.host_guard, self._cors]
+        )
         if self.serve_demo:
             app.router.add_get("/", self._demo_page)
         if self.identity_provider is not None:
@@ -96,15 +101,20 @@ class DevHost:
     async def start(self) -> None:
         if not self.functions:
             self.load()
+        http_guard.quiet_resource_exhaustion()
         # Room for long request lines, so that the 4 KB URL rule below answers (414), not the parser.
         self._runner = web.AppRunner(
-            self.build_app(), access_log=None, max_line_size=MAX_REQUEST_LINE, max_field_size=MAX_REQUEST_LINE
+            self.build_app(),
+            access_log=None,
+            keepalive_timeout=self.header_timeout,
+            max_line_size=MAX_REQUEST_LINE,
+            max_field_size=MAX_REQUEST_LINE,
         )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()
         if self.port == 0:
-            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            self.port = self._runner.addresses[0][1]
         if self.identity_provider is not None:
             self.identity_provider.issuer = self.base_url + IDENTITY_PATH
 
@@ -152,7 +162,12 @@ class DevHost:
 
     async def _invoke(self, function: HttpFunction, request: web.Request, values: dict[str, str]) -> web.Response:
         started = time.perf_counter()
-        body = await request.read()
+        try:
+            body = await http_guard.read_body(request, MAX_BODY_BYTES)
+        except http_guard.BodyTooLarge:
+            return web.Response(status=413)
+        except http_guard.BodyTooSlow:
+            return web.Response(status=408)
         arguments: dict[str, Any] = {function.trigger_name: to_function_request(request, body, values)}
         if function.wants_context:
             arguments["context"] = InvocationContext(str(uuid.uuid4()), function.name, str(function.directory))

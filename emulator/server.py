@@ -15,7 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator.clients import ClientEndpoint
+from emulator.clients import KEEPALIVE_SECONDS, ClientEndpoint
+from emulator.http_guard import HEADER_TIMEOUT_SECONDS, host_guard, quiet_resource_exhaustion
 from emulator.model import RECOVERY_SECONDS, Service
 from emulator.rest import RestApi
 from emulator.validation import MAX_BODY_BYTES
@@ -45,9 +46,10 @@ def build_app(
     *,
     allow_unvalidated_entra_tokens: bool = False,
     middlewares: tuple[Any, ...] = (),
+    keepalive_seconds: float = KEEPALIVE_SECONDS,
 ) -> tuple[web.Application, ClientEndpoint]:
     rest = RestApi(service, access_key, allow_unvalidated_entra_tokens=allow_unvalidated_entra_tokens)
-    clients = ClientEndpoint(service, access_key)
+    clients = ClientEndpoint(service, access_key, keepalive_seconds=keepalive_seconds)
 
     @web.middleware
     async def count_rest_calls(request: web.Request, handler: Any) -> web.StreamResponse:
@@ -59,7 +61,7 @@ def build_app(
     async def stats_handler(request: web.Request) -> web.Response:
         return web.json_response(stats.to_json())
 
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[*middlewares, count_rest_calls])
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[*middlewares, host_guard, count_rest_calls])
     app.router.add_get("/_emulator/stats", stats_handler)
     app.router.add_get("/api/health", health)  # add_get also answers HEAD
     app.router.add_route("*", r"/api/{tail:[\s\S]*}", rest.handle)  # any byte, even a decoded newline
@@ -85,8 +87,12 @@ class Emulator:
         access_key: str = DEFAULT_ACCESS_KEY,
         allow_unvalidated_entra_tokens: bool = False,
         middlewares: tuple[Any, ...] = (),
+        keepalive_seconds: float = KEEPALIVE_SECONDS,
+        header_timeout: float = HEADER_TIMEOUT_SECONDS,
     ) -> None:
-        """``middlewares`` are extra aiohttp middlewares, outermost first (tracing, auditing)."""
+        """``middlewares`` are extra aiohttp middlewares, outermost first (tracing, auditing);
+        ``keepalive_seconds`` is how often each client socket is pinged and ``header_timeout``
+        how long a request head may take (tests shorten both)."""
         if len(access_key.encode("utf-8")) < 32 or ";" in access_key or access_key != access_key.strip():
             raise ValueError("The access key needs at least 32 bytes, no ';' and no edge white space.")
         self.host = host
@@ -100,7 +106,9 @@ class Emulator:
             self.stats,
             allow_unvalidated_entra_tokens=allow_unvalidated_entra_tokens,
             middlewares=middlewares,
+            keepalive_seconds=keepalive_seconds,
         )
+        self.header_timeout = header_timeout
         self._runner: web.AppRunner | None = None
         self._janitor: asyncio.Task[None] | None = None
 
@@ -115,10 +123,12 @@ class Emulator:
         return f"Endpoint=http://{host};Port={self.port};AccessKey={self.access_key};Version=1.0;"
 
     async def start(self) -> None:
+        quiet_resource_exhaustion()
         self._runner = web.AppRunner(
             self.app,
             access_log=None,
             handler_cancellation=True,
+            keepalive_timeout=self.header_timeout,
             max_line_size=MAX_REQUEST_LINE,
             max_field_size=MAX_REQUEST_LINE,
         )
@@ -126,7 +136,7 @@ class Emulator:
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()
         if self.port == 0:
-            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            self.port = self._runner.addresses[0][1]
         self._janitor = asyncio.create_task(self._expire_detached())
 
     async def stop(self) -> None:

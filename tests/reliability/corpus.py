@@ -82,6 +82,10 @@ CONTENT_TYPES = [
     "image/png",
 ]
 BAD_BODIES_FOR_JSON = [
+    b"NaN",
+    b"[Infinity]",
+    b'{"n": -Infinity}',
+    b"1e999",
     b"",
     b"{",
     b"[1,2",
@@ -106,6 +110,13 @@ ODD_BODIES = [
     json.dumps({"deep": [[[[[[[[[[1]]]]]]]]]]}).encode(),
 ]
 BAD_FILTERS = [
+    # operand types that do not fit (the service answers 400)
+    "userId gt 1",
+    "tolower(1) eq 'a'",
+    "startswith(groups,'a')",
+    "1 in userId",
+    "groups eq groups",
+    "concat(userId, 1) eq 'a'",
     "((((",
     "userId eq",
     "userId eq 'x",
@@ -317,6 +328,25 @@ def emulator_rest_cases(hub: str) -> list[Case]:
             b"[]",
             {"Content-Type": "application/json"},
         ),
+        *(
+            Case(f"emulator groups body {body[:24]!r}", "POST", f"{base}/{op}", body, {"Content-Type": kind})
+            for op in (":addToGroups", ":removeFromGroups")
+            for body, kind in (
+                (b'{"groups":[]}', "application/json"),
+                (b'{"groups":["g"],"extra":true}', "application/json"),
+                (b'{"groups":["g"],"filter":["x"]}', "application/json"),
+                (b'{"groups":["\\ud800"]}', "application/json"),
+                (b'{"groups":["g"],"filter":"userId gt 1"}', "application/json"),
+                (b'{"groups":["g"]}', "text/plain"),
+                (b"groups=g", "application/x-www-form-urlencoded"),
+            )
+        ),
+        Case("emulator forged continuation", "GET", f"{base}/groups/g/connections?continuationToken=eyJhZnRlciI6MX0"),
+        Case("emulator continuation not base64", "GET", f"{base}/groups/g/connections?continuationToken=%%%"),
+        Case("emulator surrogate bytes in a group", "POST", f"{base}/groups/%ED%A0%80/:send", b"x", text),
+        Case("emulator surrogate bytes in a user", "POST", f"{base}/users/%ED%A0%80/:send", b"x", text),
+        Case("emulator surrogate bytes in a token user", "POST", f"{base}/:generateToken?userId=%ED%A0%80"),
+        Case("emulator surrogate bytes in a reason", "DELETE", f"{base}/connections/c1?reason=%ED%A0%80"),
         Case("emulator group with nul", "PUT", f"{base}/groups/a%00b/connections/c1"),
         Case("emulator user send odd", "POST", f"{base}/users/{q('a/b')}/:send", b"x", text),
         Case("emulator connection close reason huge", "DELETE", f"{base}/connections/c1?reason=" + "r" * 3000),

@@ -154,23 +154,58 @@ def test_property_based_fuzzing_of_the_functions(stack: Stack, sizes: Sizes, fun
     figures[f"bad input: fuzzed {function} requests"] = tried
 
 
+TYPES = ["joinGroup", "leaveGroup", "sendToGroup", "event", "ping", "sequenceAck", "nope", "JOINGROUP", "SendToGroup"]
+GROUP_TEXT = st.one_of(st.text(max_size=30), st.sampled_from(["\ud800", "a\udfffb", " ", "g\n", "g", "G"]))
 JSON_REQUEST = st.fixed_dictionaries(
-    {"type": st.sampled_from(["joinGroup", "leaveGroup", "sendToGroup", "event", "ping", "sequenceAck", "nope"])},
+    {"type": st.sampled_from(TYPES)},
     optional={
-        "group": st.one_of(st.text(max_size=30), st.integers(), st.none()),
+        "group": st.one_of(GROUP_TEXT, st.integers(), st.none()),
         "ackId": st.one_of(st.integers(min_value=-5, max_value=2**70), st.text(max_size=5), st.booleans()),
-        "dataType": st.sampled_from(["json", "text", "binary", "protobuf", ""]),
+        "dataType": st.sampled_from(["json", "text", "binary", "protobuf", "", "JSON"]),
         "data": st.one_of(st.text(max_size=40), st.integers(), st.none(), st.lists(st.integers(), max_size=3)),
         "event": st.text(max_size=20),
         "noEcho": st.one_of(st.booleans(), st.text(max_size=3)),
         "sequenceId": st.one_of(st.integers(min_value=-1, max_value=2**70), st.text(max_size=3)),
     },
 )
-FRAME = st.one_of(JSON_REQUEST.map(json.dumps), st.text(max_size=80), st.binary(max_size=80))
+# Numbers JSON parsers turn into NaN or Infinity, which must never be forwarded as such.
+RAW_JSON = st.sampled_from(
+    [
+        '{"type":"sendToGroup","group":"g","data":NaN}',
+        '{"type":"sendToGroup","group":"g","data":[1e999]}',
+        '{"type":"sendToGroup","group":"g","data":-Infinity,"ackId":1}',
+        '{"type":"joinGroup","group":"\\ud800","ackId":2}',
+        '{"type":"sendToGroup","group":"g","dataType":"text","data":"\\udfff"}',
+        '{"type":"JoinGroup","group":"g","ackId":3}',
+    ]
+)
+FRAME = st.one_of(JSON_REQUEST.map(json.dumps), RAW_JSON, st.text(max_size=80), st.binary(max_size=80))
+# Offered subprotocols: known ones in any case, unknown ones (a plain client), or none.
+OFFER = st.sampled_from(
+    [
+        ["json.webpubsub.azure.v1"],
+        ["JSON.WebPubSub.Azure.V1"],
+        ["json.reliable.webpubsub.azure.v1"],
+        ["protobuf.webpubsub.azure.v1"],
+        ["custom", "Json.Reliable.WebPubSub.Azure.V1"],
+        [],
+    ]
+)
+PLAIN_QUERY = st.sampled_from(["", "&webpubsub_mode=sendToGroup&group=g", "&webpubsub_mode=SENDTOGROUP&group=g"])
+ALLOWED_CLOSES = (1003, 1007, 1008, 1009, 1011)
+
+
+def _strict_json(text: str) -> Any:
+    """What a strict parser (a browser's JSON.parse) accepts: no NaN or Infinity."""
+
+    def refuse(name: str) -> Any:
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
 
 
 def test_property_based_fuzzing_of_the_client_protocol(
-    shared_emulator: Emulator, hub: str, sizes: Sizes, figures: dict
+    shared_emulator: Emulator, hub: str, sizes: Sizes, figures: dict, log_lines: list[str]
 ) -> None:
     now = int(time.time())
     token = jwt.encode(
@@ -178,6 +213,7 @@ def test_property_based_fuzzing_of_the_client_protocol(
             "aud": f"{shared_emulator.endpoint}/client/hubs/{hub}",
             "exp": now + 600,
             "role": ["webpubsub.joinLeaveGroup", "webpubsub.sendToGroup"],
+            "webpubsub.group": ["g"],
         },
         DEFAULT_ACCESS_KEY,
     )
@@ -185,27 +221,50 @@ def test_property_based_fuzzing_of_the_client_protocol(
     tried = 0
 
     @fuzz_settings(sizes, sizes.ws_fuzz_examples)
-    @given(frames=st.lists(FRAME, min_size=1, max_size=5))
-    def check(frames: list[str | bytes]) -> None:
+    @given(offer=OFFER, query=PLAIN_QUERY, frames=st.lists(FRAME, min_size=1, max_size=5))
+    def check(offer: list[str], query: str, frames: list[str | bytes]) -> None:
         nonlocal tried
         tried += 1
-        with connect(url, subprotocols=["json.webpubsub.azure.v1"], open_timeout=5) as socket:
-            assert json.loads(socket.recv(timeout=5))["event"] == "connected"
-            try:
-                for frame in frames:
-                    socket.send(frame)
-                socket.send(json.dumps({"type": "ping"}))
-                while True:
-                    reply = json.loads(socket.recv(timeout=5))
-                    if reply == {"type": "pong"}:
-                        return  # every frame was handled and the connection still answers
-                    assert reply.get("type") in ("ack", "message", "system"), reply
-            except ConnectionClosed:
-                assert socket.close_code in (1003, 1007, 1009), f"closed with {socket.close_code}"
+        with connect(url + query, subprotocols=offer or None, open_timeout=5, max_size=None) as socket:
+            if socket.subprotocol is None:
+                _plain_session(socket, frames)
+            else:
+                _json_session(socket, frames)
 
     check()
     figures["bad input: fuzzed client-protocol sessions"] = tried
     assert raw_request(shared_emulator.port, "GET", "/api/health").status == 200
+    crashes = [line for line in log_lines if "Error handling request" in line or "Traceback" in line]
+    assert not crashes, crashes[:3]
+    hub_state = shared_emulator.service.hub(hub)
+    assert all(len(c.groups) <= 1000 and len(c.unacked) <= 1000 for c in hub_state.connections.values())
+
+
+def _json_session(socket: Any, frames: list[str | bytes]) -> None:
+    assert _strict_json(socket.recv(timeout=5))["event"] == "connected"
+    try:
+        for frame in frames:
+            socket.send(frame)
+        socket.send(json.dumps({"type": "ping"}))
+        while True:
+            reply = _strict_json(socket.recv(timeout=5))  # nothing a subscriber gets is invalid JSON
+            if reply == {"type": "pong"}:
+                return  # every frame was handled and the connection still answers
+            assert reply.get("type") in ("ack", "message", "system"), reply
+            if reply.get("type") == "ack" and not reply["success"]:
+                assert reply["error"]["name"] in ("Forbidden", "Duplicate", "BadRequest", "InternalServerError")
+    except ConnectionClosed:
+        assert socket.close_code in ALLOWED_CLOSES, f"closed with {socket.close_code}"
+
+
+def _plain_session(socket: Any, frames: list[str | bytes]) -> None:
+    """A plain client: in sendToGroup mode its frames reach group ``g`` (it is a member), as sent."""
+    try:
+        for frame in frames:
+            socket.send(frame)
+            assert socket.recv(timeout=5) == frame
+    except ConnectionClosed:
+        assert socket.close_code in ALLOWED_CLOSES, f"closed with {socket.close_code}"
 
 
 @pytest.mark.parametrize("path", ["/client/hubs/9bad", "/client/?hub=", "/client/hubs/" + "h" * 300])
