@@ -3,7 +3,8 @@
 Handles ``joinGroup``, ``leaveGroup``, ``sendToGroup`` (with ``noEcho``), ``event``, ``ping``
 and, for the reliable protocol, ``sequenceAck``. A request with an ``ackId`` is acked once;
 the same ``ackId`` again is acked ``Duplicate`` and not run again. A missing role gives a
-``Forbidden`` ack, not a disconnect. A frame that is not a JSON request raises
+``Forbidden`` ack, not a disconnect. An ``event`` the hub's event handler takes is acked
+when the handler answers (:func:`answer_event`). A frame that is not a JSON request raises
 :class:`ProtocolViolation`, and the connection is closed with its code.
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 
 from emulator.messages import PONG_FRAME, RELIABLE, Frame, Message, ack_frame, decode_client_data
 from emulator.model import Connection, Hub
+from emulator.upstream import EventAnswer
 from emulator.validation import valid_group
 
 CLOSE_INVALID_PAYLOAD = 1007
@@ -22,6 +24,7 @@ CLOSE_UNSUPPORTED_DATA = 1003
 CLOSE_INTERNAL_ERROR = 1011
 
 AckError = tuple[str, str]
+DEFERRED: AckError = ("", "")  # the request is with an event handler, which acks it later
 
 
 class ProtocolViolation(Exception):
@@ -55,6 +58,8 @@ def handle_json_request(hub: Hub, connection: Connection, text: str) -> Frame | 
     if ack_id is not None and not connection.first_time_ack(ack_id):
         return ack_frame(ack_id, ("Duplicate", "The ackId was already used."))
     error = handler(hub, connection, request)
+    if error is DEFERRED:
+        return None
     return ack_frame(ack_id, error) if ack_id is not None else None
 
 
@@ -101,9 +106,33 @@ def _send_to_group(hub: Hub, connection: Connection, request: dict[str, Any]) ->
 
 
 def _event(hub: Hub, connection: Connection, request: dict[str, Any]) -> AckError | None:
-    if not isinstance(request.get("event"), str) or not request["event"]:
+    """Goes to the hub's event handler, which acks later (:func:`answer_event`); else an error ack."""
+    event = request.get("event")
+    if not isinstance(event, str) or not event:
         return ("BadRequest", "event must be a non-empty string.")
+    if connection.user_event is not None:
+        data_type = request.get("dataType", "json")
+        try:
+            data = decode_client_data(data_type, request.get("data"))
+        except ValueError as error:
+            return ("BadRequest", str(error))
+        if connection.user_event(event, data, data_type, request.get("ackId")):
+            return DEFERRED
     return ("InternalServerError", "No event handler is configured in the emulator.")
+
+
+def answer_event(connection: Connection, ack_id: int | None, answer: EventAnswer) -> None:
+    """Give the sender the handler's answer: JSON clients the ack, then the data as a ``message``
+    from ``server``; plain clients the data as a frame, or a close (1011) when the handler failed."""
+    if connection.is_json:
+        if ack_id is not None:
+            error = None if answer.ok else ("InternalServerError", answer.error or "The event handler failed.")
+            connection.send(ack_frame(ack_id, error))
+    elif not answer.ok:
+        connection.request_close(CLOSE_INTERNAL_ERROR, "The event handler failed.")
+        return
+    if answer.ok and answer.data is not None:
+        connection.deliver(Message(answer.data, answer.data_type))
 
 
 _HANDLERS = {

@@ -15,6 +15,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
@@ -23,10 +25,13 @@ from emulator.client_protocol import (
     CLOSE_INTERNAL_ERROR,
     CLOSE_UNSUPPORTED_DATA,
     ProtocolViolation,
+    answer_event,
     handle_json_request,
 )
+from emulator.events import EventHandlers
 from emulator.messages import PLAIN, RELIABLE, SUBPROTOCOLS, Frame, connected_frame
 from emulator.model import CLOSE_POLICY, Connection, Hub, Service, new_connection_id
+from emulator.upstream import ConnectDecision, ConnectionFacts, EventAnswer, connect_event, user_event
 from emulator.validation import MAX_BODY_BYTES, valid_group, valid_hub
 
 logger = logging.getLogger("emulator.clients")
@@ -43,10 +48,30 @@ SHUTDOWN_SECONDS = 2.0
 REPLY_DELAY_SECONDS = 0.01
 
 
+@dataclass(frozen=True)
+class Identity:
+    """Who a client is at the handshake: from its token, then as the connect handler decided."""
+
+    user_id: str | None
+    roles: frozenset[str]
+    groups: tuple[str, ...]
+    claims: dict[str, Any]
+
+    def accepted_by(self, decision: ConnectDecision) -> Identity:
+        """The handler's ``userId`` replaces the token's; its roles and groups are added."""
+        return Identity(
+            decision.user_id or self.user_id,
+            self.roles | frozenset(decision.roles),
+            self.groups + tuple(g for g in decision.groups if g not in self.groups),
+            self.claims,
+        )
+
+
 class ClientEndpoint:
-    def __init__(self, service: Service, access_key: str) -> None:
+    def __init__(self, service: Service, access_key: str, events: EventHandlers) -> None:
         self.service = service
         self.access_key = access_key
+        self.events = events
         self.sockets: dict[str, web.WebSocketResponse] = {}
         self.transports: dict[str, asyncio.BaseTransport] = {}
 
@@ -55,44 +80,72 @@ class ClientEndpoint:
         if not valid_hub(hub_name):
             return _reject(400, "Invalid hub name.")
         hub = self.service.hub(hub_name)
+        settings = self.events.settings(hub.name)
         offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
-        if offered and not any(p in SUBPROTOCOLS for p in offered):
+        decides = settings.handler_for("connect", system=True) is not None
+        if offered and not any(p in SUBPROTOCOLS for p in offered) and not decides:
             return _reject(400, "Subprotocols offered are not supported by the emulator.")
         if "awps_connection_id" in request.query:
             return await self._recover(request, hub)
         try:
-            connection, groups = self._authorize(request, hub, offered)
+            identity = self._authorize(request, hub, allow_anonymous=settings.allow_anonymous)
         except TokenRejected:
             return web.Response(status=401)
         except ValueError as error:
             return _reject(400, str(error))
-        ws = await _upgrade(request, self._socket(connection.protocol))
+        connection_id = new_connection_id()
+        selected = next((p for p in offered if p in SUBPROTOCOLS), None)
+        decision = await self.events.connect(
+            ConnectionFacts(hub.name, connection_id, identity.user_id, None),
+            connect_event(identity.claims, list(request.query.items()), list(request.headers.items()), offered),
+        )
+        state = None
+        if decision is not None:
+            if not decision.accepted:
+                return web.Response(status=decision.status)
+            if decision.subprotocol is not None and decision.subprotocol not in offered:
+                logger.warning("connect handler chose subprotocol %r, not one the client offered", decision.subprotocol)
+                return web.Response(status=500)
+            identity = identity.accepted_by(decision)
+            selected, state = decision.subprotocol or selected, decision.state
+        protocol = selected if selected in SUBPROTOCOLS else PLAIN
+        connection = Connection(
+            id=connection_id, hub=hub.name, user_id=identity.user_id, protocol=protocol, roles=identity.roles
+        )
+        ws = await _upgrade(request, self._socket(protocol, selected))
         hub.add(connection)
-        for group in groups:  # groups of the token are joined at connect, whatever the roles
+        for group in identity.groups:  # groups of the token and the connect handler are joined at connect
             hub.join(connection, group)
         if connection.is_json:
             connection.send(connected_frame(connection.id, connection.user_id, connection.reconnection_token))
+        if self.events.open(ConnectionFacts(hub.name, connection.id, connection.user_id, selected, state)):
+            connection.user_event = self._event_sender(connection)
         return await self._serve(ws, hub, connection, request.transport)
 
-    def _authorize(self, request: web.Request, hub: Hub, offered: list[str]) -> tuple[Connection, list[str]]:
-        """The connection a valid token describes, and the groups it joins at connect."""
+    def _authorize(self, request: web.Request, hub: Hub, *, allow_anonymous: bool) -> Identity:
+        """Who a valid token says the client is; no token is anonymous only where the hub allows it."""
         token = request.query.get("access_token") or _bearer(request.headers.get("Authorization"))
         if not token:
+            if allow_anonymous:
+                return Identity(None, frozenset(), (), {})
             raise TokenRejected("no token")
         claims = verify_client_token(token, self.access_key, request.host, hub.name, CLIENT_PATH_PREFIX)
         groups = claim_list(claims, "webpubsub.group")
         if not all(valid_group(g) for g in groups):
             raise ValueError("The token names an invalid group.")
-        protocol = next((p for p in offered if p in SUBPROTOCOLS), PLAIN)
         user_id = claims.get("sub") if isinstance(claims.get("sub"), str) else None
-        connection = Connection(
-            id=new_connection_id(),
-            hub=hub.name,
-            user_id=user_id,
-            protocol=protocol,
-            roles=frozenset(claim_list(claims, "role")),
-        )
-        return connection, groups
+        return Identity(user_id, frozenset(claim_list(claims, "role")), tuple(groups), claims)
+
+    def _event_sender(self, connection: Connection) -> Callable[[str, bytes, str, int | None], bool]:
+        """What the connection calls with a user event; the answer comes back after the reply delay."""
+
+        def send(event: str, data: bytes, data_type: str, ack_id: int | None) -> bool:
+            def answered(answer: EventAnswer) -> None:
+                asyncio.get_running_loop().call_later(REPLY_DELAY_SECONDS, answer_event, connection, ack_id, answer)
+
+            return self.events.user_event(connection.id, user_event(event, data, data_type), answered)
+
+        return send
 
     async def _recover(self, request: web.Request, hub: Hub) -> web.StreamResponse:
         connection = hub.connections.get(request.query.get("awps_connection_id", ""))
@@ -107,8 +160,9 @@ class ClientEndpoint:
             old.abort()
         return await self._serve(ws, hub, connection, request.transport, recovered=True)
 
-    def _socket(self, protocol: str) -> web.WebSocketResponse:
-        protocols = (protocol,) if protocol != PLAIN else ()
+    def _socket(self, protocol: str, selected: str | None = None) -> web.WebSocketResponse:
+        """``selected`` is a subprotocol the connect handler chose for a plain client (echoed only)."""
+        protocols = (protocol,) if protocol != PLAIN else (selected,) if selected else ()
         return web.WebSocketResponse(protocols=protocols, max_msg_size=MAX_BODY_BYTES, autoping=True, compress=False)
 
     async def _serve(
@@ -156,7 +210,11 @@ class ClientEndpoint:
                 elif frame.type == WSMsgType.BINARY and connection.is_json:
                     raise ProtocolViolation(CLOSE_UNSUPPORTED_DATA, "Binary frames are not part of the JSON protocol.")
                 elif frame.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-                    raise ProtocolViolation(CLOSE_INTERNAL_ERROR, "No event handler is configured in the emulator.")
+                    data, data_type = (
+                        (frame.data.encode("utf-8"), "text") if frame.type == WSMsgType.TEXT else (frame.data, "binary")
+                    )
+                    if connection.user_event is None or not connection.user_event("message", data, data_type, None):
+                        raise ProtocolViolation(CLOSE_INTERNAL_ERROR, "No event handler is configured in the emulator.")
             except ProtocolViolation as violation:
                 connection.request_close(violation.code, violation.reason)
                 return True
@@ -169,6 +227,7 @@ class ClientEndpoint:
             connection.detach()  # kept for recovery; Service.expire_detached drops it later
         else:
             hub.remove(connection)
+            self.events.disconnect(connection.id, _disconnect_reason(connection, clean_close))
 
     def drop(self, connection_id: str) -> bool:
         """Abort a socket without a close frame, as a network failure would (for tests)."""
@@ -186,6 +245,12 @@ class ClientEndpoint:
         for transport in list(self.transports.values()):
             if isinstance(transport, asyncio.WriteTransport):
                 transport.abort()
+
+
+def _disconnect_reason(connection: Connection, clean_close: bool) -> str:
+    if connection.close_request is not None:
+        return connection.close_request[1]
+    return "The client closed the connection." if clean_close else "The connection was lost."
 
 
 def _client_closed(ws: web.WebSocketResponse) -> bool:
