@@ -50,6 +50,14 @@ async def default_answer(received: Received) -> web.StreamResponse:
     return web.Response(body=received.body, headers={"Content-Type": received.headers["Content-Type"]})
 
 
+async def echo_upper(received: Received) -> web.StreamResponse:
+    """Answers user events with their own data, text upper-cased, in the same content type."""
+    if received.headers["ce-type"].startswith("azure.webpubsub.sys."):
+        return web.Response(status=204 if received.event == "connect" else 200)
+    body = received.body.upper() if received.headers["Content-Type"] == "text/plain" else received.body
+    return web.Response(body=body, headers={"Content-Type": received.headers["Content-Type"]})
+
+
 class EventHandlerApp:
     """``async with EventHandlerApp() as handler``; ``handler.url`` is the template to configure."""
 

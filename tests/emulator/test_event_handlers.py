@@ -20,7 +20,7 @@ from websockets.exceptions import InvalidStatus
 
 from emulator import Emulator
 from emulator.hub_settings import parse_hub_settings
-from tests.emulator.event_handler import EventHandlerApp, Received, signature_valid
+from tests.emulator.event_handler import EventHandlerApp, Received, echo_upper, signature_valid
 
 JSON_PROTOCOL = "json.webpubsub.azure.v1"
 SYSTEM_EVENTS = ["connect", "connected", "disconnected"]
@@ -284,13 +284,6 @@ async def test_the_handler_may_choose_a_subprotocol_the_emulator_does_not_speak(
 
 
 # -- user events ------------------------------------------------------------------------------------
-
-
-async def echo_upper(received: Received) -> web.StreamResponse:
-    if received.headers["ce-type"].startswith("azure.webpubsub.sys."):
-        return web.Response(status=204 if received.event == "connect" else 200)
-    body = received.body.upper() if received.headers["Content-Type"] == "text/plain" else received.body
-    return web.Response(body=body, headers={"Content-Type": received.headers["Content-Type"]})
 
 
 async def test_plain_client_frames_are_message_events_answered_in_order(
