@@ -16,7 +16,7 @@ from typing import Any
 
 from emulator.messages import PONG_FRAME, RELIABLE, Frame, Message, ack_frame, decode_client_data
 from emulator.model import Connection, Hub
-from emulator.upstream import EventAnswer
+from emulator.upstream import EventAnswer, header_safe
 from emulator.validation import valid_group
 
 CLOSE_INVALID_PAYLOAD = 1007
@@ -108,8 +108,8 @@ def _send_to_group(hub: Hub, connection: Connection, request: dict[str, Any]) ->
 def _event(hub: Hub, connection: Connection, request: dict[str, Any]) -> AckError | None:
     """Goes to the hub's event handler, which acks later (:func:`answer_event`); else an error ack."""
     event = request.get("event")
-    if not isinstance(event, str) or not event:
-        return ("BadRequest", "event must be a non-empty string.")
+    if not isinstance(event, str) or not event or not header_safe(event):
+        return ("BadRequest", "event must be a non-empty string without control characters.")
     if connection.user_event is not None:
         data_type = request.get("dataType", "json")
         try:

@@ -221,7 +221,13 @@ class EventHandlers:
             await events.wake.wait()
             events.wake.clear()
             while events.queue:
-                await self._deliver(events, events.queue.popleft())
+                pending = events.queue.popleft()
+                try:
+                    await self._deliver(events, pending)
+                except Exception:  # one broken event must not stop the connection's later ones
+                    logger.exception("%s event of %s could not be delivered", pending.event.name, events.connection_id)
+                    if pending.answered is not None:
+                        pending.answered(event_failure("The event could not be delivered."))
             if events.closed:
                 return
 
@@ -249,19 +255,20 @@ class EventHandlers:
         self, hub: str, handler: EventHandlerSettings, event: UpstreamEvent, facts: ConnectionFacts, event_id: int
     ) -> tuple[int, Any, bytes]:
         """Status, headers and body of the handler's answer; :class:`HandlerRefused` otherwise."""
-        request = event_request(
-            handler, event, facts, event_id=event_id, origin=self.origin, access_keys=self.access_keys
-        )
+        url = _safe(handler.url(hub, event.name))
         try:
+            request = event_request(
+                handler, event, facts, event_id=event_id, origin=self.origin, access_keys=self.access_keys
+            )
             async with asyncio.timeout(self.timeout):
                 if not await self._allowed(hub, handler):
-                    raise HandlerRefused(f"{_safe(request.url)} did not pass abuse protection")
+                    raise HandlerRefused(f"{url} did not pass abuse protection")
                 async with self._slot(hub, handler):
                     return await self._exchange(request)
         except TimeoutError:
-            raise HandlerRefused(f"{_safe(request.url)} did not answer within {self.timeout:g} s") from None
-        except (aiohttp.ClientError, OSError, ValueError, UnicodeError) as error:
-            raise HandlerRefused(f"{_safe(request.url)} could not be reached ({type(error).__name__})") from None
+            raise HandlerRefused(f"{url} did not answer within {self.timeout:g} s") from None
+        except (aiohttp.ClientError, OSError, ValueError) as error:  # ValueError: a header that cannot be sent
+            raise HandlerRefused(f"{url} could not be reached ({type(error).__name__})") from None
 
     def _slot(self, hub: str, handler: EventHandlerSettings) -> asyncio.Semaphore:
         key = (hub, self.settings(hub).event_handlers.index(handler))

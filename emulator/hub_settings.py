@@ -51,7 +51,8 @@ class EventHandlerSettings:
     def url(self, hub: str, event: str) -> str:
         """The handler URL for one event; names are percent-encoded, so a client's event name
         such as ``../admin`` stays one path segment."""
-        return self.url_template.replace("{hub}", quote(hub, safe="")).replace("{event}", quote(event, safe=""))
+        hub, event = quote(hub, safe="", errors="replace"), quote(event, safe="", errors="replace")
+        return self.url_template.replace("{hub}", hub).replace("{event}", event)
 
 
 @dataclass(frozen=True)

@@ -153,7 +153,22 @@ def event_request(
     }
     optional = {"ce-userId": facts.user_id, "ce-subprotocol": facts.subprotocol, STATE_HEADER: facts.state}
     headers.update({name: value for name, value in optional.items() if value})
+    for name, value in headers.items():
+        if not header_safe(value):
+            raise ValueError(f"{name} cannot be sent in an HTTP header")
     return UpstreamRequest("POST", handler.url(facts.hub, event.name), headers, event.body)
+
+
+def header_safe(value: str) -> bool:
+    """Whether ``value`` can be a ``ce-*`` header: valid UTF-8 and no control characters
+    (``\r\n`` would start a header of its own)."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # -- events --------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from emulator import DEFAULT_ACCESS_KEY
 class Received:
     method: str
     path: str
+    raw_path: str  # as sent, before percent-decoding
     headers: CIMultiDict[str]
     body: bytes
 
@@ -88,7 +89,9 @@ class EventHandlerApp:
             await self._runner.cleanup()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        received = Received(request.method, request.path, CIMultiDict(request.headers), await request.read())
+        received = Received(
+            request.method, request.path, request.raw_path, CIMultiDict(request.headers), await request.read()
+        )
         self.received.append(received)
         self.changed.set()
         if request.method == "OPTIONS":
