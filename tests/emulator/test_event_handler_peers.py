@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
+import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +26,7 @@ from tests.emulator.test_event_handlers import client_url, emulator_for, hub_set
 from tests.support import BackgroundLoop
 
 UPSTREAM_APP = Path(__file__).parent / "upstream_app"
+JS_PEERS = Path(__file__).parent.parent / "js"  # package.json + package-lock.json pin the JS client
 FUNCTION_KEY = "upstream-function-key"
 
 
@@ -89,3 +94,39 @@ async def test_a_function_app_on_the_dev_host_is_the_event_handler(
             assert answer == {"type": "message", "from": "server", "dataType": "text", "data": "function saw: ping"}
             await ws.close()
     assert not any(FUNCTION_KEY in line for line in log_lines if "emulator" in line)
+
+
+@pytest.fixture(scope="session")
+def node_client() -> Path:
+    """The official JS client, installed from this project's own lock file on first use."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    assert node and npm, "node and npm are needed for the JS client test (Debian: apt-get install nodejs npm)"
+    if not (JS_PEERS / "node_modules" / "@azure" / "web-pubsub-client").is_dir():
+        subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"], cwd=JS_PEERS, check=True, timeout=300, capture_output=True
+        )
+    return JS_PEERS / "send_event.mjs"
+
+
+async def test_the_js_client_send_event_gets_its_answers_through_the_handler(node_client: Path) -> None:
+    async with EventHandlerApp() as handler, emulator_for(hub_settings(handler)) as emulator:
+        handler.answer = echo_upper
+        process = await asyncio.create_subprocess_exec(
+            "node", str(node_client), client_url(emulator, user_id="node"),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 0, err.decode()[-2000:]
+        report = json.loads(out.decode().strip().splitlines()[-1])
+    assert report["results"] == [{"ackId": i, "isDuplicated": False} for i in (1, 2, 3)]
+    assert report["answers"] == [
+        {"dataType": "text", "data": "HELLO FROM NODE"},
+        {"dataType": "json", "data": {"n": [1, 2]}},
+        {"dataType": "binary", "data": base64.b64encode(bytes([0, 1, 255])).decode()},
+    ]
+    sent = [(r.headers["Content-Type"], r.body) for r in handler.events("echo")]
+    assert sent == [
+        ("text/plain", b"hello from node"),
+        ("application/json", b'{"n":[1,2]}'),
+        ("application/octet-stream", bytes([0, 1, 255])),
+    ]
