@@ -1,27 +1,33 @@
 """What a JSON-subprotocol client may ask for, and the frames each request produces.
 
 Handles ``joinGroup``, ``leaveGroup``, ``sendToGroup`` (with ``noEcho``), ``event``, ``ping``
-and, for the reliable protocol, ``sequenceAck``. A request with an ``ackId`` is acked once;
-the same ``ackId`` again is acked ``Duplicate`` and not run again. A missing role gives a
-``Forbidden`` ack, not a disconnect. An ``event`` the hub's event handler takes is acked
-when the handler answers (:func:`answer_event`). A frame that is not a JSON request raises
-:class:`ProtocolViolation`, and the connection is closed with its code.
+and, for the reliable protocol, ``sequenceAck``; ``type`` is matched case-insensitively. A
+request with an ``ackId`` is acked; an ``ackId`` is used up only when its request succeeded, so
+a resend after a ``Forbidden`` runs again, while a resend after a success is acked
+``Duplicate`` and not run again. A missing role gives a ``Forbidden`` ack, not a disconnect.
+A malformed request (not JSON, ``NaN``/``Infinity`` or a number out of range, unknown
+``type`` or ``dataType``, ``data`` that does not fit its ``dataType``, an invalid group)
+raises :class:`ProtocolViolation`: the service declines the client, and the connection is
+closed with 1007. An ``event`` the hub's event handler takes is acked when the
+handler answers (:func:`answer_event`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from typing import Any
 
-from emulator.messages import PONG_FRAME, RELIABLE, Frame, Message, ack_frame, decode_client_data
-from emulator.model import Connection, Hub
+from emulator.messages import PLAIN, PONG_FRAME, RELIABLE, SUBPROTOCOLS, Frame, Message, ack_frame, decode_client_data
+from emulator.model import Connection, Hub, TooManyGroups
 from emulator.upstream import EventAnswer, header_safe
 from emulator.validation import valid_group
 
 CLOSE_INVALID_PAYLOAD = 1007
 CLOSE_UNSUPPORTED_DATA = 1003
 CLOSE_INTERNAL_ERROR = 1011
+CLOSE_POLICY = 1008
 
 AckError = tuple[str, str]
 DEFERRED: AckError = ("", "")  # the request is with an event handler, which acks it later
@@ -34,40 +40,111 @@ class ProtocolViolation(Exception):
         self.reason = reason
 
 
+def malformed(reason: str) -> ProtocolViolation:
+    return ProtocolViolation(CLOSE_INVALID_PAYLOAD, reason)
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError("number out of range")
+    return number
+
+
+def _no_constants(text: str) -> Any:
+    raise ValueError(f"{text} is not JSON")
+
+
+def negotiate(offered: list[str]) -> tuple[str, str | None]:
+    """The protocol for the offered subprotocols and the name to echo (as the client spelt it).
+
+    Names are compared case-insensitively and the first known one wins; a client offering only
+    names the emulator does not speak is a plain (simple) WebSocket client with none selected.
+    """
+    for name in offered:
+        for protocol in SUBPROTOCOLS:
+            if name.lower() == protocol:
+                return protocol, name
+    return PLAIN, None
+
+
+def parse_json(text: str) -> Any:
+    """Strict JSON: ``NaN``, ``Infinity`` and numbers that overflow a double are refused, so
+    whatever is forwarded re-encodes as valid JSON. ``ValueError`` when it is not."""
+    try:
+        return json.loads(text, parse_float=_finite, parse_constant=_no_constants)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def handle_json_request(hub: Hub, connection: Connection, text: str) -> Frame | None:
     try:
-        request = json.loads(text)
-    except (ValueError, RecursionError):
-        raise ProtocolViolation(CLOSE_INVALID_PAYLOAD, "The message is not valid JSON.") from None
+        request = parse_json(text)
+    except ValueError:
+        raise malformed("The message is not valid JSON.") from None
     if not isinstance(request, dict) or not isinstance(request.get("type"), str):
-        raise ProtocolViolation(CLOSE_INVALID_PAYLOAD, "The message has no 'type'.")
-    kind = request["type"]
+        raise malformed("The message has no 'type'.")
+    kind = request["type"].lower()
     if kind == "ping":
         return PONG_FRAME
-    if kind == "sequenceAck":
+    if kind == "sequenceack":
         sequence_id = request.get("sequenceId")
         if connection.protocol == RELIABLE and isinstance(sequence_id, int):
             connection.acknowledge_sequence(sequence_id)
         return None
     handler = _HANDLERS.get(kind)
     if handler is None:
-        raise ProtocolViolation(CLOSE_INVALID_PAYLOAD, f"Unknown message type {kind!r}.")
+        raise malformed(f"Unknown message type {request['type']!r}.")
     ack_id = request.get("ackId")
     if ack_id is not None and (not isinstance(ack_id, int) or isinstance(ack_id, bool) or ack_id < 0):
-        raise ProtocolViolation(CLOSE_INVALID_PAYLOAD, "ackId must be a non-negative integer.")
-    if ack_id is not None and not connection.first_time_ack(ack_id):
+        raise malformed("ackId must be a non-negative integer.")
+    if ack_id is not None and connection.ack_done(ack_id):
         return ack_frame(ack_id, ("Duplicate", "The ackId was already used."))
     error = handler(hub, connection, request)
-    if error is DEFERRED:
+    if ack_id is None or error is DEFERRED:
         return None
-    return ack_frame(ack_id, error) if ack_id is not None else None
+    if error is None:
+        connection.remember_ack(ack_id)
+    return ack_frame(ack_id, error)
 
 
-def _group_of(request: dict[str, Any]) -> str | AckError:
+def handle_plain_frame(hub: Hub, connection: Connection, data: str | bytes) -> None:
+    """A frame from a plain client: published to its group in ``sendToGroup`` mode.
+
+    In the default ``sendEvent`` mode it is a ``message`` event for the hub's event handler; with
+    no handler for it the client is closed with 1011. Without the permission to send, with 1008.
+    """
+    group = connection.send_to_group
+    if group is None:
+        body, data_type = (data.encode("utf-8"), "text") if isinstance(data, str) else (data, "binary")
+        if connection.user_event is None or not connection.user_event("message", body, data_type, None):
+            raise ProtocolViolation(CLOSE_INTERNAL_ERROR, "No event handler is configured in the emulator.")
+        return
+    if not connection.may("sendToGroup", group):
+        raise ProtocolViolation(CLOSE_POLICY, f"The connection has no permission to send to group '{group}'.")
+    if isinstance(data, str):
+        message = Message(data.encode("utf-8"), "text", group=group, from_user_id=connection.user_id)
+    else:
+        message = Message(data, "binary", group=group, from_user_id=connection.user_id)
+    recipients = hub.group_members(group)
+    if connection.no_echo:
+        recipients = [member for member in recipients if member is not connection]
+    hub.publish(message, recipients)
+
+
+def _group_of(request: dict[str, Any]) -> str:
     group = request.get("group")
     if not isinstance(group, str) or not valid_group(group):
-        return ("BadRequest", "group must be 1 to 1024 characters and not only white space.")
+        raise malformed("group must be 1 to 1024 characters and not only white space.")
     return group
+
+
+def _data_of(request: dict[str, Any]) -> tuple[bytes, str]:
+    data_type = request.get("dataType", "json")
+    try:
+        return decode_client_data(data_type, request.get("data")), data_type
+    except ValueError as error:
+        raise malformed(str(error)) from None
 
 
 def _membership(joining: bool) -> Callable[[Hub, Connection, dict[str, Any]], AckError | None]:
@@ -75,12 +152,13 @@ def _membership(joining: bool) -> Callable[[Hub, Connection, dict[str, Any]], Ac
 
     def change(hub: Hub, connection: Connection, request: dict[str, Any]) -> AckError | None:
         group = _group_of(request)
-        if isinstance(group, tuple):
-            return group
         if not connection.may("joinLeaveGroup", group):
             verb = "join" if joining else "leave"
             return ("Forbidden", f"The connection has no permission to {verb} group '{group}'.")
-        (hub.join if joining else hub.leave)(connection, group)
+        try:
+            (hub.join if joining else hub.leave)(connection, group)
+        except TooManyGroups as error:
+            return ("BadRequest", str(error))
         return None
 
     return change
@@ -88,15 +166,9 @@ def _membership(joining: bool) -> Callable[[Hub, Connection, dict[str, Any]], Ac
 
 def _send_to_group(hub: Hub, connection: Connection, request: dict[str, Any]) -> AckError | None:
     group = _group_of(request)
-    if isinstance(group, tuple):
-        return group
+    data, data_type = _data_of(request)
     if not connection.may("sendToGroup", group):
         return ("Forbidden", f"The connection has no permission to send to group '{group}'.")
-    data_type = request.get("dataType", "json")
-    try:
-        data = decode_client_data(data_type, request.get("data"))
-    except ValueError as error:
-        return ("BadRequest", str(error))
     message = Message(data, data_type, group=group, from_user_id=connection.user_id)
     recipients = hub.group_members(group)
     if request.get("noEcho") is True:
@@ -108,15 +180,14 @@ def _send_to_group(hub: Hub, connection: Connection, request: dict[str, Any]) ->
 def _event(hub: Hub, connection: Connection, request: dict[str, Any]) -> AckError | None:
     """Goes to the hub's event handler, which acks later (:func:`answer_event`); else an error ack."""
     event = request.get("event")
-    if not isinstance(event, str) or not event or not header_safe(event):
-        return ("BadRequest", "event must be a non-empty string without control characters.")
+    if not isinstance(event, str) or not event:
+        raise malformed("event must be a non-empty string.")
+    data = _data_of(request) if "data" in request else None
     if connection.user_event is not None:
-        data_type = request.get("dataType", "json")
-        try:
-            data = decode_client_data(data_type, request.get("data"))
-        except ValueError as error:
-            return ("BadRequest", str(error))
-        if connection.user_event(event, data, data_type, request.get("ackId")):
+        if not header_safe(event):
+            return ("BadRequest", "The event name has control characters; it cannot reach an event handler.")
+        body, data_type = data or (b"", "binary")
+        if connection.user_event(event, body, data_type, request.get("ackId")):
             return DEFERRED
     return ("InternalServerError", "No event handler is configured in the emulator.")
 
@@ -127,6 +198,8 @@ def answer_event(connection: Connection, ack_id: int | None, answer: EventAnswer
     if connection.is_json:
         if ack_id is not None:
             error = None if answer.ok else ("InternalServerError", answer.error or "The event handler failed.")
+            if error is None:
+                connection.remember_ack(ack_id)
             connection.send(ack_frame(ack_id, error))
     elif not answer.ok:
         connection.request_close(CLOSE_INTERNAL_ERROR, "The event handler failed.")
@@ -136,8 +209,8 @@ def answer_event(connection: Connection, ack_id: int | None, answer: EventAnswer
 
 
 _HANDLERS = {
-    "joinGroup": _membership(joining=True),
-    "leaveGroup": _membership(joining=False),
-    "sendToGroup": _send_to_group,
+    "joingroup": _membership(joining=True),
+    "leavegroup": _membership(joining=False),
+    "sendtogroup": _send_to_group,
     "event": _event,
 }

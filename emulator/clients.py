@@ -1,12 +1,16 @@
 """WebSocket clients: the handshake, the read loop and one writer task per connection.
 
 The handshake checks the token before upgrading, so a bad token is an HTTP 401 rather than a
-WebSocket that closes. The reader hands each frame to :mod:`emulator.client_protocol`.
+WebSocket that closes. A connection is registered in its hub, groups and user only once the
+upgrade has succeeded. The reader hands each frame to :mod:`emulator.client_protocol`.
 Frames go straight to the socket while its buffer stays under :data:`SOCKET_BUFFER_LIMIT`;
 past that they wait in the connection's bounded outbox, which one writer task per connection
-drains, so a stalled client only ever holds up its own writer. A reliable connection whose
-socket drops without a close frame is kept for 30 seconds and can be recovered with
-``awps_connection_id`` + ``awps_reconnection_token``.
+drains, so a stalled client only ever holds up its own writer. Every socket is pinged each
+``keepalive_seconds`` (the service's default is 20) and dropped when it does not answer, so a
+half-open socket does not stay connected. A reliable connection whose socket drops, or whose
+client closes with any code but 1000, is kept for 30 seconds and can be recovered with
+``awps_connection_id`` + ``awps_reconnection_token``; a recovery while the old socket is still
+open takes the connection over and cuts the old socket.
 """
 
 from __future__ import annotations
@@ -22,22 +26,34 @@ from aiohttp import WSMsgType, web
 
 from emulator.auth import TokenRejected, claim_list, verify_client_token
 from emulator.client_protocol import (
-    CLOSE_INTERNAL_ERROR,
     CLOSE_UNSUPPORTED_DATA,
     ProtocolViolation,
     answer_event,
     handle_json_request,
+    handle_plain_frame,
+    negotiate,
 )
 from emulator.events import EventHandlers
-from emulator.messages import PLAIN, RELIABLE, SUBPROTOCOLS, Frame, connected_frame
-from emulator.model import CLOSE_POLICY, Connection, Hub, Service, new_connection_id
+from emulator.messages import PLAIN, Frame, connected_frame
+from emulator.model import (
+    CLOSE_NORMAL,
+    CLOSE_POLICY,
+    MAX_GROUPS_PER_CONNECTION,
+    Connection,
+    Hub,
+    Service,
+    new_connection_id,
+)
+from emulator.permissions import Roles
 from emulator.upstream import ConnectDecision, ConnectionFacts, EventAnswer, connect_event, user_event
-from emulator.validation import MAX_BODY_BYTES, valid_group, valid_hub
+from emulator.validation import MAX_BODY_BYTES, encodable, valid_group, valid_hub
 
 logger = logging.getLogger("emulator.clients")
 
 CLIENT_PATH_PREFIX = "/client/hubs/"
 CLOSE_FLUSH_SECONDS = 5.0
+KEEPALIVE_SECONDS = 20.0  # the service's default webSocketKeepAliveIntervalInSeconds
+MAX_CLOSE_REASON_BYTES = 123  # RFC 6455: a close frame's payload is at most 125 bytes with the code
 SOCKET_BUFFER_LIMIT = 1024 * 1024  # bytes the kernel-side buffer may hold before frames queue
 DRAIN_POLL_SECONDS = 0.005
 SHUTDOWN_SECONDS = 2.0
@@ -46,6 +62,22 @@ SHUTDOWN_SECONDS = 2.0
 # them only after it has sent its request, so a reply that beats it to its wait is missed and the
 # call stalls for its 30 s timeout (seen in about one call in three with instant replies here).
 REPLY_DELAY_SECONDS = 0.01
+
+
+@dataclass
+class Link:
+    """The socket currently serving a connection, and its writer task."""
+
+    ws: web.WebSocketResponse
+    transport: asyncio.BaseTransport | None
+    writer: asyncio.Task[None] | None = None
+
+    def cut(self) -> None:
+        """Stop writing and abort the socket without a close frame."""
+        if self.writer is not None:
+            self.writer.cancel()
+        if isinstance(self.transport, asyncio.WriteTransport):
+            self.transport.abort()
 
 
 @dataclass(frozen=True)
@@ -62,39 +94,43 @@ class Identity:
         return Identity(
             decision.user_id or self.user_id,
             self.roles | frozenset(decision.roles),
-            self.groups + tuple(g for g in decision.groups if g not in self.groups),
+            tuple(dict.fromkeys(self.groups + decision.groups)),
             self.claims,
         )
 
 
 class ClientEndpoint:
-    def __init__(self, service: Service, access_key: str, events: EventHandlers) -> None:
+    def __init__(
+        self,
+        service: Service,
+        access_key: str,
+        events: EventHandlers,
+        *,
+        keepalive_seconds: float = KEEPALIVE_SECONDS,
+    ) -> None:
         self.service = service
         self.access_key = access_key
         self.events = events
-        self.sockets: dict[str, web.WebSocketResponse] = {}
-        self.transports: dict[str, asyncio.BaseTransport] = {}
+        self.keepalive_seconds = keepalive_seconds
+        self.links: dict[str, Link] = {}
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         hub_name = request.match_info.get("hub") or request.query.get("hub", "")
         if not valid_hub(hub_name):
             return _reject(400, "Invalid hub name.")
         hub = self.service.hub(hub_name)
-        settings = self.events.settings(hub.name)
         offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
-        decides = settings.handler_for("connect", system=True) is not None
-        if offered and not any(p in SUBPROTOCOLS for p in offered) and not decides:
-            return _reject(400, "Subprotocols offered are not supported by the emulator.")
+        protocol, echoed = negotiate(offered)
         if "awps_connection_id" in request.query:
-            return await self._recover(request, hub)
+            return await self._recover(request, hub, echoed)
         try:
-            identity = self._authorize(request, hub, allow_anonymous=settings.allow_anonymous)
+            identity = self._authorize(request, hub, allow_anonymous=self.events.settings(hub.name).allow_anonymous)
+            plain_mode = _plain_mode(request)
         except TokenRejected:
             return web.Response(status=401)
         except ValueError as error:
             return _reject(400, str(error))
         connection_id = new_connection_id()
-        selected = next((p for p in offered if p in SUBPROTOCOLS), None)
         decision = await self.events.connect(
             ConnectionFacts(hub.name, connection_id, identity.user_id, None),
             connect_event(identity.claims, list(request.query.items()), list(request.headers.items()), offered),
@@ -103,22 +139,26 @@ class ClientEndpoint:
         if decision is not None:
             if not decision.accepted:
                 return web.Response(status=decision.status)
-            if decision.subprotocol is not None and decision.subprotocol not in offered:
-                logger.warning("connect handler chose subprotocol %r, not one the client offered", decision.subprotocol)
-                return web.Response(status=500)
-            identity = identity.accepted_by(decision)
-            selected, state = decision.subprotocol or selected, decision.state
-        protocol = selected if selected in SUBPROTOCOLS else PLAIN
-        connection = Connection(
-            id=connection_id, hub=hub.name, user_id=identity.user_id, protocol=protocol, roles=identity.roles
-        )
-        ws = await _upgrade(request, self._socket(protocol, selected))
-        hub.add(connection)
+            if decision.subprotocol is not None:
+                if decision.subprotocol not in offered:
+                    logger.warning(
+                        "connect handler chose subprotocol %r, not one the client offered", decision.subprotocol
+                    )
+                    return web.Response(status=500)
+                protocol, echoed = negotiate([decision.subprotocol])[0], decision.subprotocol
+            identity, state = identity.accepted_by(decision), decision.state
+        try:
+            connection = _connection(connection_id, hub, identity, protocol, plain_mode)
+        except ValueError as error:  # from the connect handler's answer, if not from the token
+            return _reject(400 if decision is None else 500, str(error))
+        greeting = connected_frame(connection.id, connection.user_id, connection.reconnection_token)
+        ws = await _upgrade(request, self._socket(echoed))
+        hub.add(connection)  # only now: a handshake that failed leaves no trace
         for group in identity.groups:  # groups of the token and the connect handler are joined at connect
             hub.join(connection, group)
         if connection.is_json:
-            connection.send(connected_frame(connection.id, connection.user_id, connection.reconnection_token))
-        if self.events.open(ConnectionFacts(hub.name, connection.id, connection.user_id, selected, state)):
+            connection.send(greeting)
+        if self.events.open(ConnectionFacts(hub.name, connection.id, connection.user_id, echoed, state)):
             connection.user_event = self._event_sender(connection)
         return await self._serve(ws, hub, connection, request.transport)
 
@@ -130,11 +170,11 @@ class ClientEndpoint:
                 return Identity(None, frozenset(), (), {})
             raise TokenRejected("no token")
         claims = verify_client_token(token, self.access_key, request.host, hub.name, CLIENT_PATH_PREFIX)
-        groups = claim_list(claims, "webpubsub.group")
+        groups = tuple(dict.fromkeys(claim_list(claims, "webpubsub.group")))
         if not all(valid_group(g) for g in groups):
             raise ValueError("The token names an invalid group.")
         user_id = claims.get("sub") if isinstance(claims.get("sub"), str) else None
-        return Identity(user_id, frozenset(claim_list(claims, "role")), tuple(groups), claims)
+        return Identity(user_id, frozenset(claim_list(claims, "role")), groups, claims)
 
     def _event_sender(self, connection: Connection) -> Callable[[str, bytes, str, int | None], bool]:
         """What the connection calls with a user event; the answer comes back after the reply delay."""
@@ -147,23 +187,26 @@ class ClientEndpoint:
 
         return send
 
-    async def _recover(self, request: web.Request, hub: Hub) -> web.StreamResponse:
+    async def _recover(self, request: web.Request, hub: Hub, echoed: str | None) -> web.StreamResponse:
         connection = hub.connections.get(request.query.get("awps_connection_id", ""))
         token = request.query.get("awps_reconnection_token", "")
-        ws = await _upgrade(request, self._socket(RELIABLE))
+        ws = await _upgrade(request, self._socket(echoed))
         if connection is None or not connection.recoverable(token, time.monotonic()):
             await ws.close(code=CLOSE_POLICY, message=b"The connection cannot be recovered.")
             return ws
-        old = self.transports.get(connection.id)
-        self.sockets[connection.id] = ws  # from now on the old socket's reader leaves the connection alone
-        if isinstance(old, asyncio.WriteTransport):
-            old.abort()
+        old = self.links.pop(connection.id, None)
+        if old is not None:  # the client noticed a dead link before the emulator did
+            old.cut()
         return await self._serve(ws, hub, connection, request.transport, recovered=True)
 
-    def _socket(self, protocol: str, selected: str | None = None) -> web.WebSocketResponse:
-        """``selected`` is a subprotocol the connect handler chose for a plain client (echoed only)."""
-        protocols = (protocol,) if protocol != PLAIN else (selected,) if selected else ()
-        return web.WebSocketResponse(protocols=protocols, max_msg_size=MAX_BODY_BYTES, autoping=True, compress=False)
+    def _socket(self, subprotocol: str | None) -> web.WebSocketResponse:
+        return web.WebSocketResponse(
+            protocols=(subprotocol,) if subprotocol else (),
+            max_msg_size=MAX_BODY_BYTES + 1,  # aiohttp refuses a message of exactly max_msg_size bytes
+            autoping=True,
+            heartbeat=self.keepalive_seconds,
+            compress=False,
+        )
 
     async def _serve(
         self,
@@ -181,26 +224,27 @@ class ClientEndpoint:
         else:
             connection.transmit, connection.wake = transmit, wake.set
             wake.set()
-        self.sockets[connection.id] = ws
-        if transport is not None:
-            self.transports[connection.id] = transport
-        writer = asyncio.create_task(_drain(ws, transport, connection, wake))
-        clean_close = False
+        link = self.links[connection.id] = Link(ws, transport)
+        link.writer = asyncio.create_task(_drain(ws, transport, connection, wake))
+        ended = False
         try:
-            clean_close = await self._read(ws, hub, connection)
+            ended = await self._read(ws, hub, connection)
             if connection.close_request is not None:
                 # Let the writer send what is queued and the close frame with its code.
-                await asyncio.wait([writer], timeout=CLOSE_FLUSH_SECONDS)
+                await asyncio.wait([link.writer], timeout=CLOSE_FLUSH_SECONDS)
         finally:
-            writer.cancel()
-            if self.sockets.get(connection.id) is ws:
-                del self.sockets[connection.id]
-                self.transports.pop(connection.id, None)
-                self._release(hub, connection, clean_close)
+            link.writer.cancel()
+            if self.links.get(connection.id) is link:  # not taken over by a recovery
+                del self.links[connection.id]
+                self._release(hub, connection, ended)
         return ws
 
     async def _read(self, ws: web.WebSocketResponse, hub: Hub, connection: Connection) -> bool:
-        """Returns True when the client closed on purpose (a close frame), False on a drop."""
+        """True when the connection is over: closed by the client with 1000, or by the emulator.
+
+        A drop, a missed keep-alive or any other close code leaves a reliable connection
+        recoverable.
+        """
         async for frame in ws:
             try:
                 if frame.type == WSMsgType.TEXT and connection.is_json:
@@ -210,51 +254,73 @@ class ClientEndpoint:
                 elif frame.type == WSMsgType.BINARY and connection.is_json:
                     raise ProtocolViolation(CLOSE_UNSUPPORTED_DATA, "Binary frames are not part of the JSON protocol.")
                 elif frame.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-                    data, data_type = (
-                        (frame.data.encode("utf-8"), "text") if frame.type == WSMsgType.TEXT else (frame.data, "binary")
-                    )
-                    if connection.user_event is None or not connection.user_event("message", data, data_type, None):
-                        raise ProtocolViolation(CLOSE_INTERNAL_ERROR, "No event handler is configured in the emulator.")
+                    handle_plain_frame(hub, connection, frame.data)
             except ProtocolViolation as violation:
                 connection.request_close(violation.code, violation.reason)
                 return True
             if frame.type == WSMsgType.ERROR:
                 return False
-        return ws.close_code is not None and connection.close_request is None and _client_closed(ws)
+        return connection.close_request is not None or ws.close_code == CLOSE_NORMAL
 
-    def _release(self, hub: Hub, connection: Connection, clean_close: bool) -> None:
-        if connection.protocol == RELIABLE and not clean_close and connection.reconnection_token:
+    def _release(self, hub: Hub, connection: Connection, ended: bool) -> None:
+        if connection.reconnection_token and not ended and connection.close_request is None:
             connection.detach()  # kept for recovery; Service.expire_detached drops it later
         else:
             hub.remove(connection)
-            self.events.disconnect(connection.id, _disconnect_reason(connection, clean_close))
+            self.events.disconnect(connection.id, _disconnect_reason(connection, ended))
 
     def drop(self, connection_id: str) -> bool:
         """Abort a socket without a close frame, as a network failure would (for tests)."""
-        transport = self.transports.get(connection_id)
-        if transport is None:
+        link = self.links.get(connection_id)
+        if link is None or not isinstance(link.transport, asyncio.WriteTransport):
             return False
-        transport.abort()  # type: ignore[attr-defined]
+        link.transport.abort()
         return True
 
     async def close_all(self) -> None:
         """Say goodbye (1001) to every client, then cut whoever has not answered within 2 s."""
-        closes = [ws.close(code=1001, message=b"The emulator is shutting down.") for ws in self.sockets.values()]
+        links = list(self.links.values())
+        closes = [link.ws.close(code=1001, message=b"The emulator is shutting down.") for link in links]
         if closes:
             await asyncio.wait([asyncio.ensure_future(close) for close in closes], timeout=SHUTDOWN_SECONDS)
-        for transport in list(self.transports.values()):
-            if isinstance(transport, asyncio.WriteTransport):
-                transport.abort()
+        for link in links:
+            if isinstance(link.transport, asyncio.WriteTransport):
+                link.transport.abort()
 
 
-def _disconnect_reason(connection: Connection, clean_close: bool) -> str:
+def _connection(
+    connection_id: str, hub: Hub, identity: Identity, protocol: str, plain_mode: tuple[str | None, bool]
+) -> Connection:
+    """The connection an accepted identity becomes; ``ValueError`` when it cannot be one."""
+    if len(identity.groups) > MAX_GROUPS_PER_CONNECTION:
+        raise ValueError(f"A connection can be in at most {MAX_GROUPS_PER_CONNECTION} groups.")
+    if identity.user_id is not None and not encodable(identity.user_id):
+        raise ValueError("The user id is not valid text.")
+    connection = Connection(
+        id=connection_id, hub=hub.name, user_id=identity.user_id, protocol=protocol, roles=Roles.parse(identity.roles)
+    )
+    if protocol == PLAIN:
+        connection.send_to_group, connection.no_echo = plain_mode
+    return connection
+
+
+def _disconnect_reason(connection: Connection, ended: bool) -> str:
     if connection.close_request is not None:
         return connection.close_request[1]
-    return "The client closed the connection." if clean_close else "The connection was lost."
+    return "The client closed the connection." if ended else "The connection was lost."
 
 
-def _client_closed(ws: web.WebSocketResponse) -> bool:
-    return ws.close_code not in (1006, None)
+def _plain_mode(request: web.Request) -> tuple[str | None, bool]:
+    """``webpubsub_mode=sendToGroup&group=<g>`` makes a plain client publish to ``<g>``."""
+    mode = request.query.get("webpubsub_mode", "sendEvent").lower()
+    if mode == "sendevent":
+        return None, False
+    if mode != "sendtogroup":
+        raise ValueError("webpubsub_mode must be sendEvent or sendToGroup.")
+    group = request.query.get("group", "")
+    if not valid_group(group):
+        raise ValueError("sendToGroup mode needs a valid group.")
+    return group, request.query.get("noEcho", "").lower() == "true"
 
 
 async def _upgrade(request: web.Request, ws: web.WebSocketResponse) -> web.WebSocketResponse:
@@ -310,10 +376,15 @@ async def _drain(
 
 async def _close(ws: web.WebSocketResponse, transport: asyncio.BaseTransport | None, code: int, reason: str) -> None:
     try:
-        await asyncio.wait_for(ws.close(code=code, message=reason.encode("utf-8")[:120]), CLOSE_FLUSH_SECONDS)
+        await asyncio.wait_for(ws.close(code=code, message=close_reason(reason)), CLOSE_FLUSH_SECONDS)
     except TimeoutError:
         if isinstance(transport, asyncio.WriteTransport):
             transport.abort()
+
+
+def close_reason(reason: str) -> bytes:
+    """The reason as UTF-8, cut to what a close frame holds, never inside a character."""
+    return reason.encode("utf-8")[:MAX_CLOSE_REASON_BYTES].decode("utf-8", "ignore").encode("utf-8")
 
 
 def _bearer(authorization: str | None) -> str | None:
@@ -322,4 +393,5 @@ def _bearer(authorization: str | None) -> str | None:
 
 
 def _reject(status: int, message: str) -> web.Response:
-    return web.json_response({"code": "Error.BadRequest", "message": message}, status=status)
+    code = "Error.BadRequest"
+    return web.json_response({"code": code, "message": message}, status=status, headers={"x-ms-error-code": code})

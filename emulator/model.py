@@ -11,8 +11,10 @@ Bounds (per connection):
 * outbox: :data:`MAX_OUTBOX_FRAMES` frames or :data:`MAX_OUTBOX_BYTES` bytes, whichever
   comes first, on top of what the socket itself buffers (see ``clients.SOCKET_BUFFER_LIMIT``);
   past either, the connection is closed with 1008 and a reason;
-* reliable replay buffer: :data:`MAX_UNACKED` messages (the service's own limit);
-* remembered ``ackId`` values for de-duplication: the last :data:`ACK_WINDOW`.
+* reliable replay buffer: :data:`MAX_UNACKED` messages or :data:`MAX_UNACKED_BYTES`, whichever
+  comes first (the service's own limits); past either, closed and not recoverable;
+* remembered ``ackId`` values for de-duplication: the last :data:`ACK_WINDOW`;
+* groups: :data:`MAX_GROUPS_PER_CONNECTION` (a join past it raises :class:`TooManyGroups`).
 """
 
 from __future__ import annotations
@@ -24,17 +26,22 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from emulator.messages import PLAIN, RELIABLE, Frame, Message, disconnected_frame
+from emulator.permissions import Roles
 
 MAX_OUTBOX_FRAMES = 1000
 MAX_OUTBOX_BYTES = 4 * 1024 * 1024
 MAX_UNACKED = 1000
+MAX_UNACKED_BYTES = 16 * 1024 * 1024
+MAX_GROUPS_PER_CONNECTION = 1000
 ACK_WINDOW = 4096
 RECOVERY_SECONDS = 30.0
 
 CLOSE_NORMAL = 1000
 CLOSE_POLICY = 1008
 
-PERMISSIONS = ("joinLeaveGroup", "sendToGroup")
+
+class TooManyGroups(Exception):
+    """A join would put a connection in more than :data:`MAX_GROUPS_PER_CONNECTION` groups."""
 
 
 def new_connection_id() -> str:
@@ -49,9 +56,11 @@ class Connection:
     hub: str
     user_id: str | None
     protocol: str
-    roles: frozenset[str] = frozenset()
+    roles: Roles = field(default_factory=Roles)
     groups: set[str] = field(default_factory=set)
     granted: set[tuple[str, str | None]] = field(default_factory=set)
+    send_to_group: str | None = None  # plain clients in webpubsub_mode=sendToGroup publish here
+    no_echo: bool = False
     transmit: Callable[[Frame], bool] = lambda frame: False
     wake: Callable[[], None] = lambda: None
     # set by the I/O layer when the hub has event handlers: (event, data, dataType, ackId) -> taken
@@ -66,6 +75,7 @@ class Connection:
     reconnection_token: str | None = None
     next_sequence_id: int = 1
     unacked: deque[tuple[int, Frame]] = field(default_factory=deque)
+    unacked_bytes: int = 0
     detached_since: float | None = None
 
     def __post_init__(self) -> None:
@@ -109,7 +119,8 @@ class Connection:
         self.next_sequence_id += 1
         frame = message.frame_for(RELIABLE, sequence_id)
         self.unacked.append((sequence_id, frame))
-        if len(self.unacked) > MAX_UNACKED:
+        self.unacked_bytes += len(frame)
+        if len(self.unacked) > MAX_UNACKED or self.unacked_bytes > MAX_UNACKED_BYTES:
             self.reconnection_token = None  # not recoverable any more
             self.request_close(CLOSE_POLICY, "Too many unacknowledged messages.")
             return
@@ -135,19 +146,20 @@ class Connection:
 
     # -- json protocols --------------------------------------------------------------------
 
-    def first_time_ack(self, ack_id: int) -> bool:
-        """Record an ``ackId``; False when it was already processed (a duplicate)."""
-        if ack_id in self.seen_acks:
-            return False
+    def ack_done(self, ack_id: int) -> bool:
+        """Whether a request with this ``ackId`` already succeeded (a resend is a duplicate)."""
+        return ack_id in self.seen_acks
+
+    def remember_ack(self, ack_id: int) -> None:
+        """Record a succeeded ``ackId``; a failed one stays free, so a resend runs again."""
         self.seen_acks.add(ack_id)
         self.seen_ack_order.append(ack_id)
         if len(self.seen_ack_order) > ACK_WINDOW:
             self.seen_acks.discard(self.seen_ack_order.popleft())
-        return True
 
     def acknowledge_sequence(self, sequence_id: int) -> None:
         while self.unacked and self.unacked[0][0] <= sequence_id:
-            self.unacked.popleft()
+            self.unacked_bytes -= len(self.unacked.popleft()[1])
 
     # -- reliable recovery -------------------------------------------------------------------
 
@@ -158,34 +170,41 @@ class Connection:
         self.outbox_bytes = 0
 
     def reattach(self, transmit: Callable[[Frame], bool], wake: Callable[[], None]) -> None:
-        """A recovered socket takes over; every unacked message is replayed, in order."""
+        """A recovered socket takes over; every unacked message is replayed, in order.
+
+        What the old socket had queued is dropped: its data messages are all in ``unacked``.
+        """
         self.detached_since = None
         self.close_request = None
         self.transmit = transmit
         self.wake = wake
+        self.outbox.clear()
+        self.outbox_bytes = 0
         for _, frame in self.unacked:
             self.outbox.append(frame)
             self.outbox_bytes += len(frame)
         self.wake()
 
     def recoverable(self, token: str, now: float) -> bool:
+        """The token matches and the connection is within its recovery window.
+
+        A socket the emulator still holds counts too: the client may notice a dead link first,
+        and its new socket then takes over (the caller cuts the old one).
+        """
         return (
             self.reconnection_token is not None
-            and secrets.compare_digest(token, self.reconnection_token)
-            and self.detached_since is not None
-            and now - self.detached_since <= RECOVERY_SECONDS
+            and secrets.compare_digest(token.encode("utf-8", "surrogatepass"), self.reconnection_token.encode())
+            and (self.detached_since is None or now - self.detached_since <= RECOVERY_SECONDS)
         )
 
     # -- permissions ------------------------------------------------------------------------
 
-    def may(self, permission: str, group: str) -> bool:
-        """Roles from the token or grants over REST; ``webpubsub.<perm>[.<group>]``."""
-        role = f"webpubsub.{permission}"
+    def may(self, permission: str, group: str | None = None) -> bool:
+        """Token roles (literal or wildcard) or REST grants; ``group=None`` asks for every group."""
         return (
-            role in self.roles
-            or f"{role}.{group}" in self.roles
+            self.roles.allow(permission, group)
             or (permission, None) in self.granted
-            or (permission, group) in self.granted
+            or (group is not None and (permission, group) in self.granted)
         )
 
 
@@ -214,6 +233,8 @@ class Hub:
                 self.users.pop(connection.user_id, None)
 
     def join(self, connection: Connection, group: str) -> None:
+        if group not in connection.groups and len(connection.groups) >= MAX_GROUPS_PER_CONNECTION:
+            raise TooManyGroups(f"A connection can be in at most {MAX_GROUPS_PER_CONNECTION} groups.")
         connection.groups.add(group)
         self.groups.setdefault(group, {})[connection.id] = connection
 

@@ -4,7 +4,9 @@ Identifiers are ``userId``, ``connectionId`` (strings) and ``groups`` (a collect
 Operators: ``eq ne gt ge lt le and or not in``; functions ``tolower toupper trim length
 substring indexof startswith endswith contains concat``; literals ``'text'`` (``''`` escapes a
 quote), integers, ``true``, ``false`` and ``null``. Precedence: ``not`` over comparisons over
-``and`` over ``or``. An invalid filter raises :class:`FilterError` (400 at the REST layer).
+``and`` over ``or``. Types are checked when the filter is parsed (``userId gt 1`` or ``1 in userId`` is a
+:class:`FilterError`), so evaluation never raises. An invalid filter raises :class:`FilterError`
+(400 at the REST layer).
 """
 
 from __future__ import annotations
@@ -35,23 +37,39 @@ _COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
     "le": lambda a, b: a is not None and b is not None and a <= b,
 }
 
-_FUNCTIONS: dict[str, tuple[int, int, Callable[..., Any]]] = {
-    # name: (min args, max args, implementation); None propagates as None.
-    "tolower": (1, 1, lambda s: s.lower()),
-    "toupper": (1, 1, lambda s: s.upper()),
-    "trim": (1, 1, lambda s: s.strip()),
-    "length": (1, 1, len),
-    "substring": (2, 3, lambda s, i, n=None: s[i:] if n is None else s[i : i + n]),
-    "indexof": (2, 2, lambda s, t: s.find(t)),
-    "startswith": (2, 2, lambda s, t: s.startswith(t)),
-    "endswith": (2, 2, lambda s, t: s.endswith(t)),
-    "contains": (2, 2, lambda s, t: t in s),
-    "concat": (2, 2, lambda s, t: s + t),
+# Static types: "string", "number", "bool", "null" (fits any), "collection" (``groups``) and
+# "list" (a parenthesized literal list, only on the right of ``in``).
+_FUNCTIONS: dict[str, tuple[tuple[str, ...], int, str, Callable[..., Any]]] = {
+    # name: (argument types, how many are required, result type, implementation)
+    "tolower": (("string",), 1, "string", lambda s: s.lower()),
+    "toupper": (("string",), 1, "string", lambda s: s.upper()),
+    "trim": (("string",), 1, "string", lambda s: s.strip()),
+    "length": (("string",), 1, "number", len),
+    "substring": (
+        ("string", "number", "number"),
+        2,
+        "string",
+        lambda s, i, n=None: s[i:] if n is None else s[i : i + n],
+    ),
+    "indexof": (("string", "string"), 2, "number", lambda s, t: s.find(t)),
+    "startswith": (("string", "string"), 2, "bool", lambda s, t: s.startswith(t)),
+    "endswith": (("string", "string"), 2, "bool", lambda s, t: s.endswith(t)),
+    "contains": (("string", "string"), 2, "bool", lambda s, t: t in s),
+    "concat": (("string", "string"), 2, "string", lambda s, t: s + t),
 }
 
-IDENTIFIERS = ("userId", "connectionId", "groups")
+IDENTIFIERS = {"userId": "string", "connectionId": "string", "groups": "collection"}
+ORDERED = ("string", "number")  # types gt/ge/lt/le compare
 
 Node = Callable[[Mapping[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class _Typed:
+    """A compiled expression and the type of what it yields, checked before any evaluation."""
+
+    node: Node
+    type: str
 
 
 @dataclass
@@ -72,6 +90,13 @@ def _tokenize(text: str) -> list[_Token]:
         tokens.append(_Token(kind, match.group(kind)))
         position = match.end()
     return tokens
+
+
+def _expect(typed: _Typed, *types: str, what: str) -> Node:
+    """The node, if its type is one of ``types`` (``null`` always fits); else a 400-bound error."""
+    if typed.type != "null" and typed.type not in types:
+        raise FilterError(f"{what} needs {' or '.join(types)}, not {typed.type}.")
+    return typed.node
 
 
 class _Parser:
@@ -95,55 +120,65 @@ class _Parser:
         return token
 
     def parse(self) -> Node:
-        node = self.or_expression()
+        typed = self.or_expression()
         if self.peek() is not None:
             raise FilterError(f"Unexpected '{self.peek().text}' in the filter.")  # type: ignore[union-attr]
-        return node
+        return _expect(typed, "bool", what="A filter")
 
-    def or_expression(self) -> Node:
+    def or_expression(self) -> _Typed:
         return self._chain("or", self.and_expression, lambda a, b: lambda ctx: bool(a(ctx)) or bool(b(ctx)))
 
-    def and_expression(self) -> Node:
+    def and_expression(self) -> _Typed:
         return self._chain("and", self.unary, lambda a, b: lambda ctx: bool(a(ctx)) and bool(b(ctx)))
 
-    def _chain(self, word: str, operand: Callable[[], Node], combine: Callable[[Node, Node], Node]) -> Node:
-        """``operand (word operand)*``, combined left to right."""
+    def _chain(self, word: str, operand: Callable[[], _Typed], combine: Callable[[Node, Node], Node]) -> _Typed:
+        """``operand (word operand)*``, combined left to right; every operand is a condition."""
         left = operand()
         while self.peek_word() == word:
             self.take()
-            left = combine(left, operand())
+            right = operand()
+            left = _Typed(combine(_expect(left, "bool", what=word), _expect(right, "bool", what=word)), "bool")
         return left
 
-    def unary(self) -> Node:
+    def unary(self) -> _Typed:
         if self.peek_word() == "not":
             self.take()
-            operand = self._nested(self.unary)
-            return lambda ctx: not operand(ctx)
+            operand = _expect(self._nested(self.unary), "bool", what="not")
+            return _Typed(lambda ctx: not operand(ctx), "bool")
         return self.comparison()
 
-    def comparison(self) -> Node:
+    def comparison(self) -> _Typed:
         left = self.primary()
         word = self.peek_word()
         if word in _COMPARISONS:
             self.take()
             right = self.primary()
-            compare = _COMPARISONS[word]
-            return lambda ctx: compare(left(ctx), right(ctx))
+            if word in ("eq", "ne"):
+                if "null" not in (left.type, right.type) and left.type != right.type:
+                    raise FilterError(f"{word} compares {left.type} with {right.type}.")
+                if left.type in ("collection", "list"):
+                    raise FilterError(f"{word} cannot compare a {left.type}.")
+            elif left.type not in ORDERED or right.type not in (left.type, "null"):
+                raise FilterError(f"{word} compares {left.type} with {right.type}.")
+            compare, first, second = _COMPARISONS[word], left.node, right.node
+            return _Typed(lambda ctx: compare(first(ctx), second(ctx)), "bool")
         if word == "in":
             self.take()
             right = self.primary()
+            item = _expect(left, "string", "number", "bool", what="The left side of in")
+            collection = _expect(right, "collection", "list", what="The right side of in")
 
             def contained(ctx: Mapping[str, Any]) -> bool:
-                collection = right(ctx)
-                return collection is not None and left(ctx) in collection
+                values = collection(ctx)
+                return values is not None and item(ctx) in values
 
-            return contained
+            return _Typed(contained, "bool")
         return left
 
-    def primary(self) -> Node:
+    def primary(self) -> _Typed:
         return self._nested(self._primary)
 
-    def _nested(self, parse: Callable[[], Node]) -> Node:
+    def _nested(self, parse: Callable[[], _Typed]) -> _Typed:
         """Every level of nesting counts, so a hostile filter cannot exhaust the stack."""
         self.depth += 1
         if self.depth > MAX_DEPTH:
@@ -153,21 +188,21 @@ class _Parser:
         finally:
             self.depth -= 1
 
-    def _primary(self) -> Node:
+    def _primary(self) -> _Typed:
         token = self.take()
         if token.kind == "string":
             value = token.text[1:-1].replace("''", "'")
-            return lambda ctx: value
+            return _Typed(lambda ctx: value, "string")
         if token.kind == "number":
             number = int(token.text)
-            return lambda ctx: number
+            return _Typed(lambda ctx: number, "number")
         if token.text == "(":
             return self._parenthesized()
         if token.kind != "word":
             raise FilterError(f"Unexpected '{token.text}' in the filter.")
         return self._word(token.text)
 
-    def _comma_list(self) -> list[Node]:
+    def _comma_list(self) -> list[_Typed]:
         """Expressions up to the closing parenthesis, which is consumed."""
         items = [self.or_expression()]
         while self.peek() is not None and self.peek().text == ",":  # type: ignore[union-attr]
@@ -176,40 +211,43 @@ class _Parser:
         self.take(")")
         return items
 
-    def _parenthesized(self) -> Node:
+    def _parenthesized(self) -> _Typed:
         items = self._comma_list()
         if len(items) == 1:
             return items[0]
-        return lambda ctx: [item(ctx) for item in items]
+        nodes = [_expect(item, "string", "number", "bool", what="A list item") for item in items]
+        return _Typed(lambda ctx: [node(ctx) for node in nodes], "list")
 
-    def _word(self, word: str) -> Node:
-        constants = {"true": True, "false": False, "null": None}
+    def _word(self, word: str) -> _Typed:
+        constants: dict[str, tuple[Any, str]] = {
+            "true": (True, "bool"),
+            "false": (False, "bool"),
+            "null": (None, "null"),
+        }
         if word in constants:
-            constant = constants[word]
-            return lambda ctx: constant
+            constant, kind = constants[word]
+            return _Typed(lambda ctx: constant, kind)
         if word in IDENTIFIERS:
-            return lambda ctx: ctx.get(word)
+            return _Typed(lambda ctx: ctx.get(word), IDENTIFIERS[word])
         if word in _FUNCTIONS:
             return self._call(word)
         raise FilterError(f"Unknown name '{word}' in the filter.")
 
-    def _call(self, name: str) -> Node:
-        low, high, implementation = _FUNCTIONS[name]
+    def _call(self, name: str) -> _Typed:
+        types, required, result, implementation = _FUNCTIONS[name]
         self.take("(")
-        args = self._comma_list()
-        if not low <= len(args) <= high:
-            raise FilterError(f"{name}() takes {low} to {high} arguments.")
+        typed = self._comma_list()
+        if not required <= len(typed) <= len(types):
+            raise FilterError(f"{name}() takes {required} to {len(types)} arguments.")
+        args = [_expect(arg, kind, what=f"{name}()") for arg, kind in zip(typed, types, strict=False)]
 
         def call(ctx: Mapping[str, Any]) -> Any:
             values = [arg(ctx) for arg in args]
             if any(value is None for value in values):
                 return None
-            try:
-                return implementation(*values)
-            except (TypeError, ValueError):
-                return None
+            return implementation(*values)
 
-        return call
+        return _Typed(call, result)
 
 
 def compile_filter(text: str) -> Node:

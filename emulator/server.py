@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator.clients import ClientEndpoint
+from emulator.clients import KEEPALIVE_SECONDS, ClientEndpoint
 from emulator.events import DEFAULT_TIMEOUT_SECONDS, EventHandlers
 from emulator.hub_settings import HubSettings
 from emulator.model import RECOVERY_SECONDS, Service
@@ -48,9 +48,10 @@ def build_app(
     *,
     allow_unvalidated_entra_tokens: bool = False,
     middlewares: tuple[Any, ...] = (),
+    keepalive_seconds: float = KEEPALIVE_SECONDS,
 ) -> tuple[web.Application, ClientEndpoint]:
     rest = RestApi(service, access_key, allow_unvalidated_entra_tokens=allow_unvalidated_entra_tokens)
-    clients = ClientEndpoint(service, access_key, events)
+    clients = ClientEndpoint(service, access_key, events, keepalive_seconds=keepalive_seconds)
 
     @web.middleware
     async def count_rest_calls(request: web.Request, handler: Any) -> web.StreamResponse:
@@ -88,10 +89,12 @@ class Emulator:
         access_key: str = DEFAULT_ACCESS_KEY,
         allow_unvalidated_entra_tokens: bool = False,
         middlewares: tuple[Any, ...] = (),
+        keepalive_seconds: float = KEEPALIVE_SECONDS,
         hub_settings: dict[str, HubSettings] | None = None,
         event_handler_timeout: float = DEFAULT_TIMEOUT_SECONDS,
     ) -> None:
         """``middlewares`` are extra aiohttp middlewares, outermost first (tracing, auditing);
+        ``keepalive_seconds`` is how often each client socket is pinged (tests shorten it);
         ``hub_settings`` (see :mod:`emulator.hub_settings`) name the hubs' event handlers."""
         if len(access_key.encode("utf-8")) < 32 or ";" in access_key or access_key != access_key.strip():
             raise ValueError("The access key needs at least 32 bytes, no ';' and no edge white space.")
@@ -110,6 +113,7 @@ class Emulator:
             self.events,
             allow_unvalidated_entra_tokens=allow_unvalidated_entra_tokens,
             middlewares=middlewares,
+            keepalive_seconds=keepalive_seconds,
         )
         self._runner: web.AppRunner | None = None
         self._janitor: asyncio.Task[None] | None = None

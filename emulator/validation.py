@@ -21,6 +21,22 @@ def valid_hub(hub: str) -> bool:
     return HUB_PATTERN.fullmatch(hub) is not None
 
 
+def encodable(text: str) -> bool:
+    """No lone surrogates: the text can be sent as UTF-8 (JSON escapes such as ``\\ud800`` make them)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def valid_group(group: str) -> bool:
-    """1 to 1024 characters, not only white space, no line breaks (the service's ``^(?!\\s+$).+$``)."""
-    return 0 < len(group) <= MAX_GROUP_LENGTH and not group.isspace() and "\n" not in group and "\r" not in group
+    """1 to 1024 characters, not only white space, no line breaks (the service's ``^(?!\\s+$).+$``),
+    and encodable as UTF-8."""
+    return (
+        0 < len(group) <= MAX_GROUP_LENGTH
+        and not group.isspace()
+        and "\n" not in group
+        and "\r" not in group
+        and encodable(group)
+    )

@@ -17,11 +17,16 @@ from emulator.model import (
     Hub,
     Service,
 )
+from emulator.permissions import Roles
 
 
 def connect(hub: Hub, protocol: str = JSON, user: str | None = None, roles: tuple[str, ...] = ()) -> Connection:
     connection = Connection(
-        id=f"c{len(hub.connections)}", hub=hub.name, user_id=user, protocol=protocol, roles=frozenset(roles)
+        id=f"c{len(hub.connections)}",
+        hub=hub.name,
+        user_id=user,
+        protocol=protocol,
+        roles=Roles.parse(frozenset(roles)),
     )
     hub.add(connection)
     return connection
@@ -130,20 +135,17 @@ def test_malformed_requests_are_violations(text: str) -> None:
     assert raised.value.code == 1007
 
 
-def test_bad_send_data_is_a_bad_request_ack() -> None:
+@pytest.mark.parametrize(
+    ("data_type", "data"),
+    [("text", 5), ("binary", "***"), ("json", None), ("xml", "x"), ("text", "\ud800")],
+)
+def test_send_data_that_does_not_fit_its_type_declines_the_client(data_type: str, data: object) -> None:
     hub = Hub("h")
     connection = connect(hub, roles=("webpubsub.sendToGroup",))
-    for data_type, data in (("text", 5), ("binary", "***"), ("json", None), ("xml", "x")):
-        reply = request(
-            hub,
-            connection,
-            type="sendToGroup",
-            group="g",
-            ackId=hash(data_type) & 0xFFFF,
-            dataType=data_type,
-            data=data,
-        )
-        assert reply[0]["error"]["name"] == "BadRequest"
+    payload = {"type": "sendToGroup", "group": "g", "ackId": 1, "dataType": data_type, "data": data}
+    with pytest.raises(ProtocolViolation) as raised:
+        handle_json_request(hub, connection, json.dumps(payload))
+    assert raised.value.code == 1007
 
 
 def test_granted_permissions() -> None:

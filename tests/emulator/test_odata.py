@@ -48,6 +48,17 @@ def test_filters(text: str, expected: bool) -> None:
         "userId ~ 1",
         "(" * 200 + "true" + ")" * 200,
         "not " * 10000 + "true",
+        # types that do not fit: the service answers 400, so these must not reach evaluation
+        "userId gt 1",
+        "tolower(1) eq 'a'",
+        "startswith(groups, 'a')",
+        "1 in userId",
+        "userId eq 1",
+        "groups eq 'a'",
+        "userId",
+        "length(userId) and true",
+        "'a' in ('b', groups)",
+        "substring(userId, 'a') eq 'b'",
     ],
 )
 def test_invalid_filters_raise(text: str) -> None:
