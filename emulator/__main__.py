@@ -62,7 +62,7 @@ async def serve(args: argparse.Namespace) -> None:
     print(f"Connection string: {emulator.connection_string}", flush=True)
     for hub, settings in args.hubs.items():
         for handler in settings.event_handlers:
-            print(f"Hub {hub}: event handler {handler.url_template}", flush=True)
+            print(f"Hub {hub}: event handler {handler.url_template.split('?')[0]}", flush=True)  # no ?code=
     if args.allow_unvalidated_entra_tokens:
         print("WARNING: unvalidated Entra ID tokens are ACCEPTED (--allow-unvalidated-entra-tokens).", flush=True)
     await stop.wait()

@@ -99,7 +99,6 @@ class ConnectionEvents:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))  # 0 was connect
     closed: bool = False
-    worker: asyncio.Task[None] | None = None
 
     def facts(self) -> ConnectionFacts:
         return ConnectionFacts(self.hub, self.connection_id, self.user_id, self.subprotocol, self.state)
@@ -128,6 +127,7 @@ class EventHandlers:
         self._slots: dict[tuple[str, int], asyncio.Semaphore] = {}
         self._checks: dict[tuple[str, int], _Check] = {}
         self._connections: dict[str, ConnectionEvents] = {}
+        self._workers: set[asyncio.Task[None]] = set()  # also those of connections that ended
 
     def settings(self, hub: str) -> HubSettings:
         return self.hubs.get(hub.lower(), NO_SETTINGS)
@@ -148,12 +148,11 @@ class EventHandlers:
 
     async def close(self) -> None:
         """Let queued events go out for up to :data:`SHUTDOWN_SECONDS`, then cut the rest."""
-        workers = [c.worker for c in self._connections.values() if c.worker is not None]
         for connection in self._connections.values():
             connection.closed = True
             connection.wake.set()
-        if workers:
-            _, late = await asyncio.wait(workers, timeout=SHUTDOWN_SECONDS)
+        if self._workers:
+            _, late = await asyncio.wait(set(self._workers), timeout=SHUTDOWN_SECONDS)
             for worker in late:
                 worker.cancel()
         for check in self._checks.values():
@@ -188,7 +187,9 @@ class EventHandlers:
             return None
         events = ConnectionEvents(facts.hub, facts.connection_id, facts.user_id, facts.subprotocol, facts.state)
         self._connections[facts.connection_id] = events
-        events.worker = asyncio.get_running_loop().create_task(self._work(events))
+        worker = asyncio.get_running_loop().create_task(self._work(events))
+        self._workers.add(worker)
+        worker.add_done_callback(self._workers.discard)
         if self.handles(facts.hub, "connected", system=True):
             events.queue.append(_Pending(connected_event(), None))
             events.wake.set()
@@ -270,8 +271,12 @@ class EventHandlers:
         except (aiohttp.ClientError, OSError, ValueError) as error:  # ValueError: a header that cannot be sent
             raise HandlerRefused(f"{url} could not be reached ({type(error).__name__})") from None
 
+    def _key(self, hub: str, handler: EventHandlerSettings) -> tuple[str, int]:
+        """One handler entry of one hub: its slots and its abuse-protection check are its own."""
+        return (hub, self.settings(hub).event_handlers.index(handler))
+
     def _slot(self, hub: str, handler: EventHandlerSettings) -> asyncio.Semaphore:
-        key = (hub, self.settings(hub).event_handlers.index(handler))
+        key = self._key(hub, handler)
         slot = self._slots.get(key)
         if slot is None:
             slot = self._slots[key] = asyncio.Semaphore(HANDLER_CONCURRENCY)
@@ -289,8 +294,7 @@ class EventHandlers:
     # -- abuse protection -------------------------------------------------------------------------
 
     async def _allowed(self, hub: str, handler: EventHandlerSettings) -> bool:
-        key = (hub, self.settings(hub).event_handlers.index(handler))
-        check = self._checks.get(key)
+        check = self._checks.get(self._key(hub, handler))
         if check is None or (
             check.task is not None
             and check.task.done()
@@ -304,8 +308,7 @@ class EventHandlers:
         return await asyncio.shield(check.task)
 
     def _validate(self, hub: str, handler: EventHandlerSettings) -> _Check:
-        key = (hub, self.settings(hub).event_handlers.index(handler))
-        check = self._checks.setdefault(key, _Check())
+        check = self._checks.setdefault(self._key(hub, handler), _Check())
         check.task = asyncio.get_running_loop().create_task(self._run_check(check, hub, handler))
         return check
 
