@@ -62,11 +62,21 @@ def read_json(body: bytes) -> Any:
 
 
 async def read_body(request: web.Request) -> bytes:
+    """The whole body, or 413 past ``MAX_BODY_BYTES``.
+
+    ``request.read()`` waits for the end of the body; a single ``content.read(n)`` returns only
+    what has arrived so far, which cut bodies over about 64 KiB short. The app's
+    ``client_max_size`` (the same limit) stops a chunked body that never ends.
+    """
+    too_large = RestError(413, "Error.PayloadTooLarge", f"The body is larger than {MAX_BODY_BYTES} bytes.")
     if (request.content_length or 0) > MAX_BODY_BYTES:
-        raise RestError(413, "Error.PayloadTooLarge", f"The body is larger than {MAX_BODY_BYTES} bytes.")
-    body = await request.content.read(MAX_BODY_BYTES + 1)
+        raise too_large
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise too_large from None
     if len(body) > MAX_BODY_BYTES:
-        raise RestError(413, "Error.PayloadTooLarge", f"The body is larger than {MAX_BODY_BYTES} bytes.")
+        raise too_large
     return body
 
 

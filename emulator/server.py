@@ -20,6 +20,7 @@ from emulator.events import DEFAULT_TIMEOUT_SECONDS, EventHandlers
 from emulator.hub_settings import HubSettings
 from emulator.model import RECOVERY_SECONDS, Service
 from emulator.rest import RestApi
+from emulator.validation import MAX_BODY_BYTES
 
 logger = logging.getLogger("emulator")
 
@@ -63,7 +64,7 @@ def build_app(
     async def stats_handler(request: web.Request) -> web.Response:
         return web.json_response(stats.to_json())
 
-    app = web.Application(client_max_size=2 * 1024 * 1024, middlewares=[*middlewares, count_rest_calls])
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[*middlewares, count_rest_calls])
     app.router.add_get("/_emulator/stats", stats_handler)
     app.router.add_get("/api/health", health)  # add_get also answers HEAD
     app.router.add_route("*", r"/api/{tail:[\s\S]*}", rest.handle)  # any byte, even a decoded newline

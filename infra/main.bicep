@@ -8,12 +8,50 @@ targetScope = 'subscription'
 param environmentName string
 
 @minLength(1)
-@description('Azure region for every resource.')
+@description('Azure region for every resource; only regions that offer Flex Consumption, as listed by the Flex Consumption azd quickstart.')
+@allowed([
+  'australiaeast'
+  'australiasoutheast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'eastus2euap'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'koreacentral'
+  'northcentralus'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'southindia'
+  'spaincentral'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'ukwest'
+  'westcentralus'
+  'westeurope'
+  'westus'
+  'westus2'
+  'westus3'
+])
 @metadata({ azd: { type: 'location' } })
 param location string
 
 @description('Object id of the developer running azd; gets Web PubSub Service Owner for local runs. Optional.')
 param principalId string = ''
+
+@allowed(['User', 'Group', 'ServicePrincipal'])
+@description('Kind of principal principalId is (azd sets AZURE_PRINCIPAL_TYPE): ServicePrincipal when CI deploys.')
+param principalType string = 'User'
 
 @allowed(['Free_F1', 'Standard_S1', 'Premium_P1'])
 @description('Web PubSub SKU.')
@@ -39,6 +77,7 @@ module resources 'resources.bicep' = {
     tags: tags
     resourceToken: resourceToken
     principalId: principalId
+    principalType: principalType
     webPubSubSku: webPubSubSku
     hubName: hubName
   }

@@ -27,6 +27,7 @@ class Sizes:
     negotiates: int
     slow_consumer_messages: int
     fault_publishes: int
+    large_publishes: int
     soak: bool
 
 
@@ -39,6 +40,7 @@ FAST = Sizes(
     negotiates=200,
     slow_consumer_messages=6_000,
     fault_publishes=40,
+    large_publishes=4,
     soak=False,
 )
 SOAK = Sizes(
@@ -50,6 +52,7 @@ SOAK = Sizes(
     negotiates=1_000,
     slow_consumer_messages=12_000,
     fault_publishes=300,
+    large_publishes=20,
     soak=True,
 )
 

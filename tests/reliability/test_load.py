@@ -1,4 +1,7 @@
-"""Load: every accepted publish reaches every subscriber exactly once, in order per publisher.
+"""Load: every accepted publish reaches every subscriber exactly once, unaltered, in order per publisher.
+
+A share of the messages is close to the 1 MiB limit, so a body cut short anywhere on the way
+counts as altered, not as delivered.
 
 The emulator and the dev host run as separate processes (as under `make run`), so their file
 descriptors and memory can be read before and after.
@@ -9,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import random
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -23,6 +27,7 @@ from emulator import DEFAULT_ACCESS_KEY
 from tests.reliability.conftest import Sizes
 
 GROUP = "load"
+MIB = 1024 * 1024
 # The app's client pool keeps idle connections to the service for aiohttp's keep-alive time.
 KEEPALIVE_SECONDS = 20
 
@@ -67,16 +72,31 @@ def wait_for_baseline(pids: dict[int, int], baseline: dict[int, tuple[int, int]]
         time.sleep(0.5)
 
 
+def message_body(worker: int, n: int, large: bool) -> bytes:
+    """The compact JSON a publisher sends; a large one is padded to just under 1 MiB with varied text."""
+    head = {"w": worker, "n": n}
+    if not large:
+        return json.dumps(head, separators=(",", ":")).encode()
+    rng = random.Random(worker * 1_000_003 + n)
+    room = MIB - len(json.dumps({**head, "pad": ""}, separators=(",", ":"))) - rng.randint(0, 64)
+    return json.dumps({**head, "pad": rng.randbytes(room // 2).hex()}, separators=(",", ":")).encode()
+
+
 async def subscribe(url: str, count: int) -> list[Any]:
     sockets = []
     for _ in range(count):
-        socket = await websockets.connect(url, subprotocols=["json.webpubsub.azure.v1"], max_queue=None)
+        socket = await websockets.connect(
+            url, subprotocols=["json.webpubsub.azure.v1"], max_queue=None, max_size=2 * MIB
+        )
         assert json.loads(await socket.recv())["event"] == "connected"
         sockets.append(socket)
     return sockets
 
 
-async def collect(socket: Any, expected: int, into: list[tuple[int, int]], deadline: float) -> None:
+async def collect(
+    socket: Any, expected: int, into: list[tuple[int, int]], sent: dict[tuple[int, int], bytes], deadline: float
+) -> None:
+    """Record each message's (worker, n), or (-1, -1) for one whose data differs from what was sent."""
     while len(into) < expected and time.monotonic() < deadline:
         try:
             frame = await asyncio.wait_for(socket.recv(), max(0.1, deadline - time.monotonic()))
@@ -84,7 +104,10 @@ async def collect(socket: Any, expected: int, into: list[tuple[int, int]], deadl
             return
         message = json.loads(frame)
         if message.get("type") == "message":
-            into.append((message["data"]["w"], message["data"]["n"]))
+            data = message["data"]
+            key = (data["w"], data["n"])
+            intact = json.dumps(data, separators=(",", ":")).encode() == sent.get(key)
+            into.append(key if intact else (-1, -1))
 
 
 async def run_load(stack: Any, sizes: Sizes) -> dict[str, Any]:
@@ -102,6 +125,8 @@ async def run_load(stack: Any, sizes: Sizes) -> dict[str, Any]:
     )
     received: list[list[tuple[int, int]]] = [[] for _ in sockets]
     accepted: list[tuple[int, int]] = []
+    sent: dict[tuple[int, int], bytes] = {}
+    large_every = max(1, sizes.publishes // max(1, sizes.large_publishes))
     statuses: dict[int, int] = {}
     latencies: list[float] = []
     share, extra = divmod(sizes.publishes, sizes.publish_concurrency)
@@ -110,10 +135,12 @@ async def run_load(stack: Any, sizes: Sizes) -> dict[str, Any]:
 
         async def publisher(worker: int) -> None:
             for n in range(share + (worker < extra)):
+                large = (n * sizes.publish_concurrency + worker) % large_every == large_every // 2
+                body = sent[worker, n] = message_body(worker, n, large)
                 started = time.perf_counter()
                 async with http.post(
                     f"{stack.host_url}/api/publish?group={GROUP}",
-                    data=json.dumps({"w": worker, "n": n}),
+                    data=body,
                     headers={"x-functions-key": FUNCTION_KEY, "Content-Type": "application/json"},
                 ) as response:
                     await response.read()
@@ -125,7 +152,8 @@ async def run_load(stack: Any, sizes: Sizes) -> dict[str, Any]:
         deadline = time.monotonic() + 120
         total = sizes.publishes
         collectors = [
-            asyncio.create_task(collect(s, total, into, deadline)) for s, into in zip(sockets, received, strict=True)
+            asyncio.create_task(collect(s, total, into, sent, deadline))
+            for s, into in zip(sockets, received, strict=True)
         ]
         await asyncio.gather(*(publisher(w) for w in range(sizes.publish_concurrency)))
         await asyncio.gather(*collectors)
@@ -136,6 +164,7 @@ async def run_load(stack: Any, sizes: Sizes) -> dict[str, Any]:
         "received": received,
         "accepted": accepted,
         "statuses": statuses,
+        "large": sum(1 for body in sent.values() if len(body) > MIB // 2),
         "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 1),
     }
 
@@ -170,8 +199,10 @@ def test_exactly_once_in_order_and_resources_back_to_baseline(sizes: Sizes, figu
     by_worker: dict[int, list[int]] = {}
     for worker, n in accepted:
         by_worker.setdefault(worker, []).append(n)
-    lost = duplicates = out_of_order = 0
-    for into in result["received"]:
+    lost = duplicates = out_of_order = altered = 0
+    for received in result["received"]:
+        altered += received.count((-1, -1))
+        into = [item for item in received if item != (-1, -1)]
         seen = set(into)
         lost += sum(1 for item in accepted if item not in seen)
         duplicates += len(into) - len(seen)
@@ -184,7 +215,8 @@ def test_exactly_once_in_order_and_resources_back_to_baseline(sizes: Sizes, figu
     accepted_text = f"{len(accepted)} of {sizes.publishes} (concurrency {sizes.publish_concurrency})"
     figures["load: publishes accepted"] = accepted_text
     figures["load: subscribers"] = sizes.subscribers
-    figures["load: lost / duplicates / out of order"] = f"{lost} / {duplicates} / {out_of_order}"
+    figures["load: messages near 1 MiB"] = result["large"]
+    figures["load: lost / altered / duplicates / out of order"] = f"{lost} / {altered} / {duplicates} / {out_of_order}"
     figures["load: publish p99 latency (ms)"] = result["p99_ms"]
     figures["load: concurrent negotiates"] = f"{sizes.negotiates}: {negotiates}"
     figures["load: fd growth (emulator, host)"] = (fd_growth[stack.emulator_port], fd_growth[stack.host_port])
@@ -195,7 +227,8 @@ def test_exactly_once_in_order_and_resources_back_to_baseline(sizes: Sizes, figu
 
     assert result["statuses"] == {202: len(accepted)}
     assert len(accepted) == sizes.publishes
-    assert (lost, duplicates, out_of_order) == (0, 0, 0)
+    assert result["large"] >= sizes.large_publishes
+    assert (lost, altered, duplicates, out_of_order) == (0, 0, 0, 0)
     assert negotiates == {200: sizes.negotiates}
     # Right after the run the only extra descriptors are the app's pooled keep-alive connections to the
     # service (and their server ends), at most one per concurrent publisher; once idle they close.
