@@ -125,7 +125,7 @@ class ClientEndpoint:
             return await self._recover(request, hub, echoed)
         try:
             identity = self._authorize(request, hub, allow_anonymous=self.events.settings(hub.name).allow_anonymous)
-            plain_mode = _plain_mode(request)
+            plain_mode = _plain_mode(request) if protocol == PLAIN else (None, False)
         except TokenRejected:
             return web.Response(status=401)
         except ValueError as error:

@@ -199,3 +199,20 @@ def test_the_command_line_refuses_a_bad_file_at_start(tmp_path: Path) -> None:
         load_hub_settings(bad)
     with pytest.raises(HubSettingsError, match="cannot read"):
         load_hub_settings(tmp_path / "missing.json")
+
+
+def test_the_command_line_starts_with_a_good_file_and_names_its_handlers(tmp_path: Path) -> None:
+    good = tmp_path / "hubs.json"
+    template = "http://localhost:7071/api/events/{event}?code=secret-function-key"
+    good.write_text(json.dumps({"hubs": {"Chat": {"eventHandlers": [{"urlTemplate": template}]}}}))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "emulator", "--port", "0", "--hub-settings", str(good)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        lines = [process.stdout.readline() for _ in range(3)]  # type: ignore[union-attr]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert lines[2].strip() == "Hub chat: event handler http://localhost:7071/api/events/{event}"
+    assert not any("secret-function-key" in line for line in lines)
