@@ -19,6 +19,7 @@ from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient as Async
 from websockets.exceptions import InvalidStatus
 
 from emulator import Emulator
+from emulator.events import HANDLER_CONCURRENCY
 from emulator.hub_settings import parse_hub_settings
 from tests.emulator.event_handler import EventHandlerApp, Received, echo_upper, signature_valid
 
@@ -475,3 +476,50 @@ async def test_a_user_event_that_times_out_gets_an_error_ack() -> None:
         assert "did not answer" in ack["error"]["message"]
         release.set()
         await ws.close()
+
+
+async def test_each_handler_has_at_most_its_concurrency_in_flight(handler: EventHandlerApp) -> None:
+    release = asyncio.Event()
+    in_flight = 0
+    peak = 0
+
+    async def hang(received: Received) -> web.StreamResponse:
+        nonlocal in_flight, peak
+        if received.event != "slow":
+            return web.Response(status=204 if received.event == "connect" else 200)
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await release.wait()
+        in_flight -= 1
+        return web.Response(status=204)
+
+    handler.answer = hang
+    async with emulator_for(hub_settings(handler, entry={"systemEvents": []}), timeout=60) as emulator:
+        clients = [await json_client(client_url(emulator, user_id=f"u{i}")) for i in range(HANDLER_CONCURRENCY + 8)]
+        for ws in clients:
+            await ws.send(json.dumps({"type": "event", "event": "slow", "ackId": 1, "dataType": "text", "data": ""}))
+        await handler.wait_for(lambda: in_flight == HANDLER_CONCURRENCY)
+        await asyncio.sleep(0.2)  # room for any request past the bound to show up
+        assert peak == HANDLER_CONCURRENCY
+        release.set()
+        for ws in clients:
+            assert await receive_json(ws) == {"type": "ack", "ackId": 1, "success": True}
+            await ws.close()
+        assert len(handler.events("slow")) == len(clients)
+
+
+async def test_a_handler_that_is_down_fails_its_events_and_nothing_else(unused_tcp_port: int) -> None:
+    down = {"urlTemplate": f"http://127.0.0.1:{unused_tcp_port}/{{event}}", "userEventPattern": "*"}
+    async with emulator_for({"hubs": {"chat": {"eventHandlers": [down]}}}) as emulator:
+        sender = await json_client(client_url(emulator, user_id="sender"))
+        other = await json_client(client_url(emulator, user_id="other"))
+        await sender.send(json.dumps({"type": "event", "event": "e", "ackId": 1, "dataType": "text", "data": "x"}))
+        async with AsyncServiceClient.from_connection_string(emulator.connection_string, hub="chat") as service:
+            await service.send_to_all("still flowing", content_type="text/plain")
+        assert (await receive_json(other))["data"] == "still flowing"
+        replies = [await receive_json(sender), await receive_json(sender)]
+        ack = next(r for r in replies if r["type"] == "ack")
+        assert ack["success"] is False and "abuse protection" in ack["error"]["message"]
+        assert any(r.get("data") == "still flowing" for r in replies)
+        for ws in (sender, other):
+            await ws.close()
