@@ -99,13 +99,20 @@ class ConnectionEvents:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))  # 0 was connect
     closed: bool = False
+    waiting_user_events: int = 0
 
     def facts(self) -> ConnectionFacts:
         return ConnectionFacts(self.hub, self.connection_id, self.user_id, self.subprotocol, self.state)
 
-    @property
-    def pending_user_events(self) -> int:
-        return sum(1 for item in self.queue if not item.event.system)
+    def put(self, pending: _Pending) -> None:
+        self.queue.append(pending)
+        self.waiting_user_events += not pending.event.system
+        self.wake.set()
+
+    def take(self) -> _Pending:
+        pending = self.queue.popleft()
+        self.waiting_user_events -= not pending.event.system
+        return pending
 
 
 class EventHandlers:
@@ -191,8 +198,7 @@ class EventHandlers:
         self._workers.add(worker)
         worker.add_done_callback(self._workers.discard)
         if self.handles(facts.hub, "connected", system=True):
-            events.queue.append(_Pending(connected_event(), None))
-            events.wake.set()
+            events.put(_Pending(connected_event(), None))
         return events
 
     def user_event(self, connection_id: str, event: UpstreamEvent, answered: Answered) -> bool:
@@ -200,11 +206,10 @@ class EventHandlers:
         events = self._connections.get(connection_id)
         if events is None or events.closed or not self.handles(events.hub, event.name, system=False):
             return False
-        if events.pending_user_events >= MAX_PENDING_EVENTS:
+        if events.waiting_user_events >= MAX_PENDING_EVENTS:
             answered(event_failure("Too many events are waiting for the event handler."))
             return True
-        events.queue.append(_Pending(event, answered))
-        events.wake.set()
+        events.put(_Pending(event, answered))
         return True
 
     def disconnect(self, connection_id: str, reason: str) -> None:
@@ -213,7 +218,7 @@ class EventHandlers:
         if events is None:
             return
         if self.handles(events.hub, "disconnected", system=True):
-            events.queue.append(_Pending(disconnected_event(reason), None))
+            events.put(_Pending(disconnected_event(reason), None))
         events.closed = True
         events.wake.set()
 
@@ -222,7 +227,7 @@ class EventHandlers:
             await events.wake.wait()
             events.wake.clear()
             while events.queue:
-                pending = events.queue.popleft()
+                pending = events.take()
                 try:
                     await self._deliver(events, pending)
                 except Exception:  # one broken event must not stop the connection's later ones
