@@ -1,4 +1,4 @@
-"""``python -m emulator [--host 127.0.0.1] [--port 8080] [--access-key KEY]``."""
+"""``python -m emulator [--host 127.0.0.1] [--port 8080] [--access-key KEY] [--hub-settings FILE]``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import contextlib
 import logging
 import signal
 
+from emulator.events import DEFAULT_TIMEOUT_SECONDS
+from emulator.hub_settings import HubSettingsError, load_hub_settings
 from emulator.server import DEFAULT_ACCESS_KEY, DEFAULT_PORT, Emulator
 
 
@@ -21,7 +23,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="DEVELOPMENT ONLY: accept any unexpired Entra ID bearer token for REST calls without checking it",
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--hub-settings",
+        metavar="FILE",
+        help='JSON {"hubs": {"<hub>": {"eventHandlers": [...], "anonymousConnectPolicy": "deny"|"allow"}}}',
+    )
+    parser.add_argument(
+        "--event-handler-timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_SECONDS,
+        help=f"seconds an event handler may take (default {DEFAULT_TIMEOUT_SECONDS:g})",
+    )
+    args = parser.parse_args(argv)
+    if args.event_handler_timeout <= 0:
+        parser.error("--event-handler-timeout must be positive")
+    try:
+        args.hubs = load_hub_settings(args.hub_settings) if args.hub_settings else {}
+    except HubSettingsError as error:
+        parser.error(f"--hub-settings: {error}")
+    return args
 
 
 async def serve(args: argparse.Namespace) -> None:
@@ -34,10 +54,15 @@ async def serve(args: argparse.Namespace) -> None:
         port=args.port,
         access_key=args.access_key,
         allow_unvalidated_entra_tokens=args.allow_unvalidated_entra_tokens,
+        hub_settings=args.hubs,
+        event_handler_timeout=args.event_handler_timeout,
     )
     await emulator.start()
     print(f"Web PubSub emulator listening on http://{args.host}:{emulator.port}", flush=True)
     print(f"Connection string: {emulator.connection_string}", flush=True)
+    for hub, settings in args.hubs.items():
+        for handler in settings.event_handlers:
+            print(f"Hub {hub}: event handler {handler.url_template.split('?')[0]}", flush=True)  # no ?code=
     if args.allow_unvalidated_entra_tokens:
         print("WARNING: unvalidated Entra ID tokens are ACCEPTED (--allow-unvalidated-entra-tokens).", flush=True)
     await stop.wait()

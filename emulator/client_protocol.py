@@ -8,7 +8,8 @@ a resend after a ``Forbidden`` runs again, while a resend after a success is ack
 A malformed request (not JSON, ``NaN``/``Infinity`` or a number out of range, unknown
 ``type`` or ``dataType``, ``data`` that does not fit its ``dataType``, an invalid group)
 raises :class:`ProtocolViolation`: the service declines the client, and the connection is
-closed with 1007.
+closed with 1007. An ``event`` the hub's event handler takes is acked when the
+handler answers (:func:`answer_event`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from emulator.messages import PLAIN, PONG_FRAME, RELIABLE, SUBPROTOCOLS, Frame, Message, ack_frame, decode_client_data
 from emulator.model import Connection, Hub, TooManyGroups
+from emulator.upstream import EventAnswer, header_safe
 from emulator.validation import valid_group
 
 CLOSE_INVALID_PAYLOAD = 1007
@@ -28,6 +30,7 @@ CLOSE_INTERNAL_ERROR = 1011
 CLOSE_POLICY = 1008
 
 AckError = tuple[str, str]
+DEFERRED: AckError = ("", "")  # the request is with an event handler, which acks it later
 
 
 class ProtocolViolation(Exception):
@@ -98,7 +101,7 @@ def handle_json_request(hub: Hub, connection: Connection, text: str) -> Frame | 
     if ack_id is not None and connection.ack_done(ack_id):
         return ack_frame(ack_id, ("Duplicate", "The ackId was already used."))
     error = handler(hub, connection, request)
-    if ack_id is None:
+    if ack_id is None or error is DEFERRED:
         return None
     if error is None:
         connection.remember_ack(ack_id)
@@ -108,12 +111,15 @@ def handle_json_request(hub: Hub, connection: Connection, text: str) -> Frame | 
 def handle_plain_frame(hub: Hub, connection: Connection, data: str | bytes) -> None:
     """A frame from a plain client: published to its group in ``sendToGroup`` mode.
 
-    In the default ``sendEvent`` mode it would go to an event handler, which the emulator does
-    not have, so the client is closed with 1011; without the permission to send, with 1008.
+    In the default ``sendEvent`` mode it is a ``message`` event for the hub's event handler; with
+    no handler for it the client is closed with 1011. Without the permission to send, with 1008.
     """
     group = connection.send_to_group
     if group is None:
-        raise ProtocolViolation(CLOSE_INTERNAL_ERROR, "No event handler is configured in the emulator.")
+        body, data_type = (data.encode("utf-8"), "text") if isinstance(data, str) else (data, "binary")
+        if connection.user_event is None or not connection.user_event("message", body, data_type, None):
+            raise ProtocolViolation(CLOSE_INTERNAL_ERROR, "No event handler is configured in the emulator.")
+        return
     if not connection.may("sendToGroup", group):
         raise ProtocolViolation(CLOSE_POLICY, f"The connection has no permission to send to group '{group}'.")
     if isinstance(data, str):
@@ -172,11 +178,34 @@ def _send_to_group(hub: Hub, connection: Connection, request: dict[str, Any]) ->
 
 
 def _event(hub: Hub, connection: Connection, request: dict[str, Any]) -> AckError | None:
-    if not isinstance(request.get("event"), str) or not request["event"]:
+    """Goes to the hub's event handler, which acks later (:func:`answer_event`); else an error ack."""
+    event = request.get("event")
+    if not isinstance(event, str) or not event:
         raise malformed("event must be a non-empty string.")
-    if "data" in request:
-        _data_of(request)
+    data = _data_of(request) if "data" in request else None
+    if connection.user_event is not None:
+        if not header_safe(event):
+            return ("BadRequest", "The event name has control characters; it cannot reach an event handler.")
+        body, data_type = data or (b"", "binary")
+        if connection.user_event(event, body, data_type, request.get("ackId")):
+            return DEFERRED
     return ("InternalServerError", "No event handler is configured in the emulator.")
+
+
+def answer_event(connection: Connection, ack_id: int | None, answer: EventAnswer) -> None:
+    """Give the sender the handler's answer: JSON clients the ack, then the data as a ``message``
+    from ``server``; plain clients the data as a frame, or a close (1011) when the handler failed."""
+    if connection.is_json:
+        if ack_id is not None:
+            error = None if answer.ok else ("InternalServerError", answer.error or "The event handler failed.")
+            if error is None:
+                connection.remember_ack(ack_id)
+            connection.send(ack_frame(ack_id, error))
+    elif not answer.ok:
+        connection.request_close(CLOSE_INTERNAL_ERROR, "The event handler failed.")
+        return
+    if answer.ok and answer.data is not None:
+        connection.deliver(Message(answer.data, answer.data_type))
 
 
 _HANDLERS = {

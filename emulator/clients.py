@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
@@ -27,10 +28,12 @@ from emulator.auth import TokenRejected, claim_list, verify_client_token
 from emulator.client_protocol import (
     CLOSE_UNSUPPORTED_DATA,
     ProtocolViolation,
+    answer_event,
     handle_json_request,
     handle_plain_frame,
     negotiate,
 )
+from emulator.events import EventHandlers
 from emulator.messages import PLAIN, Frame, connected_frame
 from emulator.model import (
     CLOSE_NORMAL,
@@ -42,6 +45,7 @@ from emulator.model import (
     new_connection_id,
 )
 from emulator.permissions import Roles
+from emulator.upstream import ConnectDecision, ConnectionFacts, EventAnswer, connect_event, user_event
 from emulator.validation import MAX_BODY_BYTES, encodable, valid_group, valid_hub
 
 logger = logging.getLogger("emulator.clients")
@@ -76,10 +80,37 @@ class Link:
             self.transport.abort()
 
 
+@dataclass(frozen=True)
+class Identity:
+    """Who a client is at the handshake: from its token, then as the connect handler decided."""
+
+    user_id: str | None
+    roles: frozenset[str]
+    groups: tuple[str, ...]
+    claims: dict[str, Any]
+
+    def accepted_by(self, decision: ConnectDecision) -> Identity:
+        """The handler's ``userId`` replaces the token's; its roles and groups are added."""
+        return Identity(
+            decision.user_id or self.user_id,
+            self.roles | frozenset(decision.roles),
+            tuple(dict.fromkeys(self.groups + decision.groups)),
+            self.claims,
+        )
+
+
 class ClientEndpoint:
-    def __init__(self, service: Service, access_key: str, *, keepalive_seconds: float = KEEPALIVE_SECONDS) -> None:
+    def __init__(
+        self,
+        service: Service,
+        access_key: str,
+        events: EventHandlers,
+        *,
+        keepalive_seconds: float = KEEPALIVE_SECONDS,
+    ) -> None:
         self.service = service
         self.access_key = access_key
+        self.events = events
         self.keepalive_seconds = keepalive_seconds
         self.links: dict[str, Link] = {}
 
@@ -93,44 +124,68 @@ class ClientEndpoint:
         if "awps_connection_id" in request.query:
             return await self._recover(request, hub, echoed)
         try:
-            connection, groups = self._authorize(request, hub, protocol)
+            identity = self._authorize(request, hub, allow_anonymous=self.events.settings(hub.name).allow_anonymous)
+            plain_mode = _plain_mode(request) if protocol == PLAIN else (None, False)
         except TokenRejected:
             return web.Response(status=401)
         except ValueError as error:
             return _reject(400, str(error))
+        connection_id = new_connection_id()
+        decision = await self.events.connect(
+            ConnectionFacts(hub.name, connection_id, identity.user_id, None),
+            connect_event(identity.claims, list(request.query.items()), list(request.headers.items()), offered),
+        )
+        state = None
+        if decision is not None:
+            if not decision.accepted:
+                return web.Response(status=decision.status)
+            if decision.subprotocol is not None:
+                if decision.subprotocol not in offered:
+                    logger.warning(
+                        "connect handler chose subprotocol %r, not one the client offered", decision.subprotocol
+                    )
+                    return web.Response(status=500)
+                protocol, echoed = negotiate([decision.subprotocol])[0], decision.subprotocol
+            identity, state = identity.accepted_by(decision), decision.state
+        try:
+            connection = _connection(connection_id, hub, identity, protocol, plain_mode)
+        except ValueError as error:  # from the connect handler's answer, if not from the token
+            return _reject(400 if decision is None else 500, str(error))
         greeting = connected_frame(connection.id, connection.user_id, connection.reconnection_token)
         ws = await _upgrade(request, self._socket(echoed))
         hub.add(connection)  # only now: a handshake that failed leaves no trace
-        for group in groups:  # groups of the token are joined at connect, whatever the roles
+        for group in identity.groups:  # groups of the token and the connect handler are joined at connect
             hub.join(connection, group)
         if connection.is_json:
             connection.send(greeting)
+        if self.events.open(ConnectionFacts(hub.name, connection.id, connection.user_id, echoed, state)):
+            connection.user_event = self._event_sender(connection)
         return await self._serve(ws, hub, connection, request.transport)
 
-    def _authorize(self, request: web.Request, hub: Hub, protocol: str) -> tuple[Connection, list[str]]:
-        """The connection a valid token describes, and the groups it joins at connect."""
+    def _authorize(self, request: web.Request, hub: Hub, *, allow_anonymous: bool) -> Identity:
+        """Who a valid token says the client is; no token is anonymous only where the hub allows it."""
         token = request.query.get("access_token") or _bearer(request.headers.get("Authorization"))
         if not token:
+            if allow_anonymous:
+                return Identity(None, frozenset(), (), {})
             raise TokenRejected("no token")
         claims = verify_client_token(token, self.access_key, request.host, hub.name, CLIENT_PATH_PREFIX)
-        groups = list(dict.fromkeys(claim_list(claims, "webpubsub.group")))
+        groups = tuple(dict.fromkeys(claim_list(claims, "webpubsub.group")))
         if not all(valid_group(g) for g in groups):
             raise ValueError("The token names an invalid group.")
-        if len(groups) > MAX_GROUPS_PER_CONNECTION:
-            raise ValueError(f"A connection can be in at most {MAX_GROUPS_PER_CONNECTION} groups.")
         user_id = claims.get("sub") if isinstance(claims.get("sub"), str) else None
-        if user_id is not None and not encodable(user_id):
-            raise ValueError("The user id is not valid text.")
-        connection = Connection(
-            id=new_connection_id(),
-            hub=hub.name,
-            user_id=user_id,
-            protocol=protocol,
-            roles=Roles.parse(frozenset(claim_list(claims, "role"))),
-        )
-        if protocol == PLAIN:
-            connection.send_to_group, connection.no_echo = _plain_mode(request)
-        return connection, groups
+        return Identity(user_id, frozenset(claim_list(claims, "role")), groups, claims)
+
+    def _event_sender(self, connection: Connection) -> Callable[[str, bytes, str, int | None], bool]:
+        """What the connection calls with a user event; the answer comes back after the reply delay."""
+
+        def send(event: str, data: bytes, data_type: str, ack_id: int | None) -> bool:
+            def answered(answer: EventAnswer) -> None:
+                asyncio.get_running_loop().call_later(REPLY_DELAY_SECONDS, answer_event, connection, ack_id, answer)
+
+            return self.events.user_event(connection.id, user_event(event, data, data_type), answered)
+
+        return send
 
     async def _recover(self, request: web.Request, hub: Hub, echoed: str | None) -> web.StreamResponse:
         connection = hub.connections.get(request.query.get("awps_connection_id", ""))
@@ -212,6 +267,7 @@ class ClientEndpoint:
             connection.detach()  # kept for recovery; Service.expire_detached drops it later
         else:
             hub.remove(connection)
+            self.events.disconnect(connection.id, _disconnect_reason(connection, ended))
 
     def drop(self, connection_id: str) -> bool:
         """Abort a socket without a close frame, as a network failure would (for tests)."""
@@ -230,6 +286,28 @@ class ClientEndpoint:
         for link in links:
             if isinstance(link.transport, asyncio.WriteTransport):
                 link.transport.abort()
+
+
+def _connection(
+    connection_id: str, hub: Hub, identity: Identity, protocol: str, plain_mode: tuple[str | None, bool]
+) -> Connection:
+    """The connection an accepted identity becomes; ``ValueError`` when it cannot be one."""
+    if len(identity.groups) > MAX_GROUPS_PER_CONNECTION:
+        raise ValueError(f"A connection can be in at most {MAX_GROUPS_PER_CONNECTION} groups.")
+    if identity.user_id is not None and not encodable(identity.user_id):
+        raise ValueError("The user id is not valid text.")
+    connection = Connection(
+        id=connection_id, hub=hub.name, user_id=identity.user_id, protocol=protocol, roles=Roles.parse(identity.roles)
+    )
+    if protocol == PLAIN:
+        connection.send_to_group, connection.no_echo = plain_mode
+    return connection
+
+
+def _disconnect_reason(connection: Connection, ended: bool) -> str:
+    if connection.close_request is not None:
+        return connection.close_request[1]
+    return "The client closed the connection." if ended else "The connection was lost."
 
 
 def _plain_mode(request: web.Request) -> tuple[str | None, bool]:

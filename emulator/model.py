@@ -63,6 +63,8 @@ class Connection:
     no_echo: bool = False
     transmit: Callable[[Frame], bool] = lambda frame: False
     wake: Callable[[], None] = lambda: None
+    # set by the I/O layer when the hub has event handlers: (event, data, dataType, ackId) -> taken
+    user_event: Callable[[str, bytes, str, int | None], bool] | None = None
     outbox: deque[Frame] = field(default_factory=deque)
     outbox_bytes: int = 0
     close_request: tuple[int, str] | None = None
@@ -269,8 +271,12 @@ class Service:
             hub = self.hubs[key] = Hub(key)
         return hub
 
-    def expire_detached(self, now: float) -> None:
+    def expire_detached(self, now: float) -> list[Connection]:
+        """Remove reliable connections not recovered in time; returns them (they are gone now)."""
+        expired = []
         for hub in self.hubs.values():
             for connection in list(hub.connections.values()):
                 if connection.detached_since is not None and now - connection.detached_since > RECOVERY_SECONDS:
                     hub.remove(connection)
+                    expired.append(connection)
+        return expired

@@ -16,7 +16,9 @@ from typing import Any
 from aiohttp import web
 
 from emulator.clients import KEEPALIVE_SECONDS, ClientEndpoint
+from emulator.events import DEFAULT_TIMEOUT_SECONDS, EventHandlers
 from emulator.http_guard import HEADER_TIMEOUT_SECONDS, host_guard, quiet_resource_exhaustion
+from emulator.hub_settings import HubSettings
 from emulator.model import RECOVERY_SECONDS, Service
 from emulator.rest import RestApi
 from emulator.validation import MAX_BODY_BYTES
@@ -25,6 +27,7 @@ logger = logging.getLogger("emulator")
 
 DEFAULT_ACCESS_KEY = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ABCDEFGH"
 DEFAULT_PORT = 8080
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "0.0.0.0")
 MAX_REQUEST_LINE = 128 * 1024  # room for a 64 KB token, which then gets a proper 401
 
 
@@ -43,13 +46,14 @@ def build_app(
     service: Service,
     access_key: str,
     stats: Stats,
+    events: EventHandlers,
     *,
     allow_unvalidated_entra_tokens: bool = False,
     middlewares: tuple[Any, ...] = (),
     keepalive_seconds: float = KEEPALIVE_SECONDS,
 ) -> tuple[web.Application, ClientEndpoint]:
     rest = RestApi(service, access_key, allow_unvalidated_entra_tokens=allow_unvalidated_entra_tokens)
-    clients = ClientEndpoint(service, access_key, keepalive_seconds=keepalive_seconds)
+    clients = ClientEndpoint(service, access_key, events, keepalive_seconds=keepalive_seconds)
 
     @web.middleware
     async def count_rest_calls(request: web.Request, handler: Any) -> web.StreamResponse:
@@ -89,10 +93,13 @@ class Emulator:
         middlewares: tuple[Any, ...] = (),
         keepalive_seconds: float = KEEPALIVE_SECONDS,
         header_timeout: float = HEADER_TIMEOUT_SECONDS,
+        hub_settings: dict[str, HubSettings] | None = None,
+        event_handler_timeout: float = DEFAULT_TIMEOUT_SECONDS,
     ) -> None:
         """``middlewares`` are extra aiohttp middlewares, outermost first (tracing, auditing);
         ``keepalive_seconds`` is how often each client socket is pinged and ``header_timeout``
-        how long a request head may take (tests shorten both)."""
+        how long a request head may take (tests shorten both); ``hub_settings`` (see
+        :mod:`emulator.hub_settings`) name the hubs' event handlers."""
         if len(access_key.encode("utf-8")) < 32 or ";" in access_key or access_key != access_key.strip():
             raise ValueError("The access key needs at least 32 bytes, no ';' and no edge white space.")
         self.host = host
@@ -100,10 +107,14 @@ class Emulator:
         self.access_key = access_key
         self.service = Service()
         self.stats = Stats()
+        self.events = EventHandlers(
+            hub_settings or {}, (access_key,), origin=self.public_host, timeout=event_handler_timeout
+        )
         self.app, self.clients = build_app(
             self.service,
             access_key,
             self.stats,
+            self.events,
             allow_unvalidated_entra_tokens=allow_unvalidated_entra_tokens,
             middlewares=middlewares,
             keepalive_seconds=keepalive_seconds,
@@ -113,14 +124,17 @@ class Emulator:
         self._janitor: asyncio.Task[None] | None = None
 
     @property
+    def public_host(self) -> str:
+        """The host name clients and event handlers see (``WebHook-Request-Origin``)."""
+        return "localhost" if self.host in LOOPBACK_HOSTS else self.host
+
+    @property
     def endpoint(self) -> str:
-        host = "localhost" if self.host in ("127.0.0.1", "localhost", "0.0.0.0") else self.host
-        return f"http://{host}:{self.port}"
+        return f"http://{self.public_host}:{self.port}"
 
     @property
     def connection_string(self) -> str:
-        host = "localhost" if self.host in ("127.0.0.1", "localhost", "0.0.0.0") else self.host
-        return f"Endpoint=http://{host};Port={self.port};AccessKey={self.access_key};Version=1.0;"
+        return f"Endpoint=http://{self.public_host};Port={self.port};AccessKey={self.access_key};Version=1.0;"
 
     async def start(self) -> None:
         quiet_resource_exhaustion()
@@ -132,6 +146,7 @@ class Emulator:
             max_line_size=MAX_REQUEST_LINE,
             max_field_size=MAX_REQUEST_LINE,
         )
+        await self.events.start()
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()
@@ -145,6 +160,7 @@ class Emulator:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._janitor
         await self.clients.close_all()
+        await self.events.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -163,4 +179,5 @@ class Emulator:
     async def _expire_detached(self) -> None:
         while True:
             await asyncio.sleep(min(5.0, RECOVERY_SECONDS))
-            self.service.expire_detached(time.monotonic())
+            for connection in self.service.expire_detached(time.monotonic()):
+                self.events.disconnect(connection.id, "The connection was not recovered in time.")

@@ -1,0 +1,362 @@
+"""Delivering upstream events over HTTP: abuse protection, bounds, and per-connection order.
+
+:mod:`emulator.upstream` builds the requests and reads the answers; this module sends them
+with one aiohttp ``ClientSession``. The bounds:
+
+* each handler (one ``eventHandlers`` entry of one hub) has at most
+  :data:`HANDLER_CONCURRENCY` requests in flight; more wait their turn;
+* every event, including its wait for a free slot, ends after ``timeout`` seconds (30 by
+  default); a ``connect`` that runs out of time refuses the handshake with 500, a user event
+  answers with an error, ``connected``/``disconnected`` are logged and dropped;
+* each connection's events go out one after the other, in the order they happened, from one
+  worker task per connection; at most :data:`MAX_PENDING_EVENTS` user events wait behind the
+  one in flight, further ones are answered with an error at once.
+
+So a handler that hangs or is down holds up only the events bound for it, never a client's
+socket, the fan-out of messages, or other handlers. A hub without handlers costs nothing: its
+connections get no worker.
+
+Abuse protection: every handler URL is checked when the emulator starts (``OPTIONS`` with
+``{event}`` = ``validate``). A handler that failed the check is checked again when an event
+needs it, at most once a second; until it passes, its events fail and the log says why. A
+handler that passed stays trusted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from emulator.hub_settings import NO_SETTINGS, EventHandlerSettings, HubSettings
+from emulator.upstream import (
+    ConnectDecision,
+    ConnectionFacts,
+    EventAnswer,
+    UpstreamEvent,
+    UpstreamRequest,
+    connect_decision,
+    connect_failure,
+    connected_event,
+    disconnected_event,
+    event_answer,
+    event_failure,
+    event_request,
+    validation_allows,
+    validation_request,
+)
+
+logger = logging.getLogger("emulator.events")
+
+DEFAULT_TIMEOUT_SECONDS = 30.0
+VALIDATION_TIMEOUT_SECONDS = 10.0
+REVALIDATE_SECONDS = 1.0
+HANDLER_CONCURRENCY = 32
+MAX_PENDING_EVENTS = 1000
+MAX_RESPONSE_BYTES = 1024 * 1024 + 1024
+SHUTDOWN_SECONDS = 2.0
+
+Answered = Callable[[EventAnswer], None]
+
+
+class HandlerRefused(Exception):
+    """The handler cannot take events (abuse protection failed); the message says why."""
+
+
+@dataclass
+class _Check:
+    """The abuse-protection state of one handler URL."""
+
+    task: asyncio.Task[bool] | None = None
+    allowed: bool = False
+    checked_at: float = 0.0
+
+
+@dataclass
+class _Pending:
+    event: UpstreamEvent
+    answered: Answered | None
+
+
+@dataclass
+class ConnectionEvents:
+    """The upstream side of one connection: its state, its event ids and its ordered queue."""
+
+    hub: str
+    connection_id: str
+    user_id: str | None
+    subprotocol: str | None
+    state: str | None
+    queue: deque[_Pending] = field(default_factory=deque)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))  # 0 was connect
+    closed: bool = False
+    waiting_user_events: int = 0
+
+    def facts(self) -> ConnectionFacts:
+        return ConnectionFacts(self.hub, self.connection_id, self.user_id, self.subprotocol, self.state)
+
+    def put(self, pending: _Pending) -> None:
+        self.queue.append(pending)
+        self.waiting_user_events += not pending.event.system
+        self.wake.set()
+
+    def take(self) -> _Pending:
+        pending = self.queue.popleft()
+        self.waiting_user_events -= not pending.event.system
+        return pending
+
+
+class EventHandlers:
+    """The event handlers of every configured hub, and the deliveries in flight."""
+
+    def __init__(
+        self,
+        hubs: dict[str, HubSettings],
+        access_keys: Sequence[str],
+        *,
+        origin: str,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    ) -> None:
+        self.hubs = hubs
+        self.access_keys = tuple(access_keys)
+        self.origin = origin
+        self.timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+        self._slots: dict[tuple[str, int], asyncio.Semaphore] = {}
+        self._checks: dict[tuple[str, int], _Check] = {}
+        self._connections: dict[str, ConnectionEvents] = {}
+        self._workers: set[asyncio.Task[None]] = set()  # also those of connections that ended
+
+    def settings(self, hub: str) -> HubSettings:
+        return self.hubs.get(hub.lower(), NO_SETTINGS)
+
+    def handles(self, hub: str, event: str, *, system: bool) -> bool:
+        return self.settings(hub).handler_for(event, system=system) is not None
+
+    # -- lifetime ---------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the HTTP session and start checking every handler (without waiting for them)."""
+        if not any(settings.event_handlers for settings in self.hubs.values()):
+            return
+        self._session = aiohttp.ClientSession(auto_decompress=True, cookie_jar=aiohttp.DummyCookieJar())
+        for hub, settings in self.hubs.items():
+            for handler in settings.event_handlers:
+                self._validate(hub, handler)
+
+    async def close(self) -> None:
+        """Let queued events go out for up to :data:`SHUTDOWN_SECONDS`, then cut the rest."""
+        for connection in self._connections.values():
+            connection.closed = True
+            connection.wake.set()
+        if self._workers:
+            _, late = await asyncio.wait(set(self._workers), timeout=SHUTDOWN_SECONDS)
+            for worker in late:
+                worker.cancel()
+        for check in self._checks.values():
+            if check.task is not None:
+                check.task.cancel()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # -- connect ----------------------------------------------------------------------------------
+
+    async def connect(self, facts: ConnectionFacts, event: UpstreamEvent) -> ConnectDecision | None:
+        """The ``connect`` handler's decision, or None when the hub has no ``connect`` handler."""
+        handler = self.settings(facts.hub).handler_for("connect", system=True)
+        if handler is None:
+            return None
+        try:
+            status, headers, body = await self._send(facts.hub, handler, event, facts, event_id=0)
+        except HandlerRefused as refused:
+            logger.warning("connect of %s refused with 500: %s", facts.connection_id, refused)
+            return connect_failure(str(refused))
+        decision = connect_decision(status, headers, body)
+        if not decision.accepted:
+            logger.info("connect of %s refused with %d: %s", facts.connection_id, decision.status, decision.reason)
+        return decision
+
+    # -- events of an open connection -------------------------------------------------------------
+
+    def open(self, facts: ConnectionFacts) -> ConnectionEvents | None:
+        """Start the ordered queue of a connection whose hub has handlers; fires ``connected``."""
+        if not self.settings(facts.hub).event_handlers:
+            return None
+        events = ConnectionEvents(facts.hub, facts.connection_id, facts.user_id, facts.subprotocol, facts.state)
+        self._connections[facts.connection_id] = events
+        worker = asyncio.get_running_loop().create_task(self._work(events))
+        self._workers.add(worker)
+        worker.add_done_callback(self._workers.discard)
+        if self.handles(facts.hub, "connected", system=True):
+            events.put(_Pending(connected_event(), None))
+        return events
+
+    def user_event(self, connection_id: str, event: UpstreamEvent, answered: Answered) -> bool:
+        """Queue a user event; False when no handler takes it (the caller keeps its old rule)."""
+        events = self._connections.get(connection_id)
+        if events is None or events.closed or not self.handles(events.hub, event.name, system=False):
+            return False
+        if events.waiting_user_events >= MAX_PENDING_EVENTS:
+            answered(event_failure("Too many events are waiting for the event handler."))
+            return True
+        events.put(_Pending(event, answered))
+        return True
+
+    def disconnect(self, connection_id: str, reason: str) -> None:
+        """Queue ``disconnected`` behind the connection's other events; the worker then ends."""
+        events = self._connections.pop(connection_id, None)
+        if events is None:
+            return
+        if self.handles(events.hub, "disconnected", system=True):
+            events.put(_Pending(disconnected_event(reason), None))
+        events.closed = True
+        events.wake.set()
+
+    async def _work(self, events: ConnectionEvents) -> None:
+        while True:
+            await events.wake.wait()
+            events.wake.clear()
+            while events.queue:
+                pending = events.take()
+                try:
+                    await self._deliver(events, pending)
+                except Exception:  # one broken event must not stop the connection's later ones
+                    logger.exception("%s event of %s could not be delivered", pending.event.name, events.connection_id)
+                    if pending.answered is not None:
+                        pending.answered(event_failure("The event could not be delivered."))
+            if events.closed:
+                return
+
+    async def _deliver(self, events: ConnectionEvents, pending: _Pending) -> None:
+        event = pending.event
+        handler = self.settings(events.hub).handler_for(event.name, system=event.system)
+        if handler is None:
+            return
+        try:
+            status, headers, body = await self._send(events.hub, handler, event, events.facts(), next(events.ids))
+        except HandlerRefused as refused:
+            answer = event_failure(str(refused))
+        else:
+            answer = event_answer(status, headers, body)
+        if answer.state is not None and pending.answered is not None:  # only blocking events set state
+            events.state = answer.state
+        if not answer.ok:
+            logger.warning("%s event of %s failed: %s", event.name, events.connection_id, answer.error)
+        if pending.answered is not None:
+            pending.answered(answer)
+
+    # -- HTTP -------------------------------------------------------------------------------------
+
+    async def _send(
+        self, hub: str, handler: EventHandlerSettings, event: UpstreamEvent, facts: ConnectionFacts, event_id: int
+    ) -> tuple[int, Any, bytes]:
+        """Status, headers and body of the handler's answer; :class:`HandlerRefused` otherwise."""
+        url = _safe(handler.url(hub, event.name))
+        try:
+            request = event_request(
+                handler, event, facts, event_id=event_id, origin=self.origin, access_keys=self.access_keys
+            )
+            async with asyncio.timeout(self.timeout):
+                if not await self._allowed(hub, handler):
+                    raise HandlerRefused(f"{url} did not pass abuse protection")
+                async with self._slot(hub, handler):
+                    return await self._exchange(request)
+        except TimeoutError:
+            raise HandlerRefused(f"{url} did not answer within {self.timeout:g} s") from None
+        except (aiohttp.ClientError, OSError, ValueError) as error:  # ValueError: a header that cannot be sent
+            raise HandlerRefused(f"{url} could not be reached ({type(error).__name__})") from None
+
+    def _key(self, hub: str, handler: EventHandlerSettings) -> tuple[str, int]:
+        """One handler entry of one hub: its slots and its abuse-protection check are its own."""
+        return (hub, self.settings(hub).event_handlers.index(handler))
+
+    def _slot(self, hub: str, handler: EventHandlerSettings) -> asyncio.Semaphore:
+        key = self._key(hub, handler)
+        slot = self._slots.get(key)
+        if slot is None:
+            slot = self._slots[key] = asyncio.Semaphore(HANDLER_CONCURRENCY)
+        return slot
+
+    async def _exchange(self, request: UpstreamRequest) -> tuple[int, Any, bytes]:
+        if self._session is None:
+            raise aiohttp.ClientConnectionError("the emulator is not running")
+        async with self._session.request(
+            request.method, request.url, headers=request.headers, data=request.body, allow_redirects=False
+        ) as response:
+            body = await _read_limited(response)
+            return response.status, response.headers, body
+
+    # -- abuse protection -------------------------------------------------------------------------
+
+    async def _allowed(self, hub: str, handler: EventHandlerSettings) -> bool:
+        check = self._checks.get(self._key(hub, handler))
+        if check is None or (
+            check.task is not None
+            and check.task.done()
+            and not check.allowed
+            and time.monotonic() - check.checked_at >= REVALIDATE_SECONDS
+        ):
+            check = self._validate(hub, handler)
+        if check.allowed:
+            return True
+        assert check.task is not None
+        return await asyncio.shield(check.task)
+
+    def _validate(self, hub: str, handler: EventHandlerSettings) -> _Check:
+        check = self._checks.setdefault(self._key(hub, handler), _Check())
+        check.task = asyncio.get_running_loop().create_task(self._run_check(check, hub, handler))
+        return check
+
+    async def _run_check(self, check: _Check, hub: str, handler: EventHandlerSettings) -> bool:
+        request = validation_request(handler, hub, self.origin)
+        try:
+            async with asyncio.timeout(VALIDATION_TIMEOUT_SECONDS):
+                if self._session is None:
+                    raise aiohttp.ClientConnectionError("the emulator is not running")
+                async with self._session.options(request.url, headers=request.headers, allow_redirects=False) as reply:
+                    allowed_origins = reply.headers.getall("WebHook-Allowed-Origin", [])
+                    check.allowed = validation_allows(reply.status, allowed_origins, self.origin)
+                    why = f"answered {reply.status} with WebHook-Allowed-Origin {allowed_origins or 'missing'}"
+        except TimeoutError:
+            check.allowed, why = False, f"did not answer within {VALIDATION_TIMEOUT_SECONDS:g} s"
+        except (aiohttp.ClientError, OSError, ValueError) as error:
+            check.allowed, why = False, f"could not be reached ({type(error).__name__})"
+        check.checked_at = time.monotonic()
+        if check.allowed:
+            logger.info("event handler %s allows origin %s", _safe(request.url), self.origin)
+        else:
+            logger.warning(
+                "event handler %s failed abuse protection for origin %s: it %s; events for it fail until it passes",
+                _safe(request.url),
+                self.origin,
+                why,
+            )
+        return check.allowed
+
+
+async def _read_limited(response: aiohttp.ClientResponse) -> bytes:
+    """The body, or ``ValueError`` past :data:`MAX_RESPONSE_BYTES` (a handler cannot flood memory)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_any():
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
+            raise ValueError("the answer is too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _safe(url: str) -> str:
+    """The URL without its query, which may carry a function key (``?code=``)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"

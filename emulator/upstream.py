@@ -1,0 +1,296 @@
+"""CloudEvents webhook requests as the service sends them, and what their answers mean. No I/O.
+
+The service calls an event handler over the CloudEvents HTTP binding in binary mode
+(``reference-cloud-events`` in Microsoft's docs). This module builds those requests as plain
+values (:class:`UpstreamRequest`) and turns the handler's status, headers and body into
+decisions (:class:`ConnectDecision`, :class:`EventAnswer`); :mod:`emulator.events` does the
+HTTP. What is built here:
+
+* the abuse-protection check: ``OPTIONS`` with ``WebHook-Request-Origin`` and
+  ``ce-awpsversion``; the handler allows delivery when it answers 2xx with
+  ``WebHook-Allowed-Origin`` equal to the origin or ``*``;
+* events: ``ce-specversion``, ``ce-type`` (``azure.webpubsub.sys.<event>`` or
+  ``azure.webpubsub.user.<event>``), ``ce-source`` (``/hubs/<hub>/client/<connectionId>``),
+  ``ce-id``, ``ce-time``, ``ce-hub``, ``ce-connectionId``, ``ce-eventName``, ``ce-awpsversion``,
+  ``ce-signature`` (``sha256=<hex HMAC-SHA256(access key, connection id)>`` per key, comma
+  separated), and when set ``ce-userId``, ``ce-subprotocol`` and ``ce-connectionState``. Every
+  request carries ``WebHook-Request-Origin``: Microsoft's handler SDKs ignore requests without
+  it (and without ``ce-awpsversion``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from emulator.hub_settings import EventHandlerSettings
+from emulator.messages import DATA_TYPES
+from emulator.validation import valid_group
+
+SPEC_VERSION = "1.0"
+AWPS_VERSION = "1.0"
+VALIDATE_EVENT = "validate"
+SYSTEM_JSON = "application/json; charset=utf-8"
+CONTENT_TYPES = {data_type: content_type for content_type, data_type in DATA_TYPES.items()}
+STATE_HEADER = "ce-connectionState"
+MAX_ANSWER_BYTES = 1024 * 1024  # an answer is sent to a client, so it obeys the client frame limit
+# Headers a handler never sees in a connect event: the token travels there, and these are hop-by-hop.
+HIDDEN_CONNECT_HEADERS = frozenset({"authorization", "cookie", "sec-websocket-key"})
+
+
+@dataclass(frozen=True)
+class UpstreamRequest:
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes = b""
+
+
+@dataclass(frozen=True)
+class UpstreamEvent:
+    """One event of one connection, before it is addressed to a handler."""
+
+    name: str
+    system: bool
+    body: bytes
+    content_type: str
+
+    @property
+    def type(self) -> str:
+        return f"azure.webpubsub.{'sys' if self.system else 'user'}.{self.name}"
+
+
+@dataclass(frozen=True)
+class ConnectionFacts:
+    """What every event says about its connection (the ``ce-*`` attributes)."""
+
+    hub: str
+    connection_id: str
+    user_id: str | None
+    subprotocol: str | None
+    state: str | None = None
+
+
+@dataclass(frozen=True)
+class ConnectDecision:
+    """The ``connect`` handler's verdict: accept (with changes) or refuse with a status."""
+
+    status: int
+    user_id: str | None = None
+    groups: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+    subprotocol: str | None = None
+    state: str | None = None
+    reason: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        return 200 <= self.status < 300
+
+
+@dataclass(frozen=True)
+class EventAnswer:
+    """A user event's outcome: data for the sender (or none), new state, or an error."""
+
+    error: str | None = None
+    data: bytes | None = None
+    data_type: str = "binary"
+    state: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def sign(connection_id: str, access_keys: Sequence[str]) -> str:
+    """``ce-signature``: one ``sha256=<hex>`` per access key, comma separated."""
+    data = connection_id.encode("utf-8")
+    return ",".join("sha256=" + hmac.new(key.encode("utf-8"), data, hashlib.sha256).hexdigest() for key in access_keys)
+
+
+def validation_request(handler: EventHandlerSettings, hub: str, origin: str) -> UpstreamRequest:
+    headers = {"WebHook-Request-Origin": origin, "ce-awpsversion": AWPS_VERSION}
+    return UpstreamRequest("OPTIONS", handler.url(hub, VALIDATE_EVENT), headers)
+
+
+def validation_allows(status: int, allowed_origins: Sequence[str], origin: str) -> bool:
+    """True when the answer allows ``origin``; several headers or a comma list are both read."""
+    if not 200 <= status < 300:
+        return False
+    values = [value.strip().lower() for header in allowed_origins for value in header.split(",")]
+    return "*" in values or origin.lower() in values
+
+
+def event_request(
+    handler: EventHandlerSettings,
+    event: UpstreamEvent,
+    facts: ConnectionFacts,
+    *,
+    event_id: int,
+    origin: str,
+    access_keys: Sequence[str],
+    now: datetime | None = None,
+) -> UpstreamRequest:
+    moment = (now or datetime.now(tz=UTC)).astimezone(UTC)
+    headers = {
+        "WebHook-Request-Origin": origin,
+        "Content-Type": event.content_type,
+        "ce-specversion": SPEC_VERSION,
+        "ce-type": event.type,
+        "ce-source": f"/hubs/{facts.hub}/client/{facts.connection_id}",
+        "ce-id": str(event_id),
+        "ce-time": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "ce-signature": sign(facts.connection_id, access_keys),
+        "ce-connectionId": facts.connection_id,
+        "ce-hub": facts.hub,
+        "ce-eventName": event.name,
+        "ce-awpsversion": AWPS_VERSION,
+    }
+    optional = {"ce-userId": facts.user_id, "ce-subprotocol": facts.subprotocol, STATE_HEADER: facts.state}
+    headers.update({name: value for name, value in optional.items() if value})
+    for name, value in headers.items():
+        if not header_safe(value):
+            raise ValueError(f"{name} cannot be sent in an HTTP header")
+    return UpstreamRequest("POST", handler.url(facts.hub, event.name), headers, event.body)
+
+
+def header_safe(value: str) -> bool:
+    """Whether ``value`` can be a ``ce-*`` header: valid UTF-8 and no control characters
+    (``\r\n`` would start a header of its own)."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+# -- events --------------------------------------------------------------------------------------
+
+
+def connect_event(
+    claims: Mapping[str, Any],
+    query: Sequence[tuple[str, str]],
+    headers: Sequence[tuple[str, str]],
+    subprotocols: Sequence[str],
+) -> UpstreamEvent:
+    """``connect``: claims, query and headers as name → list of strings; the token stays out."""
+    body = {
+        "claims": {name: _strings(value) for name, value in claims.items()},
+        "query": _multi((name, value) for name, value in query if name != "access_token"),
+        "headers": _multi((name, value) for name, value in headers if name.lower() not in HIDDEN_CONNECT_HEADERS),
+        "subprotocols": list(subprotocols),
+        "clientCertificates": [],
+    }
+    return _system("connect", body)
+
+
+def connected_event() -> UpstreamEvent:
+    return _system("connected", {})
+
+
+def disconnected_event(reason: str) -> UpstreamEvent:
+    return _system("disconnected", {"reason": reason})
+
+
+def user_event(name: str, data: bytes, data_type: str) -> UpstreamEvent:
+    """A client's data with the content type of its ``dataType`` (plain text frames are ``text``)."""
+    return UpstreamEvent(name, False, data, CONTENT_TYPES[data_type])
+
+
+def _system(name: str, body: dict[str, Any]) -> UpstreamEvent:
+    return UpstreamEvent(name, True, json.dumps(body, separators=(",", ":")).encode("utf-8"), SYSTEM_JSON)
+
+
+def _strings(value: Any) -> list[str]:
+    values = value if isinstance(value, list) else [value]
+    return [item if isinstance(item, str) else json.dumps(item) for item in values]
+
+
+def _multi(pairs: Any) -> dict[str, list[str]]:
+    result: dict[str, list[str]] = {}
+    for name, value in pairs:
+        result.setdefault(name, []).append(value)
+    return result
+
+
+# -- answers -------------------------------------------------------------------------------------
+
+
+def connect_decision(status: int, headers: Mapping[str, str], body: bytes) -> ConnectDecision:
+    """200 may set ``userId``, ``groups``, ``roles``, ``subprotocol``; 204 accepts; 4xx refuses
+    with that status; anything else (or a 200 body that is not the documented JSON) is a 500."""
+    if 400 <= status < 500:
+        return ConnectDecision(status, reason=f"The connect event handler refused the connection ({status}).")
+    if not 200 <= status < 300:
+        return connect_failure(f"The connect event handler answered {status}.")
+    state = headers.get(STATE_HEADER)
+    if status != 200 or not body.strip():
+        return ConnectDecision(status, state=state)
+    try:
+        answer = json.loads(body.decode("utf-8"))
+        if not isinstance(answer, dict):
+            raise ValueError("not an object")
+        user_id = _optional_string(answer, "userId")
+        subprotocol = _optional_string(answer, "subprotocol")
+        groups = _string_list(answer, "groups")
+        roles = _string_list(answer, "roles")
+    except (ValueError, RecursionError) as error:
+        return connect_failure(f"The connect event handler's answer is not valid: {error}.")
+    if not all(valid_group(group) for group in groups):
+        return connect_failure("The connect event handler named an invalid group.")
+    return ConnectDecision(200, user_id or None, groups, roles, subprotocol or None, state)
+
+
+def connect_failure(reason: str) -> ConnectDecision:
+    return ConnectDecision(500, reason=reason)
+
+
+def event_answer(status: int, headers: Mapping[str, str], body: bytes) -> EventAnswer:
+    """A 200 with a body answers the sender in the body's content type; 204 (or an empty body)
+    answers nothing; any other status is an error."""
+    if not 200 <= status < 300:
+        return EventAnswer(error=f"The event handler answered {status}.")
+    state = headers.get(STATE_HEADER)
+    if status == 204 or not body:
+        return EventAnswer(state=state)
+    if len(body) > MAX_ANSWER_BYTES:
+        return EventAnswer(error="The event handler's answer is over 1 MiB.")
+    media_type = headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    data_type = DATA_TYPES.get(media_type, "binary")
+    if data_type == "json":
+        try:
+            json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
+        except (ValueError, RecursionError):
+            return EventAnswer(error="The event handler answered application/json that is not valid JSON.")
+    return EventAnswer(data=body, data_type=data_type, state=state)
+
+
+def event_failure(reason: str) -> EventAnswer:
+    return EventAnswer(error=reason)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _optional_string(answer: dict[str, Any], name: str) -> str | None:
+    value = answer.get(name)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{name} must be a string")
+    return value
+
+
+def _string_list(answer: dict[str, Any], name: str) -> tuple[str, ...]:
+    value = answer.get(name)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError(f"{name} must be a list of strings")
+    return tuple(value)

@@ -1,0 +1,158 @@
+"""Hostile input on the upstream path: clients that attack the handler through the emulator, and
+handlers that answer badly. Nothing may crash the emulator, reach another URL, or inject headers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from emulator.events import MAX_PENDING_EVENTS
+from tests.emulator.event_handler import EventHandlerApp, Received, echo_upper
+from tests.emulator.test_event_handlers import (
+    JSON_PROTOCOL,
+    client_url,
+    emulator_for,
+    handshake_status,
+    hub_settings,
+    json_client,
+    receive_json,
+)
+
+EVENT_NAMES = [
+    "../../admin",
+    "a/b",
+    "%2e%2e%2fadmin",
+    "?code=stolen#",
+    "x" * 4096,
+    "événement",
+    "a\r\nX-Injected: 1",
+    "tab\there",
+    "nul\x00byte",
+    "\ud800",
+]
+
+
+async def test_hostile_event_names_stay_in_their_path_segment_and_inject_no_header(figures: dict[str, Any]) -> None:
+    async with EventHandlerApp() as handler, emulator_for(hub_settings(handler)) as emulator:
+        handler.answer = echo_upper
+        ws = await json_client(client_url(emulator, user_id="alice"))
+        for ack_id, name in enumerate(EVENT_NAMES):
+            await ws.send(
+                json.dumps({"type": "event", "event": name, "ackId": ack_id, "dataType": "text", "data": "x"})
+            )
+        acks: dict[int, dict[str, Any]] = {}
+        while len(acks) < len(EVENT_NAMES):
+            reply = await receive_json(ws)
+            if reply["type"] == "ack":
+                acks[reply["ackId"]] = reply
+        refused = {EVENT_NAMES[i] for i, ack in acks.items() if not ack["success"]}
+        assert refused == {"a\r\nX-Injected: 1", "tab\there", "nul\x00byte", "\ud800"}  # control characters
+        for received in handler.events():
+            if received.event in ("connect", "connected"):
+                continue
+            assert received.raw_path.startswith("/hubs/chat/events/")
+            assert "/" not in received.raw_path.removeprefix("/hubs/chat/events/")
+            assert "?" not in received.raw_path and "#" not in received.raw_path
+            assert "X-Injected" not in received.headers
+        await ws.close()
+        async with aiohttp.ClientSession() as session, session.get(f"{emulator.endpoint}/api/health") as health:
+            assert health.status == 200
+        figures["upstream hostile event names"] = {
+            "sent": len(EVENT_NAMES),
+            "delivered": sum(1 for r in handler.events() if r.headers["ce-type"].startswith("azure.webpubsub.user.")),
+            "refused with an error ack": sum(1 for a in acks.values() if not a["success"]),
+        }
+
+
+async def test_a_user_id_with_a_line_break_cannot_inject_headers_into_the_connect_event() -> None:
+    async with EventHandlerApp() as handler, emulator_for(hub_settings(handler)) as emulator:
+        status = await handshake_status(client_url(emulator, user_id="alice\r\nX-Injected: 1"))
+        assert status in (101, 500)
+        assert all("X-Injected" not in r.headers for r in handler.received)
+
+
+async def test_a_client_that_floods_events_gets_error_acks_past_the_bound() -> None:
+    release = asyncio.Event()
+
+    async def hang(received: Received) -> web.StreamResponse:
+        if received.event == "flood":
+            await release.wait()
+            return web.Response(status=204)
+        return web.Response(status=204 if received.event == "connect" else 200)
+
+    async with EventHandlerApp() as handler, emulator_for(hub_settings(handler), timeout=60) as emulator:
+        handler.answer = hang
+        ws = await json_client(client_url(emulator, user_id="alice"))
+        sent = MAX_PENDING_EVENTS + 50
+        for ack_id in range(sent):
+            await ws.send(
+                json.dumps({"type": "event", "event": "flood", "ackId": ack_id, "dataType": "text", "data": ""})
+            )
+        refused = []
+        while len(refused) < sent - MAX_PENDING_EVENTS - 1:
+            ack = await receive_json(ws)
+            assert ack["success"] is False
+            refused.append(ack["ackId"])
+        release.set()
+        accepted = [await receive_json(ws) for _ in range(sent - len(refused))]
+        assert all(a["success"] for a in accepted)
+        assert sorted(refused + [a["ackId"] for a in accepted]) == list(range(sent))
+        assert [a["ackId"] for a in accepted] == sorted(a["ackId"] for a in accepted)  # in order
+        await ws.close()
+
+
+BAD_ANSWERS = {
+    "over 1 MiB": lambda r: web.Response(body=b"x" * (1024 * 1024 + 10), content_type="text/plain"),
+    "invalid JSON": lambda r: web.Response(body=b"{", content_type="application/json"),
+    "redirect": lambda r: web.Response(status=307, headers={"Location": "http://127.0.0.1:1/elsewhere"}),
+    "server error": lambda r: web.Response(status=503, text="busy"),
+}
+
+
+@pytest.mark.parametrize("bad", list(BAD_ANSWERS))
+async def test_bad_handler_answers_give_error_acks_and_the_connection_lives_on(bad: str) -> None:
+    async def answer(received: Received) -> web.StreamResponse:
+        if received.event == "connect":
+            return web.Response(status=204)
+        if received.event == "bad":
+            return BAD_ANSWERS[bad](received)
+        return await echo_upper(received)
+
+    async with EventHandlerApp() as handler, emulator_for(hub_settings(handler)) as emulator:
+        handler.answer = answer
+        ws = await json_client(client_url(emulator, user_id="alice"))
+        await ws.send(json.dumps({"type": "event", "event": "bad", "ackId": 1, "dataType": "text", "data": "x"}))
+        ack = await receive_json(ws)
+        assert ack["ackId"] == 1 and ack["success"] is False
+        await ws.send(json.dumps({"type": "event", "event": "good", "ackId": 2, "dataType": "text", "data": "ok"}))
+        assert await receive_json(ws) == {"type": "ack", "ackId": 2, "success": True}
+        assert (await receive_json(ws))["data"] == "OK"
+        await ws.close()
+
+
+CONNECT_ANSWERS = {
+    "groups not a list": web.json_response({"groups": "g"}),
+    "invalid group": web.json_response({"groups": [""]}),
+    "userId a number": web.json_response({"userId": 5}),
+    "array body": web.json_response([1]),
+    "subprotocol not offered": web.json_response({"subprotocol": "evil"}),
+    "redirect": web.Response(status=302, headers={"Location": "http://127.0.0.1:1/"}),
+}
+
+
+@pytest.mark.parametrize("bad", list(CONNECT_ANSWERS))
+async def test_bad_connect_answers_refuse_with_500(bad: str) -> None:
+    async def answer(received: Received) -> web.StreamResponse:
+        fresh = CONNECT_ANSWERS[bad]
+        return web.Response(status=fresh.status, body=fresh.body, headers=fresh.headers)
+
+    async with EventHandlerApp() as handler, emulator_for(hub_settings(handler)) as emulator:
+        handler.answer = answer
+        status = await handshake_status(client_url(emulator, user_id="alice"), subprotocols=[JSON_PROTOCOL])
+        assert status == 500
+        assert handler.events("connected") == []
