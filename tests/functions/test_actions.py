@@ -18,6 +18,7 @@ from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient
 from emulator import DEFAULT_ACCESS_KEY as KEY
 from shared import batch
 from tests.conftest import Stack
+from tests.fakes.black_hole import start_black_hole
 from tests.support import TEST_KEY, BackgroundLoop
 
 JSON_PROTOCOL = "json.webpubsub.azure.v1"
@@ -361,14 +362,6 @@ async def test_items_not_started_before_the_batch_deadline_are_not_run(
     stack: Stack, background: BackgroundLoop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A service that accepts connections and never answers: each call takes the whole 5 s deadline."""
-
-    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read(65536)
-        await asyncio.sleep(30)
-        writer.close()
-
-    async def start_black_hole() -> asyncio.Server:
-        return await asyncio.start_server(swallow, "127.0.0.1", 0)
 
     server = background.run(start_black_hole())
     port = server.sockets[0].getsockname()[1]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -15,6 +17,7 @@ from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient
 
 from emulator import DEFAULT_ACCESS_KEY, Emulator
 from tests.conftest import Stack
+from tests.fakes.black_hole import start_black_hole
 from tests.fakes.fault_proxy import FaultProxy
 from tests.reliability.conftest import Sizes
 from tests.support import TEST_KEY, BackgroundLoop, unique_hub
@@ -37,6 +40,27 @@ async def publish(http: aiohttp.ClientSession, stack: Stack, body: bytes, query:
         if response.status == 503:
             assert int(response.headers["Retry-After"]) > 0
         return response.status, payload, time.monotonic() - started
+
+
+@contextlib.asynccontextmanager
+async def counting_subscriber(url: str) -> AsyncIterator[Counter[str]]:
+    """A JSON-protocol subscriber that counts each message's data; it listens one second past the block."""
+    received: Counter[str] = Counter()
+    async with websockets.connect(url, subprotocols=["json.webpubsub.azure.v1"]) as subscriber:
+        await subscriber.recv()
+
+        async def listen() -> None:
+            async for frame in subscriber:
+                message = json.loads(frame)
+                if message.get("type") == "message":
+                    received[message["data"]] += 1
+
+        listener = asyncio.create_task(listen())
+        try:
+            yield received
+            await asyncio.sleep(1)
+        finally:
+            listener.cancel()
 
 
 async def test_service_down_then_back(
@@ -71,14 +95,6 @@ async def test_a_service_that_never_answers_is_a_503_within_the_deadline(
 ) -> None:
     """Accepts the connection, reads the request, never answers: the worst kind of outage."""
 
-    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read(65536)
-        await asyncio.sleep(30)
-        writer.close()
-
-    async def start_black_hole() -> asyncio.Server:
-        return await asyncio.start_server(swallow, "127.0.0.1", 0)
-
     server = background.run(start_black_hole())
     port = server.sockets[0].getsockname()[1]
     monkeypatch.setenv("WebPubSubConnectionString", connection_string(port))
@@ -107,38 +123,25 @@ async def test_fault_injecting_proxy(
     monkeypatch.setenv("WebPubSubAllowedHubs", hub)
     async with WebPubSubServiceClient.from_connection_string(shared_emulator.connection_string, hub=hub) as service:
         url = (await service.get_client_access_token(groups=["g"]))["url"]
-    received: Counter[str] = Counter()
     outcomes: Counter[int] = Counter()
     accepted: list[str] = []
     slowest = 0.0
     try:
-        async with websockets.connect(url, subprotocols=["json.webpubsub.azure.v1"]) as subscriber:
-            await subscriber.recv()
+        async with counting_subscriber(url) as received, aiohttp.ClientSession() as http:
 
-            async def listen() -> None:
-                async for frame in subscriber:
-                    message = json.loads(frame)
-                    if message.get("type") == "message":
-                        received[message["data"]] += 1
+            async def one(index: int) -> None:
+                nonlocal slowest
+                body = f"m{index}".encode()
+                status, payload, seconds = await publish(http, stack, body, f"?hub={hub}&group=g")
+                slowest = max(slowest, seconds)
+                outcomes[status] += 1
+                if status == 202:
+                    accepted.append(body.decode())
+                else:
+                    assert status in (502, 503) and payload["error"]["code"].startswith("Upstream"), payload
 
-            listener = asyncio.create_task(listen())
-            async with aiohttp.ClientSession() as http:
-
-                async def one(index: int) -> None:
-                    nonlocal slowest
-                    body = f"m{index}".encode()
-                    status, payload, seconds = await publish(http, stack, body, f"?hub={hub}&group=g")
-                    slowest = max(slowest, seconds)
-                    outcomes[status] += 1
-                    if status == 202:
-                        accepted.append(body.decode())
-                    else:
-                        assert status in (502, 503) and payload["error"]["code"].startswith("Upstream"), payload
-
-                for start in range(0, sizes.fault_publishes, 8):
-                    await asyncio.gather(*(one(i) for i in range(start, min(start + 8, sizes.fault_publishes))))
-            await asyncio.sleep(1)
-            listener.cancel()
+            for start in range(0, sizes.fault_publishes, 8):
+                await asyncio.gather(*(one(i) for i in range(start, min(start + 8, sizes.fault_publishes))))
     finally:
         background.run(proxy.stop())
     lost = [m for m in accepted if received[m] == 0]
@@ -179,52 +182,37 @@ async def test_callers_retrying_with_an_idempotency_key_cause_no_duplicates(
     monkeypatch.setenv("AzureWebJobsStorage", "")
     async with WebPubSubServiceClient.from_connection_string(shared_emulator.connection_string, hub=hub) as service:
         url = (await service.get_client_access_token(groups=["g"]))["url"]
-    received: Counter[str] = Counter()
     attempts: Counter[int] = Counter()
     replays = 0
     try:
-        async with websockets.connect(url, subprotocols=["json.webpubsub.azure.v1"]) as subscriber:
-            await subscriber.recv()
+        async with counting_subscriber(url) as received, aiohttp.ClientSession() as http:
 
-            async def listen() -> None:
-                async for frame in subscriber:
-                    message = json.loads(frame)
-                    if message.get("type") == "message":
-                        received[message["data"]] += 1
+            async def until_accepted(index: int) -> None:
+                nonlocal replays
+                headers = {
+                    "x-functions-key": TEST_KEY,
+                    "Content-Type": "text/plain",
+                    "Idempotency-Key": f"k{index}",
+                }
+                for attempt in range(1, 31):
+                    try:
+                        async with http.post(
+                            f"http://127.0.0.1:{caller_side.port}/api/publish?hub={hub}&group=g",
+                            data=f"m{index}".encode(),
+                            headers=headers,
+                        ) as response:
+                            if 200 <= response.status < 300:
+                                attempts[attempt] += 1
+                                replays += response.headers.get("Idempotent-Replayed") == "true"
+                                return
+                            assert response.status in (409, 500, 502, 503), response.status
+                    except aiohttp.ClientError:
+                        pass  # the proxy dropped the connection: retry
+                    await asyncio.sleep(0.05 * attempt)
+                raise AssertionError(f"m{index} never accepted")
 
-            listener = asyncio.create_task(listen())
-            async with aiohttp.ClientSession() as http:
-
-                async def until_accepted(index: int) -> None:
-                    nonlocal replays
-                    headers = {
-                        "x-functions-key": TEST_KEY,
-                        "Content-Type": "text/plain",
-                        "Idempotency-Key": f"k{index}",
-                    }
-                    for attempt in range(1, 31):
-                        try:
-                            async with http.post(
-                                f"http://127.0.0.1:{caller_side.port}/api/publish?hub={hub}&group=g",
-                                data=f"m{index}".encode(),
-                                headers=headers,
-                            ) as response:
-                                if 200 <= response.status < 300:
-                                    attempts[attempt] += 1
-                                    replays += response.headers.get("Idempotent-Replayed") == "true"
-                                    return
-                                assert response.status in (409, 500, 502, 503), response.status
-                        except aiohttp.ClientError:
-                            pass  # the proxy dropped the connection: retry
-                        await asyncio.sleep(0.05 * attempt)
-                    raise AssertionError(f"m{index} never accepted")
-
-                for start in range(0, sizes.fault_publishes, 8):
-                    await asyncio.gather(
-                        *(until_accepted(i) for i in range(start, min(start + 8, sizes.fault_publishes)))
-                    )
-            await asyncio.sleep(1)
-            listener.cancel()
+            for start in range(0, sizes.fault_publishes, 8):
+                await asyncio.gather(*(until_accepted(i) for i in range(start, min(start + 8, sizes.fault_publishes))))
     finally:
         background.run(caller_side.stop())
         background.run(service_side.stop())
