@@ -17,9 +17,10 @@ socket, the fan-out of messages, or other handlers. A hub without handlers costs
 connections get no worker.
 
 Abuse protection: every handler URL is checked when the emulator starts (``OPTIONS`` with
-``{event}`` = ``validate``). A handler that failed the check is checked again when an event
-needs it, at most once a second; until it passes, its events fail and the log says why. A
-handler that passed stays trusted.
+``{event}`` = ``validate``; a 404 is asked again with ``GET``, as Microsoft's emulator does).
+A handler that failed the check is checked again when an event needs it, at most once a
+second; until it passes, its events fail and the log says why. A handler that passed stays
+trusted.
 """
 
 from __future__ import annotations
@@ -321,12 +322,11 @@ class EventHandlers:
         request = validation_request(handler, hub, self.origin)
         try:
             async with asyncio.timeout(VALIDATION_TIMEOUT_SECONDS):
-                if self._session is None:
-                    raise aiohttp.ClientConnectionError("the emulator is not running")
-                async with self._session.options(request.url, headers=request.headers, allow_redirects=False) as reply:
-                    allowed_origins = reply.headers.getall("WebHook-Allowed-Origin", [])
-                    check.allowed = validation_allows(reply.status, allowed_origins, self.origin)
-                    why = f"answered {reply.status} with WebHook-Allowed-Origin {allowed_origins or 'missing'}"
+                status, allowed_origins = await self._probe("OPTIONS", request)
+                if status == 404:  # a handler without OPTIONS: ask with GET, as Microsoft's emulator does
+                    status, allowed_origins = await self._probe("GET", request)
+                check.allowed = validation_allows(status, allowed_origins, self.origin)
+                why = f"answered {status} with WebHook-Allowed-Origin {allowed_origins or 'missing'}"
         except TimeoutError:
             check.allowed, why = False, f"did not answer within {VALIDATION_TIMEOUT_SECONDS:g} s"
         except (aiohttp.ClientError, OSError, ValueError) as error:
@@ -342,6 +342,13 @@ class EventHandlers:
                 why,
             )
         return check.allowed
+
+    async def _probe(self, method: str, request: UpstreamRequest) -> tuple[int, list[str]]:
+        """One validation request: the status and the ``WebHook-Allowed-Origin`` values."""
+        if self._session is None:
+            raise aiohttp.ClientConnectionError("the emulator is not running")
+        async with self._session.request(method, request.url, headers=request.headers, allow_redirects=False) as reply:
+            return reply.status, reply.headers.getall("WebHook-Allowed-Origin", [])
 
 
 async def _read_limited(response: aiohttp.ClientResponse) -> bytes:

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from multidict import MultiMapping
+
 from emulator.hub_settings import EventHandlerSettings
 from emulator.messages import DATA_TYPES
 from emulator.validation import valid_group
@@ -223,14 +225,17 @@ def _multi(pairs: Any) -> dict[str, list[str]]:
 # -- answers -------------------------------------------------------------------------------------
 
 
-def connect_decision(status: int, headers: Mapping[str, str], body: bytes) -> ConnectDecision:
+def connect_decision(status: int, headers: MultiMapping[str], body: bytes) -> ConnectDecision:
     """200 may set ``userId``, ``groups``, ``roles``, ``subprotocol``; 204 accepts; 4xx refuses
     with that status; anything else (or a 200 body that is not the documented JSON) is a 500."""
     if 400 <= status < 500:
         return ConnectDecision(status, reason=f"The connect event handler refused the connection ({status}).")
     if not 200 <= status < 300:
         return connect_failure(f"The connect event handler answered {status}.")
-    state = headers.get(STATE_HEADER)
+    try:
+        state = _state(headers)
+    except ValueError as error:
+        return connect_failure(f"The connect event handler's answer is not valid: {error}.")
     if status != 200 or not body.strip():
         return ConnectDecision(status, state=state)
     try:
@@ -245,19 +250,35 @@ def connect_decision(status: int, headers: Mapping[str, str], body: bytes) -> Co
         return connect_failure(f"The connect event handler's answer is not valid: {error}.")
     if not all(valid_group(group) for group in groups):
         return connect_failure("The connect event handler named an invalid group.")
+    if user_id and not header_safe(user_id):
+        return connect_failure("The connect event handler named a user id that cannot be sent in ce-userId.")
     return ConnectDecision(200, user_id or None, groups, roles, subprotocol or None, state)
+
+
+def _state(headers: MultiMapping[str]) -> str | None:
+    """The answer's ``ce-connectionState``. The service allows one; when a handler repeats it, the
+    last one counts, as in Microsoft's emulator (a repeat does not fail the event)."""
+    values = headers.getall(STATE_HEADER, [])
+    if not values:
+        return None
+    if not header_safe(values[-1]):  # it goes back in the next event's headers, so it must fit one
+        raise ValueError("its ce-connectionState has control characters or is not UTF-8")
+    return values[-1]
 
 
 def connect_failure(reason: str) -> ConnectDecision:
     return ConnectDecision(500, reason=reason)
 
 
-def event_answer(status: int, headers: Mapping[str, str], body: bytes) -> EventAnswer:
+def event_answer(status: int, headers: MultiMapping[str], body: bytes) -> EventAnswer:
     """A 200 with a body answers the sender in the body's content type; 204 (or an empty body)
     answers nothing; any other status is an error."""
     if not 200 <= status < 300:
         return EventAnswer(error=f"The event handler answered {status}.")
-    state = headers.get(STATE_HEADER)
+    try:
+        state = _state(headers)
+    except ValueError as error:
+        return EventAnswer(error=f"The event handler's answer is not valid: {error}.")
     if status == 204 or not body:
         return EventAnswer(state=state)
     if len(body) > MAX_ANSWER_BYTES:

@@ -108,6 +108,16 @@ async def test_a_handler_that_does_not_allow_the_origin_gets_no_events_until_it_
         assert [r.event for r in handler.events()][:1] == ["connect"]
 
 
+async def test_a_handler_without_options_is_validated_with_get() -> None:
+    async with EventHandlerApp() as handler:
+        handler.options_allowed = False  # OPTIONS answers 404, as a framework without the route does
+        async with emulator_for(hub_settings(handler)) as emulator:
+            assert await handshake_status(client_url(emulator, user_id="alice")) == 101
+            assert [r.method for r in handler.validations()] == ["OPTIONS", "GET"]
+            assert handler.validations()[1].headers["WebHook-Request-Origin"] == "localhost"
+            assert handler.events("connect")
+
+
 # -- CloudEvents headers and bodies -----------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -12,6 +13,7 @@ import pytest
 from aiohttp import web
 
 from emulator.events import MAX_PENDING_EVENTS
+from emulator.hub_settings import HubSettingsError, load_hub_settings
 from tests.emulator.event_handler import EventHandlerApp, Received, echo_upper
 from tests.emulator.test_event_handlers import (
     JSON_PROTOCOL,
@@ -156,3 +158,97 @@ async def test_bad_connect_answers_refuse_with_500(bad: str) -> None:
         status = await handshake_status(client_url(emulator, user_id="alice"), subprotocols=[JSON_PROTOCOL])
         assert status == 500
         assert handler.events("connected") == []
+
+
+HOSTILE_SETTINGS_FILES: dict[str, bytes] = {
+    "nested 300,000 deep": b"[" * 300_000 + b"]" * 300_000,
+    "over 1 MiB": b'{"hubs": {}}' + b" " * (1024 * 1024),
+    "not UTF-8": b'{"hubs": {"\xff": {}}}',
+    "NUL bytes": b"\x00" * 64,
+    "unclosed IPv6 host": json.dumps(
+        {"hubs": {"a": {"eventHandlers": [{"urlTemplate": "http://[::1/{event}"}]}}}
+    ).encode(),
+    "header injection in the URL": json.dumps(
+        {"hubs": {"a": {"eventHandlers": [{"urlTemplate": "http://h/x\r\nX-Injected: 1/{event}"}]}}}
+    ).encode(),
+    "hub is null": b'{"hubs": {"a": null}}',
+    "handler is a number": b'{"hubs": {"a": {"eventHandlers": [1e999]}}}',
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_SETTINGS_FILES))
+def test_hostile_settings_files_are_refused_with_a_message_not_a_traceback(tmp_path: Path, case: str) -> None:
+    path = tmp_path / "hubs.json"
+    path.write_bytes(HOSTILE_SETTINGS_FILES[case])
+    with pytest.raises(HubSettingsError):
+        load_hub_settings(path)
+    with pytest.raises(HubSettingsError):
+        load_hub_settings(tmp_path)  # a directory, not a file
+
+
+# headers, and whether the event fails (None: either way, as long as it is answered)
+HOSTILE_STATE_ANSWERS: dict[str, tuple[dict[str, str], bool | None]] = {
+    "state over the header limit": ({"ce-connectionState": "s" * 100_000}, True),
+    "state with a tab": ({"ce-connectionState": "a\tb"}, True),
+    "state not UTF-8": ({"ce-connectionState": "\udcff"}, True),
+    "ten thousand headers": ({f"X-H{i}": "v" for i in range(10_000)}, None),
+}
+
+
+def _raw_answer(status: int, headers: dict[str, str]) -> bytes:
+    lines = [f"HTTP/1.1 {status} OK", "Content-Length: 0", "Connection: close"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    return "\r\n".join(lines).encode("utf-8", "surrogateescape") + b"\r\n\r\n"
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_STATE_ANSWERS))
+async def test_odd_answer_headers_fail_the_event_and_nothing_else(case: str) -> None:
+    """Raw answers (no framework tidies them): each fails its event; the connection lives on."""
+    async with EventHandlerApp() as handler:
+        headers, fails = HOSTILE_STATE_ANSWERS[case]
+        raw = _raw_answer(204, headers)
+        handler.answer = echo_upper
+
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            head = await reader.readuntil(b"\r\n\r\n")
+            if head.startswith(b"OPTIONS"):
+                writer.write(_raw_answer(200, {"WebHook-Allowed-Origin": "*"}))
+                await writer.drain()
+                writer.close()
+                return
+            length = next(
+                (
+                    int(line.split(b":")[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length")
+                ),
+                0,
+            )
+            await reader.readexactly(length)
+            writer.write(raw if b"ce-eventName: odd" in head else _raw_answer(204, {}))
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        raw_handler = {"urlTemplate": f"http://127.0.0.1:{port}/{{event}}", "userEventPattern": "odd"}
+        settings = hub_settings(handler)
+        settings["hubs"]["chat"]["eventHandlers"].insert(0, raw_handler)
+        try:
+            async with emulator_for(settings) as emulator:
+                ws = await json_client(client_url(emulator, user_id="alice"))
+                await ws.send(
+                    json.dumps({"type": "event", "event": "odd", "ackId": 1, "dataType": "text", "data": "x"})
+                )
+                ack = await receive_json(ws)
+                assert ack["ackId"] == 1
+                if fails is not None:
+                    assert ack["success"] is not fails
+                await ws.send(
+                    json.dumps({"type": "event", "event": "good", "ackId": 2, "dataType": "text", "data": "k"})
+                )
+                assert await receive_json(ws) == {"type": "ack", "ackId": 2, "success": True}
+                assert (await receive_json(ws))["data"] == "K"
+                await ws.close()
+        finally:
+            server.close()
