@@ -9,8 +9,9 @@ with one aiohttp ``ClientSession``. The bounds:
   default); a ``connect`` that runs out of time refuses the handshake with 500, a user event
   answers with an error, ``connected``/``disconnected`` are logged and dropped;
 * each connection's events go out one after the other, in the order they happened, from one
-  worker task per connection; at most :data:`MAX_PENDING_EVENTS` user events wait behind the
-  one in flight, further ones are answered with an error at once.
+  worker task per connection; at most :data:`MAX_PENDING_EVENTS` user events and
+  :data:`MAX_PENDING_BYTES` of their data wait behind the one in flight, further ones are
+  answered with an error at once.
 
 So a handler that hangs or is down holds up only the events bound for it, never a client's
 socket, the fan-out of messages, or other handlers. A hub without handlers costs nothing: its
@@ -62,6 +63,7 @@ VALIDATION_TIMEOUT_SECONDS = 10.0
 REVALIDATE_SECONDS = 1.0
 HANDLER_CONCURRENCY = 32
 MAX_PENDING_EVENTS = 1000
+MAX_PENDING_BYTES = 16 * 1024 * 1024  # a client may send 1 MiB events: 1,000 of them would be 1 GiB
 MAX_RESPONSE_BYTES = 1024 * 1024 + 1024
 SHUTDOWN_SECONDS = 2.0
 
@@ -101,6 +103,7 @@ class ConnectionEvents:
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))  # 0 was connect
     closed: bool = False
     waiting_user_events: int = 0
+    waiting_bytes: int = 0
 
     def facts(self) -> ConnectionFacts:
         return ConnectionFacts(self.hub, self.connection_id, self.user_id, self.subprotocol, self.state)
@@ -108,11 +111,13 @@ class ConnectionEvents:
     def put(self, pending: _Pending) -> None:
         self.queue.append(pending)
         self.waiting_user_events += not pending.event.system
+        self.waiting_bytes += len(pending.event.body)
         self.wake.set()
 
     def take(self) -> _Pending:
         pending = self.queue.popleft()
         self.waiting_user_events -= not pending.event.system
+        self.waiting_bytes -= len(pending.event.body)
         return pending
 
 
@@ -207,7 +212,10 @@ class EventHandlers:
         events = self._connections.get(connection_id)
         if events is None or events.closed or not self.handles(events.hub, event.name, system=False):
             return False
-        if events.waiting_user_events >= MAX_PENDING_EVENTS:
+        if (
+            events.waiting_user_events >= MAX_PENDING_EVENTS
+            or events.waiting_bytes + len(event.body) > MAX_PENDING_BYTES
+        ):
             answered(event_failure("Too many events are waiting for the event handler."))
             return True
         events.put(_Pending(event, answered))
@@ -289,7 +297,7 @@ class EventHandlers:
         return slot
 
     async def _exchange(self, request: UpstreamRequest) -> tuple[int, Any, bytes]:
-        if self._session is None:
+        if self._session is None or self._session.closed:  # shutting down
             raise aiohttp.ClientConnectionError("the emulator is not running")
         async with self._session.request(
             request.method, request.url, headers=request.headers, data=request.body, allow_redirects=False
@@ -345,7 +353,7 @@ class EventHandlers:
 
     async def _probe(self, method: str, request: UpstreamRequest) -> tuple[int, list[str]]:
         """One validation request: the status and the ``WebHook-Allowed-Origin`` values."""
-        if self._session is None:
+        if self._session is None or self._session.closed:
             raise aiohttp.ClientConnectionError("the emulator is not running")
         async with self._session.request(method, request.url, headers=request.headers, allow_redirects=False) as reply:
             return reply.status, reply.headers.getall("WebHook-Allowed-Origin", [])

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from emulator.events import MAX_PENDING_EVENTS
+from emulator.events import HANDLER_CONCURRENCY, MAX_PENDING_BYTES, MAX_PENDING_EVENTS
 from emulator.hub_settings import HubSettingsError, load_hub_settings
 from tests.emulator.event_handler import EventHandlerApp, Received, echo_upper
 from tests.emulator.test_event_handlers import (
@@ -252,3 +252,66 @@ async def test_odd_answer_headers_fail_the_event_and_nothing_else(case: str) -> 
                 await ws.close()
         finally:
             server.close()
+
+
+async def test_a_client_that_floods_big_events_is_bounded_by_bytes_too() -> None:
+    """1,000 events of 1 MiB would be 1 GiB waiting for a hung handler; the byte bound stops it at 16 MiB."""
+    release = asyncio.Event()
+
+    async def hang(received: Received) -> web.StreamResponse:
+        if received.event == "big":
+            await release.wait()
+            return web.Response(status=204)
+        return web.Response(status=204 if received.event == "connect" else 200)
+
+    async with EventHandlerApp() as handler, emulator_for(hub_settings(handler), timeout=60) as emulator:
+        handler.answer = hang
+        ws = await json_client(client_url(emulator, user_id="alice"))
+        data = "x" * (1024 * 1024 - 100)
+        sent = MAX_PENDING_BYTES // len(data) + 10
+        for ack_id in range(sent):
+            await ws.send(
+                json.dumps({"type": "event", "event": "big", "ackId": ack_id, "dataType": "text", "data": data})
+            )
+        first_refusal = await receive_json(ws)
+        assert first_refusal["success"] is False
+        assert first_refusal["ackId"] <= MAX_PENDING_BYTES // len(data) + 1  # one in flight, 16 MiB waiting
+        release.set()
+        await ws.close()
+
+
+async def test_clients_that_give_up_while_connect_hangs_leave_nothing_behind(log_lines: list[str]) -> None:
+    """Forty handshakes abandoned mid-connect: no connection, no connected event, no traceback."""
+    release = asyncio.Event()
+
+    async def hang_connect(received: Received) -> web.StreamResponse:
+        if received.event == "connect":
+            await release.wait()
+            return web.Response(status=204)
+        return web.Response(status=200)
+
+    async with EventHandlerApp() as handler, emulator_for(hub_settings(handler), timeout=60) as emulator:
+        handler.answer = hang_connect
+        url = client_url(emulator, user_id="alice")
+        path = url.split(f":{emulator.port}", 1)[1]
+        writers = []
+        for _ in range(40):
+            _, writer = await asyncio.open_connection("127.0.0.1", emulator.port)
+            writer.write(
+                (
+                    f"GET {path} HTTP/1.1\r\nHost: localhost:{emulator.port}\r\nUpgrade: websocket\r\n"
+                    "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+                ).encode()
+            )
+            writers.append(writer)
+        await handler.wait_for(lambda: len(handler.events("connect")) == HANDLER_CONCURRENCY)  # the rest wait
+        for writer in writers:
+            writer.transport.abort()
+        await asyncio.sleep(0.2)  # let the emulator see the sockets go before the handler answers
+        release.set()
+        assert await handshake_status(url) == 101  # the emulator still serves
+        await handler.wait_for(lambda: len(handler.events("disconnected")) == 1)
+        assert len(handler.events("connected")) == 1  # only the last client's
+        assert emulator.service.hub("chat").connections == {}
+    assert not [line for line in log_lines if "Traceback" in line or "Error handling request" in line]
