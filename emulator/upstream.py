@@ -41,8 +41,9 @@ SYSTEM_JSON = "application/json; charset=utf-8"
 CONTENT_TYPES = {data_type: content_type for content_type, data_type in DATA_TYPES.items()}
 STATE_HEADER = "ce-connectionState"
 MAX_ANSWER_BYTES = 1024 * 1024  # an answer is sent to a client, so it obeys the client frame limit
-# Headers a handler never sees in a connect event: the token travels there, and these are hop-by-hop.
-HIDDEN_CONNECT_HEADERS = frozenset({"authorization", "cookie", "sec-websocket-key"})
+# A connect event carries every header but the one the token travels in, as Microsoft's emulator
+# does; cookies stay, so a handler can sign in a browser client by its session cookie.
+HIDDEN_CONNECT_HEADERS = frozenset({"authorization"})
 
 
 @dataclass(frozen=True)
@@ -185,7 +186,7 @@ def connect_event(
     """``connect``: claims, query and headers as name → list of strings; the token stays out."""
     body = {
         "claims": {name: _strings(value) for name, value in claims.items()},
-        "query": _multi((name, value) for name, value in query if name != "access_token"),
+        "query": _multi((name, value) for name, value in query if name.lower() != "access_token"),
         "headers": _multi((name, value) for name, value in headers if name.lower() not in HIDDEN_CONNECT_HEADERS),
         "subprotocols": list(subprotocols),
         "clientCertificates": [],
@@ -271,8 +272,9 @@ def connect_failure(reason: str) -> ConnectDecision:
 
 
 def event_answer(status: int, headers: MultiMapping[str], body: bytes) -> EventAnswer:
-    """A 200 with a body answers the sender in the body's content type; 204 (or an empty body)
-    answers nothing; any other status is an error."""
+    """A 200 with a body answers the sender in the body's content type (``text/plain``,
+    ``application/json`` or ``application/octet-stream``; none is text, others are an error);
+    204 (or an empty body) answers nothing; any other status is an error."""
     if not 200 <= status < 300:
         return EventAnswer(error=f"The event handler answered {status}.")
     try:
@@ -283,8 +285,11 @@ def event_answer(status: int, headers: MultiMapping[str], body: bytes) -> EventA
         return EventAnswer(state=state)
     if len(body) > MAX_ANSWER_BYTES:
         return EventAnswer(error="The event handler's answer is over 1 MiB.")
-    media_type = headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
-    data_type = DATA_TYPES.get(media_type, "binary")
+    # As Microsoft's emulator: no Content-Type is text; a type that is none of the three is an error.
+    media_type = headers.get("Content-Type", "text/plain").split(";", 1)[0].strip().lower()
+    data_type = DATA_TYPES.get(media_type)
+    if data_type is None:
+        return EventAnswer(error=f"The event handler answered an unsupported content type {media_type[:100]!r}.")
     if data_type == "json":
         try:
             json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)

@@ -130,7 +130,8 @@ def test_a_repeated_connection_state_keeps_the_last_and_one_that_cannot_be_a_hea
         (200, "text/plain; charset=utf-8", b"hi", False, "text"),
         (200, "application/json", b'{"a": 1}', False, "json"),
         (200, "application/octet-stream", b"\x00", False, "binary"),
-        (200, "image/png", b"\x89", False, "binary"),
+        (200, "image/png", b"\x89", True, None),  # as Microsoft's emulator: only the three types
+        (200, "", b"\x89", True, None),
         (204, "text/plain", b"", False, None),
         (200, "text/plain", b"", False, None),
         (200, "application/json", b"{nope", True, None),
@@ -148,6 +149,11 @@ def test_user_event_answers(status: int, content_type: str, body: bytes, error: 
         assert (answer.data, answer.data_type) == (body, data_type)
     elif not error:
         assert answer.data is None
+
+
+def test_an_answer_without_content_type_is_text() -> None:
+    answer = event_answer(200, CIMultiDict(), b"hi")
+    assert (answer.error, answer.data, answer.data_type) == (None, b"hi", "text")
 
 
 def test_a_complete_settings_file_is_read_into_hubs() -> None:
