@@ -229,8 +229,7 @@ class Hub:
     def remove(self, connection: Connection, reason: str) -> None:
         """The connection is over, for ``reason``; whoever ends it (its socket, REST, the recovery
         window), this is the one place that tells :attr:`Connection.ended` (once)."""
-        if self.connections.pop(connection.id, None) is not None:
-            connection.ended(reason)
+        present = self.connections.pop(connection.id, None) is not None
         for group in list(connection.groups):
             self.leave(connection, group)
         if connection.user_id is not None:
@@ -238,6 +237,8 @@ class Hub:
             members.pop(connection.id, None)
             if not members:
                 self.users.pop(connection.user_id, None)
+        if present:
+            connection.ended(reason)
 
     def join(self, connection: Connection, group: str) -> None:
         if group not in connection.groups and len(connection.groups) >= MAX_GROUPS_PER_CONNECTION:
