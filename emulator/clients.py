@@ -16,6 +16,7 @@ open takes the connection over and cuts the old socket.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -160,6 +161,7 @@ class ClientEndpoint:
             connection.send(greeting)
         if self.events.open(ConnectionFacts(hub.name, connection.id, connection.user_id, echoed, state)):
             connection.user_event = self._event_sender(connection)
+            connection.ended = functools.partial(self.events.disconnect, connection.id)
         return await self._serve(ws, hub, connection, request.transport)
 
     def _authorize(self, request: web.Request, hub: Hub, *, allow_anonymous: bool) -> Identity:
@@ -266,8 +268,7 @@ class ClientEndpoint:
         if connection.reconnection_token and not ended and connection.close_request is None:
             connection.detach()  # kept for recovery; Service.expire_detached drops it later
         else:
-            hub.remove(connection)
-            self.events.disconnect(connection.id, _disconnect_reason(connection, ended))
+            hub.remove(connection, _disconnect_reason(connection, ended))
 
     def drop(self, connection_id: str) -> bool:
         """Abort a socket without a close frame, as a network failure would (for tests)."""

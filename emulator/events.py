@@ -9,17 +9,19 @@ with one aiohttp ``ClientSession``. The bounds:
   default); a ``connect`` that runs out of time refuses the handshake with 500, a user event
   answers with an error, ``connected``/``disconnected`` are logged and dropped;
 * each connection's events go out one after the other, in the order they happened, from one
-  worker task per connection; at most :data:`MAX_PENDING_EVENTS` user events wait behind the
-  one in flight, further ones are answered with an error at once.
+  worker task per connection; at most :data:`MAX_PENDING_EVENTS` user events and
+  :data:`MAX_PENDING_BYTES` of their data wait behind the one in flight, further ones are
+  answered with an error at once.
 
 So a handler that hangs or is down holds up only the events bound for it, never a client's
 socket, the fan-out of messages, or other handlers. A hub without handlers costs nothing: its
 connections get no worker.
 
 Abuse protection: every handler URL is checked when the emulator starts (``OPTIONS`` with
-``{event}`` = ``validate``). A handler that failed the check is checked again when an event
-needs it, at most once a second; until it passes, its events fail and the log says why. A
-handler that passed stays trusted.
+``{event}`` = ``validate``; a 404 is asked again with ``GET``, as Microsoft's emulator does).
+A handler that failed the check is checked again when an event needs it, at most once a
+second; until it passes, its events fail and the log says why. A handler that passed stays
+trusted.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ VALIDATION_TIMEOUT_SECONDS = 10.0
 REVALIDATE_SECONDS = 1.0
 HANDLER_CONCURRENCY = 32
 MAX_PENDING_EVENTS = 1000
+MAX_PENDING_BYTES = 16 * 1024 * 1024  # a client may send 1 MiB events: 1,000 of them would be 1 GiB
 MAX_RESPONSE_BYTES = 1024 * 1024 + 1024
 SHUTDOWN_SECONDS = 2.0
 
@@ -100,6 +103,7 @@ class ConnectionEvents:
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))  # 0 was connect
     closed: bool = False
     waiting_user_events: int = 0
+    waiting_bytes: int = 0
 
     def facts(self) -> ConnectionFacts:
         return ConnectionFacts(self.hub, self.connection_id, self.user_id, self.subprotocol, self.state)
@@ -107,11 +111,13 @@ class ConnectionEvents:
     def put(self, pending: _Pending) -> None:
         self.queue.append(pending)
         self.waiting_user_events += not pending.event.system
+        self.waiting_bytes += len(pending.event.body)
         self.wake.set()
 
     def take(self) -> _Pending:
         pending = self.queue.popleft()
         self.waiting_user_events -= not pending.event.system
+        self.waiting_bytes -= len(pending.event.body)
         return pending
 
 
@@ -206,7 +212,10 @@ class EventHandlers:
         events = self._connections.get(connection_id)
         if events is None or events.closed or not self.handles(events.hub, event.name, system=False):
             return False
-        if events.waiting_user_events >= MAX_PENDING_EVENTS:
+        if (
+            events.waiting_user_events >= MAX_PENDING_EVENTS
+            or events.waiting_bytes + len(event.body) > MAX_PENDING_BYTES
+        ):
             answered(event_failure("Too many events are waiting for the event handler."))
             return True
         events.put(_Pending(event, answered))
@@ -288,7 +297,7 @@ class EventHandlers:
         return slot
 
     async def _exchange(self, request: UpstreamRequest) -> tuple[int, Any, bytes]:
-        if self._session is None:
+        if self._session is None or self._session.closed:  # shutting down
             raise aiohttp.ClientConnectionError("the emulator is not running")
         async with self._session.request(
             request.method, request.url, headers=request.headers, data=request.body, allow_redirects=False
@@ -321,12 +330,11 @@ class EventHandlers:
         request = validation_request(handler, hub, self.origin)
         try:
             async with asyncio.timeout(VALIDATION_TIMEOUT_SECONDS):
-                if self._session is None:
-                    raise aiohttp.ClientConnectionError("the emulator is not running")
-                async with self._session.options(request.url, headers=request.headers, allow_redirects=False) as reply:
-                    allowed_origins = reply.headers.getall("WebHook-Allowed-Origin", [])
-                    check.allowed = validation_allows(reply.status, allowed_origins, self.origin)
-                    why = f"answered {reply.status} with WebHook-Allowed-Origin {allowed_origins or 'missing'}"
+                status, allowed_origins = await self._probe("OPTIONS", request)
+                if status == 404:  # a handler without OPTIONS: ask with GET, as Microsoft's emulator does
+                    status, allowed_origins = await self._probe("GET", request)
+                check.allowed = validation_allows(status, allowed_origins, self.origin)
+                why = f"answered {status} with WebHook-Allowed-Origin {allowed_origins or 'missing'}"
         except TimeoutError:
             check.allowed, why = False, f"did not answer within {VALIDATION_TIMEOUT_SECONDS:g} s"
         except (aiohttp.ClientError, OSError, ValueError) as error:
@@ -342,6 +350,13 @@ class EventHandlers:
                 why,
             )
         return check.allowed
+
+    async def _probe(self, method: str, request: UpstreamRequest) -> tuple[int, list[str]]:
+        """One validation request: the status and the ``WebHook-Allowed-Origin`` values."""
+        if self._session is None or self._session.closed:
+            raise aiohttp.ClientConnectionError("the emulator is not running")
+        async with self._session.request(method, request.url, headers=request.headers, allow_redirects=False) as reply:
+            return reply.status, reply.headers.getall("WebHook-Allowed-Origin", [])
 
 
 async def _read_limited(response: aiohttp.ClientResponse) -> bytes:

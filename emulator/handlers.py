@@ -115,10 +115,11 @@ def exists(found: bool) -> web.Response:
 
 
 def close_all(hub: Hub, connections: list[Connection], reason: str | None) -> None:
+    reason = reason or "Closed by the server."
     for connection in connections:
         connection.reconnection_token = None
-        connection.request_close(CLOSE_NORMAL, reason or "Closed by the server.")
-        hub.remove(connection)
+        connection.request_close(CLOSE_NORMAL, reason)
+        hub.remove(connection, reason)  # also a reliable connection waiting for recovery: it ends now
 
 
 def known_connection(call: Call) -> Connection:

@@ -29,6 +29,7 @@ ANONYMOUS_POLICIES = ("deny", "allow")
 PLACEHOLDERS = ("{hub}", "{event}")
 HANDLER_FIELDS = ("urlTemplate", "userEventPattern", "systemEvents")
 HUB_FIELDS = ("eventHandlers", "anonymousConnectPolicy")
+MAX_FILE_BYTES = 1024 * 1024  # far more than any real settings file; a wrong path is not read whole
 
 
 class HubSettingsError(ValueError):
@@ -70,13 +71,19 @@ NO_SETTINGS = HubSettings()
 def load_hub_settings(path: str | Path) -> dict[str, HubSettings]:
     """Read and check the file; :class:`HubSettingsError` names what is wrong."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as file:
+            raw = file.read(MAX_FILE_BYTES + 1)
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise HubSettingsError(f"cannot read {path}: {error}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise HubSettingsError(f"{path} is over {MAX_FILE_BYTES} bytes; is it the right file?")
     try:
         document = json.loads(text)
     except ValueError as error:
         raise HubSettingsError(f"{path} is not valid JSON: {error}") from None
+    except RecursionError:
+        raise HubSettingsError(f"{path} is nested too deeply") from None
     return parse_hub_settings(document)
 
 
@@ -125,12 +132,17 @@ def _handler(where: str, handler: Any) -> EventHandlerSettings:
 
 
 def _check_template(where: str, template: str) -> None:
+    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in template):
+        raise HubSettingsError(f"{where}: white space and control characters are not allowed (percent-encode them)")
     rest = template
     for placeholder in PLACEHOLDERS:
         rest = rest.replace(placeholder, "")
     if "{" in rest or "}" in rest:
         raise HubSettingsError(f"{where}: only {{hub}} and {{event}} may appear in braces")
-    parts = urlsplit(template.replace("{hub}", "hub").replace("{event}", "event"))
+    try:
+        parts = urlsplit(template.replace("{hub}", "hub").replace("{event}", "event"))
+    except ValueError as error:  # e.g. an unclosed IPv6 bracket
+        raise HubSettingsError(f"{where}: not a URL ({error})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise HubSettingsError(f"{where}: must be an absolute http or https URL")
     if "{event}" in urlsplit(template).netloc:

@@ -36,6 +36,8 @@ MAX_GROUPS_PER_CONNECTION = 1000
 ACK_WINDOW = 4096
 RECOVERY_SECONDS = 30.0
 
+NOT_RECOVERED = "The connection was not recovered in time."
+
 CLOSE_NORMAL = 1000
 CLOSE_POLICY = 1008
 
@@ -65,6 +67,8 @@ class Connection:
     wake: Callable[[], None] = lambda: None
     # set by the I/O layer when the hub has event handlers: (event, data, dataType, ackId) -> taken
     user_event: Callable[[str, bytes, str, int | None], bool] | None = None
+    # set by the I/O layer too: told once, with the reason, when the connection leaves its hub
+    ended: Callable[[str], None] = lambda reason: None
     outbox: deque[Frame] = field(default_factory=deque)
     outbox_bytes: int = 0
     close_request: tuple[int, str] | None = None
@@ -222,8 +226,10 @@ class Hub:
         if connection.user_id is not None:
             self.users.setdefault(connection.user_id, {})[connection.id] = connection
 
-    def remove(self, connection: Connection) -> None:
-        self.connections.pop(connection.id, None)
+    def remove(self, connection: Connection, reason: str) -> None:
+        """The connection is over, for ``reason``; whoever ends it (its socket, REST, the recovery
+        window), this is the one place that tells :attr:`Connection.ended` (once)."""
+        present = self.connections.pop(connection.id, None) is not None
         for group in list(connection.groups):
             self.leave(connection, group)
         if connection.user_id is not None:
@@ -231,6 +237,8 @@ class Hub:
             members.pop(connection.id, None)
             if not members:
                 self.users.pop(connection.user_id, None)
+        if present:
+            connection.ended(reason)
 
     def join(self, connection: Connection, group: str) -> None:
         if group not in connection.groups and len(connection.groups) >= MAX_GROUPS_PER_CONNECTION:
@@ -277,6 +285,6 @@ class Service:
         for hub in self.hubs.values():
             for connection in list(hub.connections.values()):
                 if connection.detached_since is not None and now - connection.detached_since > RECOVERY_SECONDS:
-                    hub.remove(connection)
+                    hub.remove(connection, NOT_RECOVERED)
                     expired.append(connection)
         return expired

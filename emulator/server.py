@@ -179,5 +179,4 @@ class Emulator:
     async def _expire_detached(self) -> None:
         while True:
             await asyncio.sleep(min(5.0, RECOVERY_SECONDS))
-            for connection in self.service.expire_detached(time.monotonic()):
-                self.events.disconnect(connection.id, "The connection was not recovered in time.")
+            self.service.expire_detached(time.monotonic())

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from multidict import MultiMapping
+
 from emulator.hub_settings import EventHandlerSettings
 from emulator.messages import DATA_TYPES
 from emulator.validation import valid_group
@@ -39,8 +41,9 @@ SYSTEM_JSON = "application/json; charset=utf-8"
 CONTENT_TYPES = {data_type: content_type for content_type, data_type in DATA_TYPES.items()}
 STATE_HEADER = "ce-connectionState"
 MAX_ANSWER_BYTES = 1024 * 1024  # an answer is sent to a client, so it obeys the client frame limit
-# Headers a handler never sees in a connect event: the token travels there, and these are hop-by-hop.
-HIDDEN_CONNECT_HEADERS = frozenset({"authorization", "cookie", "sec-websocket-key"})
+# A connect event carries every header but the one the token travels in, as Microsoft's emulator
+# does; cookies stay, so a handler can sign in a browser client by its session cookie.
+HIDDEN_CONNECT_HEADERS = frozenset({"authorization"})
 
 
 @dataclass(frozen=True)
@@ -183,7 +186,7 @@ def connect_event(
     """``connect``: claims, query and headers as name → list of strings; the token stays out."""
     body = {
         "claims": {name: _strings(value) for name, value in claims.items()},
-        "query": _multi((name, value) for name, value in query if name != "access_token"),
+        "query": _multi((name, value) for name, value in query if name.lower() != "access_token"),
         "headers": _multi((name, value) for name, value in headers if name.lower() not in HIDDEN_CONNECT_HEADERS),
         "subprotocols": list(subprotocols),
         "clientCertificates": [],
@@ -223,14 +226,17 @@ def _multi(pairs: Any) -> dict[str, list[str]]:
 # -- answers -------------------------------------------------------------------------------------
 
 
-def connect_decision(status: int, headers: Mapping[str, str], body: bytes) -> ConnectDecision:
+def connect_decision(status: int, headers: MultiMapping[str], body: bytes) -> ConnectDecision:
     """200 may set ``userId``, ``groups``, ``roles``, ``subprotocol``; 204 accepts; 4xx refuses
     with that status; anything else (or a 200 body that is not the documented JSON) is a 500."""
     if 400 <= status < 500:
         return ConnectDecision(status, reason=f"The connect event handler refused the connection ({status}).")
     if not 200 <= status < 300:
         return connect_failure(f"The connect event handler answered {status}.")
-    state = headers.get(STATE_HEADER)
+    try:
+        state = _state(headers)
+    except ValueError as error:
+        return connect_failure(f"The connect event handler's answer is not valid: {error}.")
     if status != 200 or not body.strip():
         return ConnectDecision(status, state=state)
     try:
@@ -245,25 +251,45 @@ def connect_decision(status: int, headers: Mapping[str, str], body: bytes) -> Co
         return connect_failure(f"The connect event handler's answer is not valid: {error}.")
     if not all(valid_group(group) for group in groups):
         return connect_failure("The connect event handler named an invalid group.")
+    if user_id and not header_safe(user_id):
+        return connect_failure("The connect event handler named a user id that cannot be sent in ce-userId.")
     return ConnectDecision(200, user_id or None, groups, roles, subprotocol or None, state)
+
+
+def _state(headers: MultiMapping[str]) -> str | None:
+    """The answer's ``ce-connectionState``. The service allows one; when a handler repeats it, the
+    last one counts, as in Microsoft's emulator (a repeat does not fail the event)."""
+    values = headers.getall(STATE_HEADER, [])
+    if not values:
+        return None
+    if not header_safe(values[-1]):  # it goes back in the next event's headers, so it must fit one
+        raise ValueError("its ce-connectionState has control characters or is not UTF-8")
+    return values[-1]
 
 
 def connect_failure(reason: str) -> ConnectDecision:
     return ConnectDecision(500, reason=reason)
 
 
-def event_answer(status: int, headers: Mapping[str, str], body: bytes) -> EventAnswer:
-    """A 200 with a body answers the sender in the body's content type; 204 (or an empty body)
-    answers nothing; any other status is an error."""
+def event_answer(status: int, headers: MultiMapping[str], body: bytes) -> EventAnswer:
+    """A 200 with a body answers the sender in the body's content type (``text/plain``,
+    ``application/json`` or ``application/octet-stream``; none is text, others are an error);
+    204 (or an empty body) answers nothing; any other status is an error."""
     if not 200 <= status < 300:
         return EventAnswer(error=f"The event handler answered {status}.")
-    state = headers.get(STATE_HEADER)
+    try:
+        state = _state(headers)
+    except ValueError as error:
+        return EventAnswer(error=f"The event handler's answer is not valid: {error}.")
     if status == 204 or not body:
         return EventAnswer(state=state)
     if len(body) > MAX_ANSWER_BYTES:
         return EventAnswer(error="The event handler's answer is over 1 MiB.")
-    media_type = headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
-    data_type = DATA_TYPES.get(media_type, "binary")
+    # As Microsoft's emulator: no Content-Type is text; a type that is none of the three is an error.
+    media_type = headers.get("Content-Type", "text/plain").split(";", 1)[0].strip().lower()
+    data_type = DATA_TYPES.get(media_type)
+    if data_type is None:
+        return EventAnswer(error=f"The event handler answered an unsupported content type {media_type[:100]!r}.")
     if data_type == "json":
         try:
             json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)

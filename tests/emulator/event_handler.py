@@ -64,6 +64,7 @@ class EventHandlerApp:
 
     def __init__(self, allowed_origin: str | None = "*") -> None:
         self.allowed_origin = allowed_origin  # None: answer OPTIONS without WebHook-Allowed-Origin
+        self.options_allowed = True  # False: OPTIONS is 404 and the validation comes as GET
         self.answer: Answer = default_answer
         self.received: list[Received] = []
         self.changed = asyncio.Event()
@@ -94,7 +95,9 @@ class EventHandlerApp:
         )
         self.received.append(received)
         self.changed.set()
-        if request.method == "OPTIONS":
+        if request.method == "OPTIONS" and not self.options_allowed:
+            return web.Response(status=404)
+        if request.method == "OPTIONS" or (request.method == "GET" and not self.options_allowed):
             if "WebHook-Request-Origin" not in request.headers:
                 return web.Response(status=400)
             headers = {"WebHook-Allowed-Origin": self.allowed_origin} if self.allowed_origin else {}
@@ -107,7 +110,7 @@ class EventHandlerApp:
         return [r for r in self.received if r.method == "POST" and (name is None or r.event == name)]
 
     def validations(self) -> list[Received]:
-        return [r for r in self.received if r.method == "OPTIONS"]
+        return [r for r in self.received if r.method in ("OPTIONS", "GET")]
 
     async def wait_for(self, condition: Callable[[], bool], timeout: float = 10) -> None:
         """Wait until ``condition()`` holds after some request arrived; TimeoutError otherwise."""

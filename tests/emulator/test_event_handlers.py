@@ -108,15 +108,29 @@ async def test_a_handler_that_does_not_allow_the_origin_gets_no_events_until_it_
         assert [r.event for r in handler.events()][:1] == ["connect"]
 
 
+async def test_a_handler_without_options_is_validated_with_get() -> None:
+    async with EventHandlerApp() as handler:
+        handler.options_allowed = False  # OPTIONS answers 404, as a framework without the route does
+        async with emulator_for(hub_settings(handler)) as emulator:
+            assert await handshake_status(client_url(emulator, user_id="alice")) == 101
+            assert [r.method for r in handler.validations()] == ["OPTIONS", "GET"]
+            assert handler.validations()[1].headers["WebHook-Request-Origin"] == "localhost"
+            assert handler.events("connect")
+
+
 # -- CloudEvents headers and bodies -----------------------------------------------------------------
 
 
 async def test_connect_carries_every_ce_header_the_signature_and_the_documented_body(
     handler: EventHandlerApp, emulator: Emulator
 ) -> None:
-    url = client_url(emulator, "Chat", user_id="alice", roles=["webpubsub.joinLeaveGroup"]) + "&color=blue&color=red"
+    url = client_url(emulator, "Chat", user_id="alice", roles=["webpubsub.joinLeaveGroup"])
+    url += "&color=blue&color=red&ACCESS_TOKEN=also-a-token"
     async with websockets.connect(
-        url, subprotocols=[JSON_PROTOCOL], additional_headers={"X-Custom": "yes"}, open_timeout=10
+        url,
+        subprotocols=[JSON_PROTOCOL],
+        additional_headers={"X-Custom": "yes", "Cookie": "session=s1"},
+        open_timeout=10,
     ) as ws:
         connected = await receive_json(ws)
     (connect,) = handler.events("connect")
@@ -144,6 +158,7 @@ async def test_connect_carries_every_ce_header_the_signature_and_the_documented_
     assert body["claims"]["role"] == ["webpubsub.joinLeaveGroup"]
     assert body["query"] == {"color": ["blue", "red"]}  # the access token stays out
     assert body["headers"]["X-Custom"] == ["yes"]
+    assert body["headers"]["Cookie"] == ["session=s1"]  # a handler may sign the client in by its cookie
     assert not any(name.lower() == "authorization" for name in body["headers"])
     assert body["subprotocols"] == [JSON_PROTOCOL]
     assert body["clientCertificates"] == []

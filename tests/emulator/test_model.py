@@ -232,3 +232,16 @@ def test_detached_connections_expire() -> None:
     assert connection.id not in hub.connections
     assert hub.groups == {} and hub.users == {}
     assert service.hub("h") is hub
+
+
+def test_a_connection_is_told_it_ended_once_whoever_removes_it() -> None:
+    service = Service()
+    hub = service.hub("h")
+    connection = connect(hub, protocol=RELIABLE, user="u")
+    told: list[str] = []
+    connection.ended = told.append
+    connection.detach()
+    hub.remove(connection, "closed over REST")  # while it waits for recovery
+    hub.remove(connection, "the socket closed")  # its reader, later
+    service.expire_detached(connection.detached_since + RECOVERY_SECONDS + 1)  # type: ignore[operator]
+    assert told == ["closed over REST"]

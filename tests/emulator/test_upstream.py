@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from multidict import CIMultiDict
 
 from emulator.hub_settings import EventHandlerSettings, HubSettingsError, load_hub_settings, parse_hub_settings
 from emulator.upstream import (
@@ -100,10 +101,11 @@ def test_the_validation_request_and_what_allows_delivery() -> None:
         (200, b'{"groups": "g"}', False, 500),
         (200, b'{"userId": 1}', False, 500),
         (200, b'{"groups": [" "]}', False, 500),
+        (200, b'{"userId": "a\\r\\nce-userId: admin"}', False, 500),  # it could not be sent in ce-userId
     ],
 )
 def test_connect_answers(status: int, body: bytes, accepted: bool, refusal: int | None) -> None:
-    decision = connect_decision(status, {"ce-connectionState": "s"}, body)
+    decision = connect_decision(status, CIMultiDict({"ce-connectionState": "s"}), body)
     assert decision.accepted is accepted
     if refusal is not None:
         assert decision.status == refusal
@@ -112,13 +114,24 @@ def test_connect_answers(status: int, body: bytes, accepted: bool, refusal: int 
         assert decision.state == "s"
 
 
+def test_a_repeated_connection_state_keeps_the_last_and_one_that_cannot_be_a_header_fails() -> None:
+    repeated = CIMultiDict([("ce-connectionState", "first"), ("CE-CONNECTIONSTATE", "last")])
+    assert connect_decision(204, repeated, b"").state == "last"
+    assert event_answer(204, repeated, b"").state == "last"
+    for bad in ("tab\there", "surrogate\udcff"):  # what a parser can hand over, but no header can carry back
+        headers = CIMultiDict({"ce-connectionState": bad})
+        assert connect_decision(204, headers, b"").status == 500
+        assert "ce-connectionState" in (event_answer(204, headers, b"").error or "")
+
+
 @pytest.mark.parametrize(
     ("status", "content_type", "body", "error", "data_type"),
     [
         (200, "text/plain; charset=utf-8", b"hi", False, "text"),
         (200, "application/json", b'{"a": 1}', False, "json"),
         (200, "application/octet-stream", b"\x00", False, "binary"),
-        (200, "image/png", b"\x89", False, "binary"),
+        (200, "image/png", b"\x89", True, None),  # as Microsoft's emulator: only the three types
+        (200, "", b"\x89", True, None),
         (204, "text/plain", b"", False, None),
         (200, "text/plain", b"", False, None),
         (200, "application/json", b"{nope", True, None),
@@ -130,12 +143,17 @@ def test_connect_answers(status: int, body: bytes, accepted: bool, refusal: int 
     ],
 )
 def test_user_event_answers(status: int, content_type: str, body: bytes, error: bool, data_type: str | None) -> None:
-    answer = event_answer(status, {"Content-Type": content_type}, body)
+    answer = event_answer(status, CIMultiDict({"Content-Type": content_type}), body)
     assert (answer.error is not None) is error
     if data_type is not None:
         assert (answer.data, answer.data_type) == (body, data_type)
     elif not error:
         assert answer.data is None
+
+
+def test_an_answer_without_content_type_is_text() -> None:
+    answer = event_answer(200, CIMultiDict(), b"hi")
+    assert (answer.error, answer.data, answer.data_type) == (None, b"hi", "text")
 
 
 def test_a_complete_settings_file_is_read_into_hubs() -> None:
@@ -178,6 +196,10 @@ def test_a_complete_settings_file_is_read_into_hubs() -> None:
             "systemEvents",
         ),
         ({"hubs": {"a": {"eventHandlers": [{"urlTemplate": "http://h/", "auth": {}}]}}}, "unknown field 'auth'"),
+        ({"hubs": {"a": {"eventHandlers": [{"urlTemplate": "http://[::1/{event}"}]}}}, "not a URL"),
+        ({"hubs": {"a": {"eventHandlers": [{"urlTemplate": "http://h/a\r\nX: y/{event}"}]}}}, "control characters"),
+        ({"hubs": {"a": {"eventHandlers": [{"urlTemplate": "http://h/a b/{event}"}]}}}, "white space"),
+        ({"hubs": {"a": {"eventHandlers": [{"urlTemplate": "http://h\x00/{event}"}]}}}, "control characters"),
     ],
 )
 def test_bad_settings_are_refused_with_a_message_that_names_the_field(document: object, message: str) -> None:

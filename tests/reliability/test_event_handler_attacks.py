@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
 
-from emulator.events import MAX_PENDING_EVENTS
+from emulator.events import HANDLER_CONCURRENCY, MAX_PENDING_BYTES, MAX_PENDING_EVENTS
+from emulator.hub_settings import HubSettingsError, load_hub_settings
 from tests.emulator.event_handler import EventHandlerApp, Received, echo_upper
 from tests.emulator.test_event_handlers import (
     JSON_PROTOCOL,
@@ -156,3 +158,160 @@ async def test_bad_connect_answers_refuse_with_500(bad: str) -> None:
         status = await handshake_status(client_url(emulator, user_id="alice"), subprotocols=[JSON_PROTOCOL])
         assert status == 500
         assert handler.events("connected") == []
+
+
+HOSTILE_SETTINGS_FILES: dict[str, bytes] = {
+    "nested 300,000 deep": b"[" * 300_000 + b"]" * 300_000,
+    "over 1 MiB": b'{"hubs": {}}' + b" " * (1024 * 1024),
+    "not UTF-8": b'{"hubs": {"\xff": {}}}',
+    "NUL bytes": b"\x00" * 64,
+    "unclosed IPv6 host": json.dumps(
+        {"hubs": {"a": {"eventHandlers": [{"urlTemplate": "http://[::1/{event}"}]}}}
+    ).encode(),
+    "header injection in the URL": json.dumps(
+        {"hubs": {"a": {"eventHandlers": [{"urlTemplate": "http://h/x\r\nX-Injected: 1/{event}"}]}}}
+    ).encode(),
+    "hub is null": b'{"hubs": {"a": null}}',
+    "handler is a number": b'{"hubs": {"a": {"eventHandlers": [1e999]}}}',
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_SETTINGS_FILES))
+def test_hostile_settings_files_are_refused_with_a_message_not_a_traceback(tmp_path: Path, case: str) -> None:
+    path = tmp_path / "hubs.json"
+    path.write_bytes(HOSTILE_SETTINGS_FILES[case])
+    with pytest.raises(HubSettingsError):
+        load_hub_settings(path)
+    with pytest.raises(HubSettingsError):
+        load_hub_settings(tmp_path)  # a directory, not a file
+
+
+# headers, and whether the event fails (None: either way, as long as it is answered)
+HOSTILE_STATE_ANSWERS: dict[str, tuple[dict[str, str], bool | None]] = {
+    "state over the header limit": ({"ce-connectionState": "s" * 100_000}, True),
+    "state with a tab": ({"ce-connectionState": "a\tb"}, True),
+    "state not UTF-8": ({"ce-connectionState": "\udcff"}, True),
+    "ten thousand headers": ({f"X-H{i}": "v" for i in range(10_000)}, None),
+}
+
+
+def _raw_answer(status: int, headers: dict[str, str]) -> bytes:
+    lines = [f"HTTP/1.1 {status} OK", "Content-Length: 0", "Connection: close"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    return "\r\n".join(lines).encode("utf-8", "surrogateescape") + b"\r\n\r\n"
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_STATE_ANSWERS))
+async def test_odd_answer_headers_fail_the_event_and_nothing_else(case: str) -> None:
+    """Raw answers (no framework tidies them): each fails its event; the connection lives on."""
+    async with EventHandlerApp() as handler:
+        headers, fails = HOSTILE_STATE_ANSWERS[case]
+        raw = _raw_answer(204, headers)
+        handler.answer = echo_upper
+
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            head = await reader.readuntil(b"\r\n\r\n")
+            if head.startswith(b"OPTIONS"):
+                writer.write(_raw_answer(200, {"WebHook-Allowed-Origin": "*"}))
+                await writer.drain()
+                writer.close()
+                return
+            length = next(
+                (
+                    int(line.split(b":")[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length")
+                ),
+                0,
+            )
+            await reader.readexactly(length)
+            writer.write(raw if b"ce-eventName: odd" in head else _raw_answer(204, {}))
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        raw_handler = {"urlTemplate": f"http://127.0.0.1:{port}/{{event}}", "userEventPattern": "odd"}
+        settings = hub_settings(handler)
+        settings["hubs"]["chat"]["eventHandlers"].insert(0, raw_handler)
+        try:
+            async with emulator_for(settings) as emulator:
+                ws = await json_client(client_url(emulator, user_id="alice"))
+                await ws.send(
+                    json.dumps({"type": "event", "event": "odd", "ackId": 1, "dataType": "text", "data": "x"})
+                )
+                ack = await receive_json(ws)
+                assert ack["ackId"] == 1
+                if fails is not None:
+                    assert ack["success"] is not fails
+                await ws.send(
+                    json.dumps({"type": "event", "event": "good", "ackId": 2, "dataType": "text", "data": "k"})
+                )
+                assert await receive_json(ws) == {"type": "ack", "ackId": 2, "success": True}
+                assert (await receive_json(ws))["data"] == "K"
+                await ws.close()
+        finally:
+            server.close()
+
+
+async def test_a_client_that_floods_big_events_is_bounded_by_bytes_too() -> None:
+    """1,000 events of 1 MiB would be 1 GiB waiting for a hung handler; the byte bound stops it at 16 MiB."""
+    release = asyncio.Event()
+
+    async def hang(received: Received) -> web.StreamResponse:
+        if received.event == "big":
+            await release.wait()
+            return web.Response(status=204)
+        return web.Response(status=204 if received.event == "connect" else 200)
+
+    async with EventHandlerApp() as handler, emulator_for(hub_settings(handler), timeout=60) as emulator:
+        handler.answer = hang
+        ws = await json_client(client_url(emulator, user_id="alice"))
+        data = "x" * (1024 * 1024 - 100)
+        sent = MAX_PENDING_BYTES // len(data) + 10
+        for ack_id in range(sent):
+            await ws.send(
+                json.dumps({"type": "event", "event": "big", "ackId": ack_id, "dataType": "text", "data": data})
+            )
+        first_refusal = await receive_json(ws)
+        assert first_refusal["success"] is False
+        assert first_refusal["ackId"] <= MAX_PENDING_BYTES // len(data) + 1  # one in flight, 16 MiB waiting
+        release.set()
+        await ws.close()
+
+
+async def test_clients_that_give_up_while_connect_hangs_leave_nothing_behind(log_lines: list[str]) -> None:
+    """Forty handshakes abandoned mid-connect: no connection, no connected event, no traceback."""
+    release = asyncio.Event()
+
+    async def hang_connect(received: Received) -> web.StreamResponse:
+        if received.event == "connect":
+            await release.wait()
+            return web.Response(status=204)
+        return web.Response(status=200)
+
+    async with EventHandlerApp() as handler, emulator_for(hub_settings(handler), timeout=60) as emulator:
+        handler.answer = hang_connect
+        url = client_url(emulator, user_id="alice")
+        path = url.split(f":{emulator.port}", 1)[1]
+        writers = []
+        for _ in range(40):
+            _, writer = await asyncio.open_connection("127.0.0.1", emulator.port)
+            writer.write(
+                (
+                    f"GET {path} HTTP/1.1\r\nHost: localhost:{emulator.port}\r\nUpgrade: websocket\r\n"
+                    "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+                ).encode()
+            )
+            writers.append(writer)
+        await handler.wait_for(lambda: len(handler.events("connect")) == HANDLER_CONCURRENCY)  # the rest wait
+        for writer in writers:
+            writer.transport.abort()
+        await asyncio.sleep(0.2)  # let the emulator see the sockets go before the handler answers
+        release.set()
+        assert await handshake_status(url) == 101  # the emulator still serves
+        await handler.wait_for(lambda: len(handler.events("disconnected")) == 1)
+        assert len(handler.events("connected")) == 1  # only the last client's
+        assert emulator.service.hub("chat").connections == {}
+    assert not [line for line in log_lines if "Traceback" in line or "Error handling request" in line]
