@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import ConfigurationError, StoreUnavailable
-from shared.idempotency import Claim, Outcome
+from shared.idempotency import MAX_KEPT_BYTES, Claim, Outcome
 from shared.settings import WEBJOBS_STORAGE, IdempotencySettings
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ logger = logging.getLogger("shared.idempotency")
 
 CALL_DEADLINE_SECONDS = 5.0
 CHUNK_BYTES = 64 * 1024
-MAX_CHUNKS = 14  # with the other properties, well under the 1 MiB entity limit
+MAX_CHUNKS = -(-MAX_KEPT_BYTES // CHUNK_BYTES)  # with the other properties, well under the 1 MiB entity limit
 CLAIM_ATTEMPTS = 3
 ROW_KEY = "key"
 CLIENT_OPTIONS: dict[str, Any] = {"connection_timeout": 2, "read_timeout": 4, "retry_total": 1}

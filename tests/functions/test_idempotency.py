@@ -13,6 +13,8 @@ import pytest
 
 from devhost.azurite import Azurite
 from emulator import DEFAULT_ACCESS_KEY, Emulator
+from shared import idempotency
+from shared.errors import StoreUnavailable
 from shared.idempotency import MemoryKeyStore, Outcome
 from shared.idempotency_table import table_store
 from shared.settings import load_idempotency_settings
@@ -177,13 +179,58 @@ async def test_expired_keys_count_as_absent_in_memory() -> None:
     assert (await store.claim("k", "other", 60)).outcome is Outcome.PROCEED
 
 
-async def test_the_memory_store_forgets_its_oldest_keys_past_its_capacity() -> None:
+async def test_a_full_memory_store_never_forgets_a_live_key() -> None:
+    """Forgetting a running or kept key would let its retry run a second time."""
     store = MemoryKeyStore(capacity=2)
-    for key in ("a", "b", "c"):
+    running = await store.claim("running", "fp", 60)
+    kept = await store.claim("kept", "fp", 60)
+    await store.complete("kept", kept.token, 202, b"{}", keep_seconds=60)
+    with pytest.raises(StoreUnavailable):
+        await store.claim("new", "fp", 60)
+    assert (await store.claim("running", "fp", 60)).outcome is Outcome.RUNNING
+    assert (await store.claim("kept", "fp", 60)).outcome is Outcome.REPLAY
+    await store.release("running", running.token)
+    assert (await store.claim("new", "fp", 60)).outcome is Outcome.PROCEED
+
+
+async def test_a_full_memory_store_makes_room_by_dropping_expired_keys() -> None:
+    now = [0.0]
+    store = MemoryKeyStore(capacity=2, clock=lambda: now[0])
+    for key in ("a", "b"):
         claim = await store.claim(key, "fp", 60)
-        await store.complete(key, claim.token, 202, b"{}", keep_seconds=60)
-    assert (await store.claim("a", "other", 60)).outcome is Outcome.PROCEED
-    assert (await store.claim("c", "other", 60)).outcome is Outcome.MISMATCH
+        await store.complete(key, claim.token, 202, b"{}", keep_seconds=10)
+    now[0] = 11.0
+    assert (await store.claim("c", "fp", 60)).outcome is Outcome.PROCEED
+    assert (await store.claim("d", "fp", 60)).outcome is Outcome.PROCEED
+
+
+async def test_the_memory_store_keeps_answers_within_its_byte_budget() -> None:
+    now = [0.0]
+    store = MemoryKeyStore(budget=10, clock=lambda: now[0])
+    first = await store.claim("a", "fp", 60)
+    await store.complete("a", first.token, 202, b"x" * 10, keep_seconds=60)
+    second = await store.claim("b", "fp", 60)
+    with pytest.raises(StoreUnavailable):
+        await store.complete("b", second.token, 202, b"y", keep_seconds=60)
+    await store.release("b", second.token)
+    now[0] = 61.0  # "a" expired: taking it over frees its bytes
+    third = await store.claim("a", "fp2", 60)
+    await store.complete("a", third.token, 202, b"z" * 10, keep_seconds=60)
+
+
+async def test_a_full_memory_store_answers_503_and_sends_nothing(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    user = f"u-{uuid.uuid4().hex[:6]}"
+    monkeypatch.setenv("AzureWebJobsStorage", "")
+    monkeypatch.setattr(idempotency, "_memory", MemoryKeyStore(capacity=1))
+    async with clients(stack, user) as [client], aiohttp.ClientSession() as http:
+        kept = new_key()
+        assert (await post(http, stack, f"/api/publish?user={user}", b"kept", kept))[0] == 202
+        status, body, headers = await post(http, stack, f"/api/publish?user={user}", b"refused", new_key())
+        assert (status, json.loads(body)["error"]["code"]) == (503, "StoreUnavailable")
+        assert int(headers["Retry-After"]) > 0
+        _, _, headers = await post(http, stack, f"/api/publish?user={user}", b"kept", kept)
+        assert headers["Idempotent-Replayed"] == "true"
+        assert [json.loads(await client.socket.recv())["data"]] == ["kept"] and await client.quiet()
 
 
 async def test_table_rows_expire_and_only_the_owner_completes(azurite: Azurite) -> None:
