@@ -20,7 +20,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
 import azure.functions as func
 
@@ -35,6 +35,7 @@ HEADER = "idempotency-key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 KEY_PATTERN = re.compile(r"[\x20-\x7e]{1,255}")
 RUNNING_LEASE_SECONDS = 120  # a claim whose process died frees itself; longer than any batch runs
+FUNCTION_KEY_PARAMETER = "code"  # as the Functions host reads it, in any case
 MAX_KEPT_BYTES = 14 * 64 * 1024  # larger answers are not kept (a Table entity holds at most 1 MiB)
 MEMORY_CAPACITY = 100_000
 MEMORY_BUDGET_BYTES = 256 * 1024 * 1024  # answers kept in memory, all keys together
@@ -80,14 +81,24 @@ def read_key(req: func.HttpRequest) -> str | None:
 
 
 def fingerprint(req: func.HttpRequest) -> str:
-    """SHA-256 over method, path, query, content type and body, each length-prefixed."""
+    """SHA-256 over method, path, query, content type and body, each length-prefixed.
+
+    The function key (``?code=``) is left out: it authenticates the request rather than being
+    part of it (a retry may send it as ``x-functions-key`` instead, or after a key rotation),
+    and a hash of a secret has no place in the store.
+    """
     url = urlsplit(req.url)
+    query = "&".join(part for part in url.query.split("&") if not _is_function_key(part))
     digest = hashlib.sha256()
-    for part in (req.method.upper(), url.path, url.query, req.headers.get("content-type") or ""):
+    for part in (req.method.upper(), url.path, query, req.headers.get("content-type") or ""):
         encoded = part.encode("utf-8", errors="surrogatepass")
         digest.update(len(encoded).to_bytes(8, "big") + encoded)
     digest.update(req.get_body())
     return digest.hexdigest()
+
+
+def _is_function_key(parameter: str) -> bool:
+    return unquote_plus(parameter.partition("=")[0]).lower() == FUNCTION_KEY_PARAMETER
 
 
 def scoped_key(function: str, req: func.HttpRequest, key: str) -> str:

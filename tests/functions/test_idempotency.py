@@ -101,6 +101,19 @@ async def test_the_same_key_for_another_request_is_422(stack: Stack, store: str)
         assert status == 422
 
 
+async def test_the_function_key_is_not_part_of_the_fingerprint(stack: Stack, store: str) -> None:
+    """A retry may authenticate another way (or after a key rotation); it is still the same request."""
+    user, key = f"u-{uuid.uuid4().hex[:6]}", new_key()
+    async with clients(stack, user) as [client], aiohttp.ClientSession() as http:
+        headers = {"Content-Type": "text/plain", "Idempotency-Key": key}
+        url = f"{stack.base_url}/api/publish?user={user}&CODE={TEST_KEY}"
+        async with http.post(url, data=b"once", headers=headers) as response:
+            assert response.status == 202
+        status, _, headers = await post(http, stack, f"/api/publish?user={user}", b"once", key)
+        assert status == 202 and headers["Idempotent-Replayed"] == "true"
+        assert await count_arrivals(client) == 1
+
+
 async def test_keys_are_scoped_per_function(stack: Stack, store: str) -> None:
     key = new_key()
     async with aiohttp.ClientSession() as http:
