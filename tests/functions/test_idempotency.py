@@ -24,6 +24,7 @@ from tests.functions.test_actions import Client, clients
 from tests.support import TEST_KEY
 
 KEY = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ABCDEFGH"
+STORAGE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 
 @pytest.fixture(params=["memory", "azurite"])
@@ -265,7 +266,16 @@ async def test_table_rows_expire_and_only_the_owner_completes(azurite: Azurite) 
 
 @pytest.mark.parametrize(
     "value",
-    ["garbage", "AccountName=x", "DefaultEndpointsProtocol=http;AccountKey=abc="],
+    [
+        "garbage",
+        "AccountName=x",
+        "DefaultEndpointsProtocol=http;AccountKey=abc=",
+        f"AccountName=a;AccountKey={STORAGE_KEY};TableEndpoint=http://127.0.0.1:99999/a",
+        f"AccountName=a;AccountKey={STORAGE_KEY};TableEndpoint=http://127.0.0.1:80x/a",
+        f"AccountName=a;AccountKey={STORAGE_KEY};TableEndpoint=http://exa mple/a",
+        f"DefaultEndpointsProtocol=https;AccountName=a;AccountKey={STORAGE_KEY};EndpointSuffix=core.windows.net:0",
+        "AccountName=a;AccountKey=not*base64;TableEndpoint=http://127.0.0.1:1/a",
+    ],
 )
 async def test_a_malformed_storage_connection_string_is_a_configuration_error(
     stack: Stack, monkeypatch: pytest.MonkeyPatch, value: str
@@ -276,6 +286,7 @@ async def test_a_malformed_storage_connection_string_is_a_configuration_error(
     error = json.loads(body)["error"]
     assert (status, error["code"]) == (500, "ConfigurationError")
     assert "AzureWebJobsStorage" in error["message"]
+    assert STORAGE_KEY.encode() not in body and b"base64;" not in body
 
 
 async def test_an_unreachable_key_store_is_a_503_and_nothing_is_sent(
