@@ -15,7 +15,7 @@ from devhost.azurite import Azurite
 from emulator import DEFAULT_ACCESS_KEY, Emulator
 from shared import idempotency
 from shared.errors import StoreUnavailable
-from shared.idempotency import MemoryKeyStore, Outcome
+from shared.idempotency import RUNNING_LEASE_SECONDS, MemoryKeyStore, Outcome
 from shared.idempotency_table import table_store
 from shared.settings import load_idempotency_settings
 from tests.conftest import Stack
@@ -245,6 +245,25 @@ async def test_a_full_memory_store_answers_503_and_sends_nothing(stack: Stack, m
         _, _, headers = await post(http, stack, f"/api/publish?user={user}", b"kept", kept)
         assert headers["Idempotent-Replayed"] == "true"
         assert [json.loads(await client.socket.recv())["data"]] == ["kept"] and await client.quiet()
+
+
+async def test_a_claim_whose_owner_died_frees_itself_after_its_lease() -> None:
+    """A first request that never completes or releases (its process died) must not hold the key forever."""
+    now = [0.0]
+    memory = MemoryKeyStore(clock=lambda: now[0])
+    await memory.claim("k", "fp", RUNNING_LEASE_SECONDS)
+    assert (await memory.claim("k", "fp", RUNNING_LEASE_SECONDS)).outcome is Outcome.RUNNING
+    now[0] = RUNNING_LEASE_SECONDS + 0.1
+    assert (await memory.claim("k", "fp", RUNNING_LEASE_SECONDS)).outcome is Outcome.PROCEED
+
+
+async def test_a_table_claim_whose_owner_died_frees_itself_after_its_lease(azurite: Azurite) -> None:
+    store = table_store(load_idempotency_settings({"AzureWebJobsStorage": azurite.connection_string}))
+    key = uuid.uuid4().hex
+    assert (await store.claim(key, "fp", 0)).outcome is Outcome.PROCEED  # never completed nor released
+    taken = await store.claim(key, "fp", 60)
+    assert taken.outcome is Outcome.PROCEED
+    assert (await store.claim(key, "fp", 60)).outcome is Outcome.RUNNING
 
 
 async def test_table_rows_expire_and_only_the_owner_completes(azurite: Azurite) -> None:
