@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
@@ -320,3 +321,18 @@ async def test_an_unreachable_key_store_is_a_503_and_nothing_is_sent(
         assert (status, json.loads(body)["error"]["code"]) == (503, "StoreUnavailable")
         assert int(headers["Retry-After"]) > 0
         assert await client.quiet()
+
+
+async def test_keys_and_bodies_reach_no_log_line(stack: Stack, store: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Every outcome (first, replay, 422, 503-and-release) at DEBUG, the SDKs' loggers included."""
+    key, body = f"secret-key-{uuid.uuid4().hex}", f"secret-body-{uuid.uuid4().hex}".encode()
+    caplog.set_level(logging.DEBUG)
+    async with aiohttp.ClientSession() as http:
+        assert (await post(http, stack, "/api/publish", body, key))[0] == 202
+        assert (await post(http, stack, "/api/publish", body, key))[0] == 202
+        assert (await post(http, stack, "/api/publish", body + b"!", key))[0] == 422
+        action = json.dumps({"actionName": "sendToAll", "data": body.decode()}).encode()
+        assert (await post(http, stack, "/api/actions", action, key, "application/json"))[0] == 200
+    logged = "\n".join(f"{record.name}: {record.getMessage()}" for record in caplog.records)
+    assert "Idempotency" in logged or "idempotency" in logged  # the outcome is logged, by word
+    assert key not in logged and body.decode() not in logged
