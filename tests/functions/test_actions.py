@@ -333,6 +333,8 @@ async def test_a_failing_item_does_not_stop_the_others(stack: Stack) -> None:
         (b'{"actionName":"fly"}', "application/json", 400, "actionName"),
         (b'{"actionName":"sendToUser","userId":"u","data":"x","excluded":["c"]}', "application/json", 400, "excluded"),
         (b'{"actionName":"sendToAll","data":"***","dataType":"binary"}', "application/json", 400, "base64"),
+        (b'{"actionName":"sendToAll","data":"QUJD====","dataType":"binary"}', "application/json", 400, "base64"),
+        (b'{"actionName":"sendToAll","data":"QR==","dataType":"binary"}', "application/json", 400, "base64"),
         (b'{"actionName":"sendToAll","data":"x","ttl":301}', "application/json", 400, "ttl"),
         (
             b'{"actionName":"grantPermission","connectionId":"c","permission":"all"}',

@@ -387,7 +387,7 @@ ACTION_NAMES = [
     "listConnectionsInGroup",
 ]
 BAD_FIELD_VALUES = [None, 1, -1, 1.5, True, [], {}, ["x"], "", " ", "\x00", "x" * 1025, 2**70]
-BAD_BASE64 = ["***", "YQ", "YQ=", "Y Q==", "YQ==\n", "\u00e9", "=", "YQ==YQ=="]
+BAD_BASE64 = ["***", "YQ", "YQ=", "Y Q==", "YQ==\n", "\u00e9", "=", "YQ==YQ==", "YWJj====", "YR==", "-_-_"]
 BAD_KEYS = ["", " ", "k" * 256, "\t", "schl\u00fcssel", "k\x7f", "\u2028", "a\x01b"]
 
 
