@@ -228,10 +228,13 @@ class MemoryKeyStore:
         with self._lock:
             if self._entries.get(key) is not token:
                 return  # its lease ran out and another request took the key over
+            now = self._clock()
             grown = len(body) - len(token.body)
             if self._bytes + grown > self._budget:
-                raise StoreUnavailable("This instance holds too many answers to keep another.")
-            token.status, token.body, token.expires_at = status, body, self._clock() + keep_seconds
+                self._sweep(now)
+                if self._bytes + grown > self._budget:
+                    raise StoreUnavailable("This instance holds too many answers to keep another.")
+            token.status, token.body, token.expires_at = status, body, now + keep_seconds
             self._bytes += grown
 
     async def release(self, key: str, token: Any) -> None:
@@ -240,14 +243,17 @@ class MemoryKeyStore:
                 self._forget(key)
 
     def _has_room(self, now: float) -> bool:
-        """Below capacity, after dropping expired keys (a full sweep at most once a second)."""
-        if len(self._entries) < self._capacity:
-            return True
-        if now - self._last_sweep >= SWEEP_INTERVAL_SECONDS:
-            self._last_sweep = now
-            for key in [key for key, entry in self._entries.items() if entry.expires_at <= now]:
-                self._forget(key)
+        if len(self._entries) >= self._capacity:
+            self._sweep(now)
         return len(self._entries) < self._capacity
+
+    def _sweep(self, now: float) -> None:
+        """Drop expired keys; a full pass over the store, so at most once a second."""
+        if now - self._last_sweep < SWEEP_INTERVAL_SECONDS:
+            return
+        self._last_sweep = now
+        for key in [key for key, entry in self._entries.items() if entry.expires_at <= now]:
+            self._forget(key)
 
     def _forget(self, key: str) -> None:
         entry = self._entries.pop(key, None)

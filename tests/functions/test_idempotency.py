@@ -228,9 +228,10 @@ async def test_the_memory_store_keeps_answers_within_its_byte_budget() -> None:
     with pytest.raises(StoreUnavailable):
         await store.complete("b", second.token, 202, b"y", keep_seconds=60)
     await store.release("b", second.token)
-    now[0] = 61.0  # "a" expired: taking it over frees its bytes
-    third = await store.claim("a", "fp2", 60)
-    await store.complete("a", third.token, 202, b"z" * 10, keep_seconds=60)
+    now[0] = 61.0  # "a" expired: its bytes are freed for another key's answer
+    third = await store.claim("c", "fp", 60)
+    await store.complete("c", third.token, 202, b"z" * 10, keep_seconds=60)
+    assert (await store.claim("c", "fp", 60)).body == b"z" * 10
 
 
 async def test_a_full_memory_store_answers_503_and_sends_nothing(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
