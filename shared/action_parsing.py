@@ -124,10 +124,7 @@ class Fields:
         data_type = data_type.lower()
         text = self.text("data") or ""
         if data_type == "binary":
-            try:
-                body = base64.b64decode(text, validate=True)
-            except (binascii.Error, ValueError):
-                raise InvalidField("data", "data of dataType binary must be base64.") from None
+            body = _base64(text)
         else:
             try:
                 body = text.encode("utf-8")  # a lone surrogate (JSON allows "\ud800") is not UTF-8
@@ -143,6 +140,17 @@ class Fields:
         except AppError:
             raise InvalidField("data", f"data must be 1 to {MAX_MESSAGE_BYTES} bytes (1 MiB).") from None
         return body, DATA_TYPES[data_type]
+
+
+def _base64(text: str) -> bytes:
+    """Canonical base64 only: ``b64decode`` also takes extra padding (``QUJD====``) and stray bits (``QR==``)."""
+    try:
+        body = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        body = None
+    if body is None or base64.b64encode(body).decode("ascii") != text:
+        raise InvalidField("data", "data of dataType binary must be base64 (RFC 4648, padded).")
+    return body
 
 
 def _checked(field: str, rule: Callable[..., str], value: str, *args: str) -> str:

@@ -68,6 +68,8 @@ def normalize_endpoint(endpoint: str, port: str | None = None, setting: str = SE
         )
     if parts.query or parts.fragment:
         raise ConfigurationError(f"{setting} Endpoint must not carry a query or fragment.")
+    if "@" in parts.netloc:  # user:password@ would reach browsers in negotiate's URLs
+        raise ConfigurationError(f"{setting} Endpoint must not carry a user name or password.")
     base = f"{parts.scheme.lower()}://{parts.netloc}{parts.path}".rstrip("/")
     if port:
         if not is_whole_number(port) or not 0 < int(port) < 65536:

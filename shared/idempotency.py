@@ -17,15 +17,14 @@ import logging
 import re
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
 import azure.functions as func
 
-from shared.errors import AppError, BadRequest, Conflict, UnprocessableContent
+from shared.errors import AppError, BadRequest, Conflict, StoreUnavailable, UnprocessableContent
 from shared.query import Query
 from shared.responses import JSON_TYPE, NO_STORE
 from shared.settings import IdempotencySettings, load_idempotency_settings, load_settings
@@ -36,7 +35,11 @@ HEADER = "idempotency-key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 KEY_PATTERN = re.compile(r"[\x20-\x7e]{1,255}")
 RUNNING_LEASE_SECONDS = 120  # a claim whose process died frees itself; longer than any batch runs
+FUNCTION_KEY_PARAMETER = "code"  # as the Functions host reads it, in any case
+MAX_KEPT_BYTES = 14 * 64 * 1024  # larger answers are not kept (a Table entity holds at most 1 MiB)
 MEMORY_CAPACITY = 100_000
+MEMORY_BUDGET_BYTES = 256 * 1024 * 1024  # answers kept in memory, all keys together
+SWEEP_INTERVAL_SECONDS = 1.0  # a full store looks for expired keys at most this often
 
 
 class Outcome(enum.Enum):
@@ -78,14 +81,24 @@ def read_key(req: func.HttpRequest) -> str | None:
 
 
 def fingerprint(req: func.HttpRequest) -> str:
-    """SHA-256 over method, path, query, content type and body, each length-prefixed."""
+    """SHA-256 over method, path, query, content type and body, each length-prefixed.
+
+    The function key (``?code=``) is left out: it authenticates the request rather than being
+    part of it (a retry may send it as ``x-functions-key`` instead, or after a key rotation),
+    and a hash of a secret has no place in the store.
+    """
     url = urlsplit(req.url)
+    query = "&".join(part for part in url.query.split("&") if not _is_function_key(part))
     digest = hashlib.sha256()
-    for part in (req.method.upper(), url.path, url.query, req.headers.get("content-type") or ""):
+    for part in (req.method.upper(), url.path, query, req.headers.get("content-type") or ""):
         encoded = part.encode("utf-8", errors="surrogatepass")
         digest.update(len(encoded).to_bytes(8, "big") + encoded)
     digest.update(req.get_body())
     return digest.hexdigest()
+
+
+def _is_function_key(parameter: str) -> bool:
+    return unquote_plus(parameter.partition("=")[0]).lower() == FUNCTION_KEY_PARAMETER
 
 
 def scoped_key(function: str, req: func.HttpRequest, key: str) -> str:
@@ -127,7 +140,7 @@ async def run_once(
     except BaseException:
         await _quietly(store.release(scope, claim.token))
         raise
-    keep = response.status_code < 500
+    keep = response.status_code < 500 and len(response.get_body()) <= MAX_KEPT_BYTES
     if not (
         keep
         and await _quietly(
@@ -174,12 +187,25 @@ class _Entry:
 
 
 class MemoryKeyStore:
-    """Keys of this process only, at most ``capacity`` (the oldest go first), with expiry."""
+    """Keys of this process only, with expiry, at most ``capacity`` keys and ``budget`` answer bytes.
 
-    def __init__(self, capacity: int = MEMORY_CAPACITY, clock: Callable[[], float] = time.monotonic) -> None:
-        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+    A full store forgets only expired keys: forgetting a live one would let its retry run a
+    second time (or run beside the first), so a new key that does not fit is a 503 instead,
+    and an answer that does not fit is not kept (the key is released, as after a 5xx).
+    """
+
+    def __init__(
+        self,
+        capacity: int = MEMORY_CAPACITY,
+        budget: int = MEMORY_BUDGET_BYTES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._entries: dict[str, _Entry] = {}
         self._capacity = capacity
+        self._budget = budget
+        self._bytes = 0
         self._clock = clock
+        self._last_sweep = -SWEEP_INTERVAL_SECONDS
         self._lock = threading.Lock()
 
     async def claim(self, key: str, fingerprint: str, lease_seconds: float) -> Claim:
@@ -187,10 +213,10 @@ class MemoryKeyStore:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None or entry.expires_at <= now:
+                if entry is None and not self._has_room(now):
+                    raise StoreUnavailable("This instance holds too many Idempotency-Keys; try again later.")
+                self._forget(key)
                 entry = self._entries[key] = _Entry(fingerprint, now + lease_seconds)
-                self._entries.move_to_end(key)
-                while len(self._entries) > self._capacity:
-                    self._entries.popitem(last=False)
                 return Claim(Outcome.PROCEED, token=entry)
         if entry.fingerprint != fingerprint:
             return Claim(Outcome.MISMATCH)
@@ -200,13 +226,39 @@ class MemoryKeyStore:
 
     async def complete(self, key: str, token: Any, status: int, body: bytes, keep_seconds: float) -> None:
         with self._lock:
-            if self._entries.get(key) is token:
-                token.status, token.body, token.expires_at = status, body, self._clock() + keep_seconds
+            if self._entries.get(key) is not token:
+                return  # its lease ran out and another request took the key over
+            now = self._clock()
+            grown = len(body) - len(token.body)
+            if self._bytes + grown > self._budget:
+                self._sweep(now)
+                if self._bytes + grown > self._budget:
+                    raise StoreUnavailable("This instance holds too many answers to keep another.")
+            token.status, token.body, token.expires_at = status, body, now + keep_seconds
+            self._bytes += grown
 
     async def release(self, key: str, token: Any) -> None:
         with self._lock:
             if self._entries.get(key) is token:
-                del self._entries[key]
+                self._forget(key)
+
+    def _has_room(self, now: float) -> bool:
+        if len(self._entries) >= self._capacity:
+            self._sweep(now)
+        return len(self._entries) < self._capacity
+
+    def _sweep(self, now: float) -> None:
+        """Drop expired keys; a full pass over the store, so at most once a second."""
+        if now - self._last_sweep < SWEEP_INTERVAL_SECONDS:
+            return
+        self._last_sweep = now
+        for key in [key for key, entry in self._entries.items() if entry.expires_at <= now]:
+            self._forget(key)
+
+    def _forget(self, key: str) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._bytes -= len(entry.body)
 
 
 _memory: MemoryKeyStore | None = None

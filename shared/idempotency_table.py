@@ -10,15 +10,19 @@ most 64 KiB each (the service's limit); an answer too large to keep is not kept.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import logging
 import weakref
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
+from shared.connection_string import normalize_endpoint
 from shared.errors import ConfigurationError, StoreUnavailable
-from shared.idempotency import Claim, Outcome
+from shared.idempotency import MAX_KEPT_BYTES, Claim, Outcome
 from shared.settings import WEBJOBS_STORAGE, IdempotencySettings
 
 if TYPE_CHECKING:
@@ -29,7 +33,7 @@ logger = logging.getLogger("shared.idempotency")
 
 CALL_DEADLINE_SECONDS = 5.0
 CHUNK_BYTES = 64 * 1024
-MAX_CHUNKS = 14  # with the other properties, well under the 1 MiB entity limit
+MAX_CHUNKS = -(-MAX_KEPT_BYTES // CHUNK_BYTES)  # with the other properties, well under the 1 MiB entity limit
 CLAIM_ATTEMPTS = 3
 ROW_KEY = "key"
 CLIENT_OPTIONS: dict[str, Any] = {"connection_timeout": 2, "read_timeout": 4, "retry_total": 1}
@@ -61,12 +65,27 @@ def _table_store(settings: IdempotencySettings) -> TableKeyStore:
             client = TableClient.from_connection_string(settings.connection_string, settings.table, **CLIENT_OPTIONS)
         except ValueError:
             raise ConfigurationError(f"{WEBJOBS_STORAGE} is not a valid storage connection string.") from None
+        _check_connection(client)
         return TableKeyStore(client)
     from azure.identity.aio import DefaultAzureCredential
 
     credential = DefaultAzureCredential()
     endpoint = settings.table_endpoint or ""
     return TableKeyStore(TableClient(endpoint, settings.table, credential=credential, **CLIENT_OPTIONS), credential)
+
+
+def _check_connection(client: TableClient) -> None:
+    """What the SDK accepts unchecked (a port 99999, a host with a space, a key that is not base64)
+    would only fail on every call as "unreachable"; it is a setting to fix, so say which."""
+    from azure.core.credentials import AzureNamedKeyCredential
+
+    endpoint = urlsplit(client.url)._replace(query="").geturl()  # without any SAS token
+    normalize_endpoint(endpoint, setting=WEBJOBS_STORAGE)
+    if isinstance(client.credential, AzureNamedKeyCredential):
+        try:
+            base64.b64decode(client.credential.named_key.key, validate=True)
+        except (binascii.Error, ValueError):
+            raise ConfigurationError(f"{WEBJOBS_STORAGE} AccountKey is not base64.") from None
 
 
 class TableKeyStore:

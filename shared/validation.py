@@ -31,6 +31,10 @@ ACCEPTED_CONTENT_TYPES = ("text/plain", "application/json", "application/octet-s
 # Control characters (C0, DEL, C1) and lone surrogates: the dev host decodes odd header bytes
 # into surrogates, which no JSON encoder or JWT library can encode back.
 _FORBIDDEN_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# Group, user and connection names become URL path segments of the REST API, where "." and ".."
+# are dot-segments that HTTP clients and servers remove: a send to group ".." would reach
+# ``/api/hubs/{hub}/:send``, the whole hub. Percent-encoding does not help (%2E is ".").
+_DOT_SEGMENTS = (".", "..")
 
 
 def _fail(message: str, setting: str | None) -> AppError:
@@ -48,22 +52,36 @@ def validate_hub(hub: str, *, setting: str | None = None) -> str:
 
 
 def validate_group(group: str, *, setting: str | None = None) -> str:
-    """Groups are 1 to 1024 characters, not only white space, with no control characters or lone surrogates."""
-    if not group or len(group) > MAX_GROUP_LENGTH or group.isspace() or _FORBIDDEN_CHARS.search(group):
+    """Groups are 1 to 1024 characters, not only white space, with no control characters or lone surrogates.
+
+    Nor ``.`` or ``..``, which no URL path can carry (see ``_DOT_SEGMENTS``).
+    """
+    if not _is_name(group, MAX_GROUP_LENGTH):
         raise _fail(
-            f"A group name has 1 to {MAX_GROUP_LENGTH} characters, not only white space and no control characters.",
+            f"A group name has 1 to {MAX_GROUP_LENGTH} characters, not only white space, no control characters,"
+            " and is not . or ..",
             setting,
         )
     return group
 
 
 def validate_identifier(value: str, what: str) -> str:
-    """User and connection ids: 1 to 1024 characters with no control characters or lone surrogates."""
-    if not value or len(value) > MAX_ID_LENGTH or value.isspace() or _FORBIDDEN_CHARS.search(value):
+    """User and connection ids: 1 to 1024 characters with no control characters or lone surrogates, not ``.``/``..``."""
+    if not _is_name(value, MAX_ID_LENGTH):
         raise BadRequest(
-            f"A {what} has 1 to {MAX_ID_LENGTH} characters, not only white space and no control characters."
+            f"A {what} has 1 to {MAX_ID_LENGTH} characters, not only white space, no control characters,"
+            " and is not . or .."
         )
     return value
+
+
+def _is_name(value: str, max_length: int) -> bool:
+    return (
+        0 < len(value) <= max_length
+        and not value.isspace()
+        and value not in _DOT_SEGMENTS
+        and not _FORBIDDEN_CHARS.search(value)
+    )
 
 
 def is_whole_number(text: str) -> bool:

@@ -333,6 +333,8 @@ async def test_a_failing_item_does_not_stop_the_others(stack: Stack) -> None:
         (b'{"actionName":"fly"}', "application/json", 400, "actionName"),
         (b'{"actionName":"sendToUser","userId":"u","data":"x","excluded":["c"]}', "application/json", 400, "excluded"),
         (b'{"actionName":"sendToAll","data":"***","dataType":"binary"}', "application/json", 400, "base64"),
+        (b'{"actionName":"sendToAll","data":"QUJD====","dataType":"binary"}', "application/json", 400, "base64"),
+        (b'{"actionName":"sendToAll","data":"QR==","dataType":"binary"}', "application/json", 400, "base64"),
         (b'{"actionName":"sendToAll","data":"x","ttl":301}', "application/json", 400, "ttl"),
         (
             b'{"actionName":"grantPermission","connectionId":"c","permission":"all"}',
@@ -374,3 +376,33 @@ async def test_items_not_started_before_the_batch_deadline_are_not_run(
     assert status == 207
     assert [(r["status"], r["error"]["code"]) for r in body["results"]] == [(503, "UpstreamUnavailable")] * 3
     assert [r["error"]["message"].startswith("Not run") for r in body["results"]] == [False, True, True]
+
+
+@pytest.mark.parametrize(
+    ("item", "field"),
+    [
+        ({"actionName": "sendToGroup", "group": "..", "data": "to the whole hub?"}, "group"),
+        ({"actionName": "sendToUser", "userId": "..", "data": "to the whole hub?"}, "userId"),
+        ({"actionName": "removeConnectionFromGroup", "group": "..", "connectionId": "c"}, "group"),
+        ({"actionName": "closeClientConnection", "connectionId": "."}, "connectionId"),
+    ],
+)
+async def test_dot_segment_names_are_400_and_never_reach_another_path(
+    stack: Stack, item: dict[str, str], field: str
+) -> None:
+    """``groups/../:send`` is ``/:send`` once a client normalises the path: a send to the whole hub."""
+    async with clients(stack, "bystander") as [bystander]:
+        status, body = await post_actions(stack, [{"actionName": "userExists", "userId": "u"}, item])
+        assert status == 400
+        assert f"Action 1, field {field}" in body["error"]["message"]
+        assert await bystander.quiet()
+
+
+@pytest.mark.parametrize("query", ["group=..", "user=..", "connectionId=.", "group=%2E%2E"])
+async def test_publish_refuses_dot_segment_targets(stack: Stack, query: str) -> None:
+    async with clients(stack, "bystander") as [bystander], aiohttp.ClientSession() as http:
+        headers = {"x-functions-key": TEST_KEY, "Content-Type": "text/plain"}
+        async with http.post(f"{stack.base_url}/api/publish?{query}", data=b"x", headers=headers) as response:
+            assert response.status == 400
+            assert (await response.json())["error"]["code"] == "BadRequest"
+        assert await bystander.quiet()

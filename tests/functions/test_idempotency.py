@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
@@ -13,7 +14,9 @@ import pytest
 
 from devhost.azurite import Azurite
 from emulator import DEFAULT_ACCESS_KEY, Emulator
-from shared.idempotency import MemoryKeyStore, Outcome
+from shared import idempotency
+from shared.errors import StoreUnavailable
+from shared.idempotency import RUNNING_LEASE_SECONDS, MemoryKeyStore, Outcome
 from shared.idempotency_table import table_store
 from shared.settings import load_idempotency_settings
 from tests.conftest import Stack
@@ -22,6 +25,7 @@ from tests.functions.test_actions import Client, clients
 from tests.support import TEST_KEY
 
 KEY = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ABCDEFGH"
+STORAGE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 
 @pytest.fixture(params=["memory", "azurite"])
@@ -97,6 +101,19 @@ async def test_the_same_key_for_another_request_is_422(stack: Stack, store: str)
         assert status == 422 and json.loads(body)["error"]["code"] == "UnprocessableContent"
         status, _, _ = await post(http, stack, "/api/publish?ttl=5", b"one", key)
         assert status == 422
+
+
+async def test_the_function_key_is_not_part_of_the_fingerprint(stack: Stack, store: str) -> None:
+    """A retry may authenticate another way (or after a key rotation); it is still the same request."""
+    user, key = f"u-{uuid.uuid4().hex[:6]}", new_key()
+    async with clients(stack, user) as [client], aiohttp.ClientSession() as http:
+        headers = {"Content-Type": "text/plain", "Idempotency-Key": key}
+        url = f"{stack.base_url}/api/publish?user={user}&CODE={TEST_KEY}"
+        async with http.post(url, data=b"once", headers=headers) as response:
+            assert response.status == 202
+        status, _, headers = await post(http, stack, f"/api/publish?user={user}", b"once", key)
+        assert status == 202 and headers["Idempotent-Replayed"] == "true"
+        assert await count_arrivals(client) == 1
 
 
 async def test_keys_are_scoped_per_function(stack: Stack, store: str) -> None:
@@ -177,13 +194,78 @@ async def test_expired_keys_count_as_absent_in_memory() -> None:
     assert (await store.claim("k", "other", 60)).outcome is Outcome.PROCEED
 
 
-async def test_the_memory_store_forgets_its_oldest_keys_past_its_capacity() -> None:
+async def test_a_full_memory_store_never_forgets_a_live_key() -> None:
+    """Forgetting a running or kept key would let its retry run a second time."""
     store = MemoryKeyStore(capacity=2)
-    for key in ("a", "b", "c"):
+    running = await store.claim("running", "fp", 60)
+    kept = await store.claim("kept", "fp", 60)
+    await store.complete("kept", kept.token, 202, b"{}", keep_seconds=60)
+    with pytest.raises(StoreUnavailable):
+        await store.claim("new", "fp", 60)
+    assert (await store.claim("running", "fp", 60)).outcome is Outcome.RUNNING
+    assert (await store.claim("kept", "fp", 60)).outcome is Outcome.REPLAY
+    await store.release("running", running.token)
+    assert (await store.claim("new", "fp", 60)).outcome is Outcome.PROCEED
+
+
+async def test_a_full_memory_store_makes_room_by_dropping_expired_keys() -> None:
+    now = [0.0]
+    store = MemoryKeyStore(capacity=2, clock=lambda: now[0])
+    for key in ("a", "b"):
         claim = await store.claim(key, "fp", 60)
-        await store.complete(key, claim.token, 202, b"{}", keep_seconds=60)
-    assert (await store.claim("a", "other", 60)).outcome is Outcome.PROCEED
-    assert (await store.claim("c", "other", 60)).outcome is Outcome.MISMATCH
+        await store.complete(key, claim.token, 202, b"{}", keep_seconds=10)
+    now[0] = 11.0
+    assert (await store.claim("c", "fp", 60)).outcome is Outcome.PROCEED
+    assert (await store.claim("d", "fp", 60)).outcome is Outcome.PROCEED
+
+
+async def test_the_memory_store_keeps_answers_within_its_byte_budget() -> None:
+    now = [0.0]
+    store = MemoryKeyStore(budget=10, clock=lambda: now[0])
+    first = await store.claim("a", "fp", 60)
+    await store.complete("a", first.token, 202, b"x" * 10, keep_seconds=60)
+    second = await store.claim("b", "fp", 60)
+    with pytest.raises(StoreUnavailable):
+        await store.complete("b", second.token, 202, b"y", keep_seconds=60)
+    await store.release("b", second.token)
+    now[0] = 61.0  # "a" expired: its bytes are freed for another key's answer
+    third = await store.claim("c", "fp", 60)
+    await store.complete("c", third.token, 202, b"z" * 10, keep_seconds=60)
+    assert (await store.claim("c", "fp", 60)).body == b"z" * 10
+
+
+async def test_a_full_memory_store_answers_503_and_sends_nothing(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    user = f"u-{uuid.uuid4().hex[:6]}"
+    monkeypatch.setenv("AzureWebJobsStorage", "")
+    monkeypatch.setattr(idempotency, "_memory", MemoryKeyStore(capacity=1))
+    async with clients(stack, user) as [client], aiohttp.ClientSession() as http:
+        kept = new_key()
+        assert (await post(http, stack, f"/api/publish?user={user}", b"kept", kept))[0] == 202
+        status, body, headers = await post(http, stack, f"/api/publish?user={user}", b"refused", new_key())
+        assert (status, json.loads(body)["error"]["code"]) == (503, "StoreUnavailable")
+        assert int(headers["Retry-After"]) > 0
+        _, _, headers = await post(http, stack, f"/api/publish?user={user}", b"kept", kept)
+        assert headers["Idempotent-Replayed"] == "true"
+        assert [json.loads(await client.socket.recv())["data"]] == ["kept"] and await client.quiet()
+
+
+async def test_a_claim_whose_owner_died_frees_itself_after_its_lease() -> None:
+    """A first request that never completes or releases (its process died) must not hold the key forever."""
+    now = [0.0]
+    memory = MemoryKeyStore(clock=lambda: now[0])
+    await memory.claim("k", "fp", RUNNING_LEASE_SECONDS)
+    assert (await memory.claim("k", "fp", RUNNING_LEASE_SECONDS)).outcome is Outcome.RUNNING
+    now[0] = RUNNING_LEASE_SECONDS + 0.1
+    assert (await memory.claim("k", "fp", RUNNING_LEASE_SECONDS)).outcome is Outcome.PROCEED
+
+
+async def test_a_table_claim_whose_owner_died_frees_itself_after_its_lease(azurite: Azurite) -> None:
+    store = table_store(load_idempotency_settings({"AzureWebJobsStorage": azurite.connection_string}))
+    key = uuid.uuid4().hex
+    assert (await store.claim(key, "fp", 0)).outcome is Outcome.PROCEED  # never completed nor released
+    taken = await store.claim(key, "fp", 60)
+    assert taken.outcome is Outcome.PROCEED
+    assert (await store.claim(key, "fp", 60)).outcome is Outcome.RUNNING
 
 
 async def test_table_rows_expire_and_only_the_owner_completes(azurite: Azurite) -> None:
@@ -205,7 +287,16 @@ async def test_table_rows_expire_and_only_the_owner_completes(azurite: Azurite) 
 
 @pytest.mark.parametrize(
     "value",
-    ["garbage", "AccountName=x", "DefaultEndpointsProtocol=http;AccountKey=abc="],
+    [
+        "garbage",
+        "AccountName=x",
+        "DefaultEndpointsProtocol=http;AccountKey=abc=",
+        f"AccountName=a;AccountKey={STORAGE_KEY};TableEndpoint=http://127.0.0.1:99999/a",
+        f"AccountName=a;AccountKey={STORAGE_KEY};TableEndpoint=http://127.0.0.1:80x/a",
+        f"AccountName=a;AccountKey={STORAGE_KEY};TableEndpoint=http://exa mple/a",
+        f"DefaultEndpointsProtocol=https;AccountName=a;AccountKey={STORAGE_KEY};EndpointSuffix=core.windows.net:0",
+        "AccountName=a;AccountKey=not*base64;TableEndpoint=http://127.0.0.1:1/a",
+    ],
 )
 async def test_a_malformed_storage_connection_string_is_a_configuration_error(
     stack: Stack, monkeypatch: pytest.MonkeyPatch, value: str
@@ -216,6 +307,7 @@ async def test_a_malformed_storage_connection_string_is_a_configuration_error(
     error = json.loads(body)["error"]
     assert (status, error["code"]) == (500, "ConfigurationError")
     assert "AzureWebJobsStorage" in error["message"]
+    assert STORAGE_KEY.encode() not in body and b"base64;" not in body
 
 
 async def test_an_unreachable_key_store_is_a_503_and_nothing_is_sent(
@@ -230,3 +322,18 @@ async def test_an_unreachable_key_store_is_a_503_and_nothing_is_sent(
         assert (status, json.loads(body)["error"]["code"]) == (503, "StoreUnavailable")
         assert int(headers["Retry-After"]) > 0
         assert await client.quiet()
+
+
+async def test_keys_and_bodies_reach_no_log_line(stack: Stack, store: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Every outcome (first, replay, 422, 503-and-release) at DEBUG, the SDKs' loggers included."""
+    key, body = f"secret-key-{uuid.uuid4().hex}", f"secret-body-{uuid.uuid4().hex}".encode()
+    caplog.set_level(logging.DEBUG)
+    async with aiohttp.ClientSession() as http:
+        assert (await post(http, stack, "/api/publish", body, key))[0] == 202
+        assert (await post(http, stack, "/api/publish", body, key))[0] == 202
+        assert (await post(http, stack, "/api/publish", body + b"!", key))[0] == 422
+        action = json.dumps({"actionName": "sendToAll", "data": body.decode()}).encode()
+        assert (await post(http, stack, "/api/actions", action, key, "application/json"))[0] == 200
+    logged = "\n".join(f"{record.name}: {record.getMessage()}" for record in caplog.records)
+    assert "Idempotency" in logged or "idempotency" in logged  # the outcome is logged, by word
+    assert key not in logged and body.decode() not in logged

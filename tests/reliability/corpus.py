@@ -61,6 +61,8 @@ BAD_GROUPS = [
     "\u2028" * 3,
 ]
 ODD_GROUPS = ["g" * 1024, "lobby/sub", "lobby%2Fsub", "lobby%252F", "ü-ñ-€", "lobby+plus", "lobby,comma", "lobby\u200b"]
+# Names that are URL dot-segments: clients normalise them away, so "groups/../:send" is "/:send".
+DOT_NAMES = [".", "..", "%2E%2E"]
 BAD_USERS = ["", " ", "u" * 1025, "u\x00", "u\r\nx", "\x1b[31m"]
 ODD_USERS = ["ü", "a/b", "a%2Fb", "admin@contoso.com", "u" * 1024, "' or 1=1 --", "null"]
 BAD_TTLS = ["-1", "301", "1e2", "0x10", " 5", "5 ", "5.0", "", "9" * 40, "٣", "¹", "²⁰"]  # ¹: found by the fuzzer
@@ -188,6 +190,11 @@ def publish_cases() -> list[Case]:
     cases += [Case(f"publish bad group {g!r}", "POST", f"/api/publish?group={q(g)}", b"x", text) for g in BAD_GROUPS]
     cases += [Case(f"publish odd group {g!r}", "POST", f"/api/publish?group={q(g)}", b"x", text) for g in ODD_GROUPS]
     cases += [Case(f"publish bad user {u!r}", "POST", f"/api/publish?user={q(u)}", b"x", text) for u in BAD_USERS]
+    cases += [
+        Case(f"publish dot-segment {target} {d!r}", "POST", f"/api/publish?{target}={q(d)}", b"x", text)
+        for target in ("group", "user", "connectionId")
+        for d in DOT_NAMES
+    ]
     cases += [Case(f"publish odd user {u!r}", "POST", f"/api/publish?user={q(u)}", b"x", text) for u in ODD_USERS]
     cases += [Case(f"publish bad ttl {t!r}", "POST", f"/api/publish?ttl={q(t)}", b"x", text) for t in BAD_TTLS]
     cases += [
@@ -380,7 +387,7 @@ ACTION_NAMES = [
     "listConnectionsInGroup",
 ]
 BAD_FIELD_VALUES = [None, 1, -1, 1.5, True, [], {}, ["x"], "", " ", "\x00", "x" * 1025, 2**70]
-BAD_BASE64 = ["***", "YQ", "YQ=", "Y Q==", "YQ==\n", "\u00e9", "=", "YQ==YQ=="]
+BAD_BASE64 = ["***", "YQ", "YQ=", "Y Q==", "YQ==\n", "\u00e9", "=", "YQ==YQ==", "YWJj====", "YR==", "-_-_"]
 BAD_KEYS = ["", " ", "k" * 256, "\t", "schl\u00fcssel", "k\x7f", "\u2028", "a\x01b"]
 
 
@@ -403,6 +410,20 @@ def actions_cases() -> list[Case]:
         case(f"sendToGroup bad group {g!r}", {**send, "actionName": "sendToGroup", "group": g}) for g in BAD_GROUPS
     ]
     cases += [case(f"sendToUser bad user {u!r}", {**send, "actionName": "sendToUser", "userId": u}) for u in BAD_USERS]
+    cases += [
+        case(f"{item['actionName']} dot-segment {d!r}", {**item, field: d})
+        for d in DOT_NAMES
+        for item, field in (
+            ({**send, "actionName": "sendToGroup", "group": "g"}, "group"),
+            ({**send, "actionName": "sendToUser", "userId": "u"}, "userId"),
+            ({**send, "actionName": "sendToConnection", "connectionId": "c"}, "connectionId"),
+            ({"actionName": "removeConnectionFromGroup", "group": "g", "connectionId": "c"}, "group"),
+            ({"actionName": "removeConnectionFromGroup", "group": "g", "connectionId": "c"}, "connectionId"),
+            ({"actionName": "removeUserFromAllGroups", "userId": "u"}, "userId"),
+            ({"actionName": "closeClientConnection", "connectionId": "c"}, "connectionId"),
+            ({"actionName": "grantPermission", "permission": "sendToGroup", "connectionId": "c"}, "connectionId"),
+        )
+    ]
     cases += [
         case(f"closeClientConnection odd id {u!r}", {"actionName": "closeClientConnection", "connectionId": u})
         for u in ODD_USERS

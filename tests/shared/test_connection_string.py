@@ -46,6 +46,8 @@ def test_access_key_keeps_base64_padding() -> None:
         (f"Endpoint=http://[::1;AccessKey={KEY}", "with a host"),
         (f"Endpoint=http://a b;AccessKey={KEY}", "with a host"),
         (f"Endpoint=http://a<b>;AccessKey={KEY}", "with a host"),
+        (f"Endpoint=https://admin:{KEY}@a.b;AccessKey={KEY}", "user name or password"),
+        (f"Endpoint=https://admin@a.b;AccessKey={KEY};Port=443", "user name or password"),
     ],
 )
 def test_malformed_strings_name_the_setting_but_never_the_key(text: str, fragment: str) -> None:
