@@ -14,15 +14,13 @@ handler answers (:func:`answer_event`).
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Callable
 from typing import Any
 
 from emulator.messages import PLAIN, PONG_FRAME, RELIABLE, SUBPROTOCOLS, Frame, Message, ack_frame, decode_client_data
 from emulator.model import Connection, Hub, TooManyGroups
 from emulator.upstream import EventAnswer, header_safe
-from emulator.validation import valid_group
+from emulator.validation import parse_json, valid_group
 
 CLOSE_INVALID_PAYLOAD = 1007
 CLOSE_UNSUPPORTED_DATA = 1003
@@ -44,17 +42,6 @@ def malformed(reason: str) -> ProtocolViolation:
     return ProtocolViolation(CLOSE_INVALID_PAYLOAD, reason)
 
 
-def _finite(text: str) -> float:
-    number = float(text)
-    if not math.isfinite(number):
-        raise ValueError("number out of range")
-    return number
-
-
-def _no_constants(text: str) -> Any:
-    raise ValueError(f"{text} is not JSON")
-
-
 def negotiate(offered: list[str]) -> tuple[str, str | None]:
     """The protocol for the offered subprotocols and the name to echo (as the client spelt it).
 
@@ -66,15 +53,6 @@ def negotiate(offered: list[str]) -> tuple[str, str | None]:
             if name.lower() == protocol:
                 return protocol, name
     return PLAIN, None
-
-
-def parse_json(text: str) -> Any:
-    """Strict JSON: ``NaN``, ``Infinity`` and numbers that overflow a double are refused, so
-    whatever is forwarded re-encodes as valid JSON. ``ValueError`` when it is not."""
-    try:
-        return json.loads(text, parse_float=_finite, parse_constant=_no_constants)
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
 
 
 def handle_json_request(hub: Hub, connection: Connection, text: str) -> Frame | None:

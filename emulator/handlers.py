@@ -17,7 +17,6 @@ from urllib.parse import quote
 from aiohttp import web
 
 from emulator import http_guard
-from emulator.client_protocol import parse_json
 from emulator.messages import DATA_TYPES, Message
 from emulator.model import CLOSE_NORMAL, Connection, Hub
 from emulator.odata import FilterError, compile_filter
@@ -30,6 +29,7 @@ from emulator.validation import (
     MAX_BODY_BYTES,
     MAX_TTL_SECONDS,
     is_whole_number,
+    parse_json,
     valid_group,
 )
 

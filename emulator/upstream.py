@@ -32,7 +32,7 @@ from multidict import MultiMapping
 
 from emulator.hub_settings import EventHandlerSettings
 from emulator.messages import DATA_TYPES
-from emulator.validation import valid_group
+from emulator.validation import parse_json, valid_group
 
 SPEC_VERSION = "1.0"
 AWPS_VERSION = "1.0"
@@ -292,18 +292,14 @@ def event_answer(status: int, headers: MultiMapping[str], body: bytes) -> EventA
         return EventAnswer(error=f"The event handler answered an unsupported content type {media_type[:100]!r}.")
     if data_type == "json":
         try:
-            json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
-        except (ValueError, RecursionError):
+            parse_json(body.decode("utf-8"))
+        except ValueError:  # UnicodeDecodeError included
             return EventAnswer(error="The event handler answered application/json that is not valid JSON.")
     return EventAnswer(data=body, data_type=data_type, state=state)
 
 
 def event_failure(reason: str) -> EventAnswer:
     return EventAnswer(error=reason)
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 def _optional_string(answer: dict[str, Any], name: str) -> str | None:

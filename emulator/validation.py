@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import math
 import re
+from typing import Any
 
 HUB_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_`,.\[\]]{0,127}")
 MAX_GROUP_LENGTH = 1024
@@ -40,3 +43,23 @@ def valid_group(group: str) -> bool:
         and "\r" not in group
         and encodable(group)
     )
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError("number out of range")
+    return number
+
+
+def _no_constants(text: str) -> Any:
+    raise ValueError(f"{text} is not JSON")
+
+
+def parse_json(text: str) -> Any:
+    """Strict JSON: ``NaN``, ``Infinity`` and numbers that overflow a double are refused, so
+    whatever is forwarded re-encodes as valid JSON. ``ValueError`` when it is not."""
+    try:
+        return json.loads(text, parse_float=_finite, parse_constant=_no_constants)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None

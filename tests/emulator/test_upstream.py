@@ -136,6 +136,7 @@ def test_a_repeated_connection_state_keeps_the_last_and_one_that_cannot_be_a_hea
         (200, "text/plain", b"", False, None),
         (200, "application/json", b"{nope", True, None),
         (200, "application/json", b"NaN", True, None),
+        (200, "application/json", b"[1e999]", True, None),  # would reach JSON clients as Infinity
         (200, "application/json", b"\xff\xfe{}", True, None),
         (500, "text/plain", b"boom", True, None),
         (404, "text/plain", b"", True, None),
