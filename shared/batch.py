@@ -21,7 +21,7 @@ from shared.query import Query
 from shared.responses import json_response
 from shared.service import perform
 from shared.settings import ServiceAccess, load_settings
-from shared.validation import check_message_size, parse_content_type, parse_json
+from shared.validation import check_message_size, parse_content_type, parse_json_body
 
 MAX_ACTIONS = 100
 # Each call ends within the service client's 5 s deadline; the batch as a whole must answer well
@@ -39,10 +39,7 @@ def parse_actions_request(content_type_header: str | None, body: bytes, hub: str
     """The whole batch, or :class:`BadRequest` naming the first bad item's index and field."""
     parse_content_type(content_type_header, accepted=("application/json",))
     check_message_size(body)
-    try:
-        document = parse_json(body.decode("utf-8"))
-    except ValueError:
-        raise BadRequest("The body is not valid JSON (RFC 8259: no NaN or Infinity).") from None
+    document = parse_json_body(body)
     items = document if isinstance(document, list) else [document]
     if not 1 <= len(items) <= MAX_ACTIONS:
         raise BadRequest(f"Send 1 to {MAX_ACTIONS} actions.")

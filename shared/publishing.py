@@ -21,7 +21,7 @@ from shared.settings import Settings, load_settings
 from shared.validation import (
     check_message_size,
     parse_content_type,
-    parse_json,
+    parse_json_body,
     parse_ttl,
     validate_group,
     validate_identifier,
@@ -56,7 +56,7 @@ def parse_publish_request(
     content_type = parse_content_type(content_type_header)
     check_message_size(body)
     if content_type == "application/json":
-        _check_json(body)
+        parse_json_body(body)
     excluded = tuple(validate_identifier(c, "connection id") for c in query.many("excluded"))
     odata_filter = query.single("filter")
     if excluded and target.type in ("user", "connection"):
@@ -88,13 +88,6 @@ def _target(query: Query) -> Target:
     else:
         validate_identifier(name, "user id" if kind == "user" else "connection id")
     return Target(kind, name)
-
-
-def _check_json(body: bytes) -> None:
-    try:
-        parse_json(body.decode("utf-8"))
-    except ValueError:  # UnicodeDecodeError included
-        raise BadRequest("The body is not valid JSON (RFC 8259: no NaN or Infinity).") from None
 
 
 async def handle_publish(req: func.HttpRequest, record: InvocationRecord) -> func.HttpResponse:

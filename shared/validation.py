@@ -118,6 +118,14 @@ def parse_json(text: str | bytes) -> Any:
         raise ValueError("nested too deeply") from None
 
 
+def parse_json_body(body: bytes) -> Any:
+    """A request body that must be RFC 8259 JSON in UTF-8, or :class:`BadRequest`."""
+    try:
+        return parse_json(body.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError included
+        raise BadRequest("The body is not valid JSON (RFC 8259: no NaN or Infinity).") from None
+
+
 def parse_content_type(header: str | None, accepted: tuple[str, ...] = ACCEPTED_CONTENT_TYPES) -> str:
     """The media type without parameters, if it is one of ``accepted`` (``charset`` is fine)."""
     media_type = (header or "").split(";", 1)[0].strip().lower()
