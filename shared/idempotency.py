@@ -27,7 +27,7 @@ import azure.functions as func
 from shared.errors import AppError, BadRequest, Conflict, StoreUnavailable, UnprocessableContent
 from shared.query import Query
 from shared.responses import JSON_TYPE, NO_STORE
-from shared.settings import IdempotencySettings, load_idempotency_settings, load_settings
+from shared.settings import DEFAULT_MEMORY_KEYS, IdempotencySettings, load_idempotency_settings, load_settings
 
 logger = logging.getLogger("shared.idempotency")
 
@@ -37,7 +37,6 @@ KEY_PATTERN = re.compile(r"[\x20-\x7e]{1,255}")
 RUNNING_LEASE_SECONDS = 120  # a claim whose process died frees itself; longer than any batch runs
 FUNCTION_KEY_PARAMETER = "code"  # as the Functions host reads it, in any case
 MAX_KEPT_BYTES = 14 * 64 * 1024  # larger answers are not kept (a Table entity holds at most 1 MiB)
-MEMORY_CAPACITY = 100_000
 MEMORY_BUDGET_BYTES = 256 * 1024 * 1024  # answers kept in memory, all keys together
 SWEEP_INTERVAL_SECONDS = 1.0  # a full store looks for expired keys at most this often
 
@@ -172,7 +171,7 @@ def key_store(settings: IdempotencySettings) -> KeyStore:
         from shared.idempotency_table import table_store
 
         return table_store(settings)
-    return memory_store()
+    return memory_store(settings.memory_keys)
 
 
 # -- the in-memory store --------------------------------------------------------------------------
@@ -196,7 +195,7 @@ class MemoryKeyStore:
 
     def __init__(
         self,
-        capacity: int = MEMORY_CAPACITY,
+        capacity: int = DEFAULT_MEMORY_KEYS,
         budget: int = MEMORY_BUDGET_BYTES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -261,12 +260,17 @@ class MemoryKeyStore:
             self._bytes -= len(entry.body)
 
 
-_memory: MemoryKeyStore | None = None
+_memory: dict[int, MemoryKeyStore] = {}
 
 
-def memory_store() -> MemoryKeyStore:
-    global _memory
-    if _memory is None:
-        _memory = MemoryKeyStore()
-        logger.info("Idempotency keys are kept in this instance's memory only (AzureWebJobsStorage is empty).")
-    return _memory
+def memory_store(capacity: int) -> MemoryKeyStore:
+    """This process's store for ``IdempotencyMemoryKeys`` keys.
+
+    A changed bound starts a new, empty store (on Azure a changed app setting restarts the app).
+    """
+    store = _memory.get(capacity)
+    if store is None:
+        if not _memory:
+            logger.info("Idempotency keys are kept in this instance's memory only (AzureWebJobsStorage is empty).")
+        store = _memory[capacity] = MemoryKeyStore(capacity)
+    return store

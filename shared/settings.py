@@ -27,6 +27,7 @@ TRUST_APP_SERVICE_AUTH = "NegotiateTrustAppServiceAuth"
 REQUIRE_USER = "NegotiateRequireUser"
 ROLES = "NegotiateRoles"
 ALLOWED_GROUPS = "NegotiateAllowedGroups"
+ACTIONS_DEADLINE = "ActionsDeadlineSeconds"
 
 # -- Sign-in with bearer tokens from the app's own identity provider (negotiate) ----------------
 JWT_ISSUER = "NegotiateJwtIssuer"
@@ -46,6 +47,10 @@ PATTERN_ROLE_PREFIXES = ("webpubsub.joinLeaveGroups.", "webpubsub.sendToGroups."
 
 DEFAULT_TOKEN_MINUTES = 60
 MAX_TOKEN_MINUTES = 1440
+# Each call ends within the service client's 5 s deadline; a batch must answer well before the
+# platform's 230 s HTTP limit, so items not started by then are not run.
+DEFAULT_ACTIONS_DEADLINE_SECONDS = 60
+MAX_ACTIONS_DEADLINE_SECONDS = 200
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,7 @@ class Settings:
     allowed_groups: tuple[str, ...] = ()
     bearer: BearerSettings | None = None
     groups_claim: str | None = None
+    actions_deadline_seconds: int = DEFAULT_ACTIONS_DEADLINE_SECONDS
 
     def resolve_hub(self, requested: str | None) -> str:
         """The hub a caller may use: the default, or a named hub from the allow-list."""
@@ -149,6 +155,7 @@ SETTING_NAMES = (
     REQUIRE_USER,
     ROLES,
     ALLOWED_GROUPS,
+    ACTIONS_DEADLINE,
     *SIGN_IN_SETTING_NAMES,
 )
 
@@ -179,6 +186,9 @@ def _parse_settings(values: tuple[str, ...]) -> Settings:
         allowed_groups=_allowed_groups(env),
         bearer=_bearer_settings(env),
         groups_claim=env.get(GROUPS_CLAIM, "").strip() or None,
+        actions_deadline_seconds=_int(
+            env, ACTIONS_DEADLINE, DEFAULT_ACTIONS_DEADLINE_SECONDS, 1, MAX_ACTIONS_DEADLINE_SECONDS
+        ),
     )
 
 
@@ -249,16 +259,20 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
 
 IDEMPOTENCY_MINUTES = "IdempotencyMinutes"
 IDEMPOTENCY_TABLE = "IdempotencyTable"
+IDEMPOTENCY_MEMORY_KEYS = "IdempotencyMemoryKeys"
 WEBJOBS_STORAGE = "AzureWebJobsStorage"
 WEBJOBS_STORAGE_ACCOUNT = "AzureWebJobsStorage__accountName"
 WEBJOBS_STORAGE_TABLE_URI = "AzureWebJobsStorage__tableServiceUri"
 DEFAULT_IDEMPOTENCY_MINUTES = 60
 MAX_IDEMPOTENCY_MINUTES = 7 * 24 * 60
 DEFAULT_IDEMPOTENCY_TABLE = "IdempotencyKeys"
+DEFAULT_MEMORY_KEYS = 100_000
+MAX_MEMORY_KEYS = 10_000_000
 TABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{2,62}")
 IDEMPOTENCY_SETTING_NAMES = (
     IDEMPOTENCY_MINUTES,
     IDEMPOTENCY_TABLE,
+    IDEMPOTENCY_MEMORY_KEYS,
     WEBJOBS_STORAGE,
     WEBJOBS_STORAGE_ACCOUNT,
     WEBJOBS_STORAGE_TABLE_URI,
@@ -273,6 +287,7 @@ class IdempotencySettings:
     table: str = DEFAULT_IDEMPOTENCY_TABLE
     connection_string: str | None = field(default=None, repr=False)
     table_endpoint: str | None = None  # identity-based access, with DefaultAzureCredential
+    memory_keys: int = DEFAULT_MEMORY_KEYS  # the in-memory store's bound
 
     @property
     def uses_table(self) -> bool:
@@ -300,7 +315,8 @@ def _parse_idempotency_settings(values: tuple[str, ...]) -> IdempotencySettings:
         endpoint = f"https://{account}.table.core.windows.net"
     if endpoint and not connection_string:
         endpoint = normalize_endpoint(endpoint, setting=WEBJOBS_STORAGE_TABLE_URI)
-    return IdempotencySettings(minutes, table, connection_string, endpoint or None)
+    memory_keys = _int(env, IDEMPOTENCY_MEMORY_KEYS, DEFAULT_MEMORY_KEYS, 1, MAX_MEMORY_KEYS)
+    return IdempotencySettings(minutes, table, connection_string, endpoint or None, memory_keys)
 
 
 # -- Sign-in with bearer tokens (negotiate) ----------------------------------------------------

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from devhost.azurite import ACCOUNT_KEY as AZURITE_ACCOUNT_KEY
 from emulator import DEFAULT_ACCESS_KEY
+from tests.support import TEST_KEY
 
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.(eyJ[A-Za-z0-9_-]+)\.[A-Za-z0-9_-]*")
 AUDITED_LOGGERS = (
@@ -33,8 +34,9 @@ AUDITED_LOGGERS = (
 )
 TOKEN_ISSUING_PATHS = ("/api/negotiate", ":generatetoken")  # compared lower-cased
 
-# Every key a test hands to the app; tests that use another one add it here.
-KNOWN_SECRETS: set[str] = {DEFAULT_ACCESS_KEY, AZURITE_ACCOUNT_KEY}
+# Every key a test hands to the app (access keys and function keys); tests that use another one
+# add it here.
+KNOWN_SECRETS: set[str] = {DEFAULT_ACCESS_KEY, AZURITE_ACCOUNT_KEY, TEST_KEY}
 
 
 @dataclass
@@ -79,7 +81,7 @@ class SecretAudit:
         for capture in self.captures:
             for secret in KNOWN_SECRETS:
                 if secret in capture.text:
-                    found.append(f"{capture.source}: an access key")
+                    found.append(f"{capture.source}: a key")
             if "AccessKey=" in capture.text:
                 found.append(f"{capture.source}: a connection string")
             for match in JWT.finditer(capture.text):

@@ -16,7 +16,6 @@ import websockets
 from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient
 
 from emulator import DEFAULT_ACCESS_KEY as KEY
-from shared import batch
 from tests.conftest import Stack
 from tests.fakes.black_hole import start_black_hole
 from tests.support import TEST_KEY, BackgroundLoop
@@ -368,7 +367,7 @@ async def test_items_not_started_before_the_batch_deadline_are_not_run(
     server = background.run(start_black_hole())
     port = server.sockets[0].getsockname()[1]
     monkeypatch.setenv("WebPubSubConnectionString", f"Endpoint=http://127.0.0.1;Port={port};AccessKey={KEY};")
-    monkeypatch.setattr(batch, "BATCH_DEADLINE_SECONDS", 1.0)
+    monkeypatch.setenv("ActionsDeadlineSeconds", "1")
     try:
         status, body = await post_actions(stack, [{"actionName": "sendToAll", "data": str(i)} for i in range(3)])
     finally:

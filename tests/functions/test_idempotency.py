@@ -14,7 +14,6 @@ import pytest
 
 from devhost.azurite import Azurite
 from emulator import DEFAULT_ACCESS_KEY, Emulator
-from shared import idempotency
 from shared.errors import StoreUnavailable
 from shared.idempotency import RUNNING_LEASE_SECONDS, MemoryKeyStore, Outcome
 from shared.idempotency_table import table_store
@@ -237,7 +236,7 @@ async def test_the_memory_store_keeps_answers_within_its_byte_budget() -> None:
 async def test_a_full_memory_store_answers_503_and_sends_nothing(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     user = f"u-{uuid.uuid4().hex[:6]}"
     monkeypatch.setenv("AzureWebJobsStorage", "")
-    monkeypatch.setattr(idempotency, "_memory", MemoryKeyStore(capacity=1))
+    monkeypatch.setenv("IdempotencyMemoryKeys", "1")
     async with clients(stack, user) as [client], aiohttp.ClientSession() as http:
         kept = new_key()
         assert (await post(http, stack, f"/api/publish?user={user}", b"kept", kept))[0] == 202

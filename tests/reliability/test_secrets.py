@@ -22,6 +22,7 @@ def test_the_audit_notices_each_kind_of_leak() -> None:
         [
             Capture("log:shared.service", f"key {DEFAULT_ACCESS_KEY}"),
             Capture("log:devhost", "Endpoint=https://x;AccessKey=abc;Version=1.0;"),
+            Capture("log:aiohttp.access", f"POST /api/publish?code={TEST_KEY}"),
             Capture("log:azure.core", f"Authorization: Bearer {REST_TOKEN}"),
             Capture("http:/api/publish", f'{{"token": "{CLIENT_TOKEN}"}}'),
             Capture("http:/api/negotiate", f'{{"token": "{CLIENT_TOKEN}"}}'),  # allowed: negotiate issues them
@@ -29,8 +30,9 @@ def test_the_audit_notices_each_kind_of_leak() -> None:
     )
     assert sorted(audit.violations()) == sorted(
         [
-            "log:shared.service: an access key",
+            "log:shared.service: a key",
             "log:devhost: a connection string",
+            "log:aiohttp.access: a key",
             "log:azure.core: a REST bearer token",
             "http:/api/publish: a client token outside negotiate",
         ]

@@ -56,6 +56,8 @@ def test_group_patterns() -> None:
         ({"NegotiateAllowClientUserId": "maybe"}, "NegotiateAllowClientUserId"),
         ({"NegotiateTrustAppServiceAuth": "yes please"}, "NegotiateTrustAppServiceAuth"),
         ({"NegotiateRequireUser": "2"}, "NegotiateRequireUser"),
+        ({"ActionsDeadlineSeconds": "0"}, "ActionsDeadlineSeconds"),
+        ({"ActionsDeadlineSeconds": "231"}, "ActionsDeadlineSeconds"),
         ({"WebPubSubConnectionString": "Endpoint=nope;AccessKey=" + KEY}, "WebPubSubConnectionString"),
         ({"WebPubSubConnectionString": "", "WebPubSubEndpoint": "not a url"}, "WebPubSubEndpoint"),
     ],
@@ -95,6 +97,7 @@ def test_idempotency_keys_stay_in_memory_unless_storage_is_set() -> None:
     by_uri = load_idempotency_settings(
         {"AzureWebJobsStorage__tableServiceUri": "https://x.table.core.windows.net/", "IdempotencyMinutes": "5"}
     )
+    assert load_idempotency_settings({"IdempotencyMemoryKeys": "250"}).memory_keys == 250
     assert (by_uri.table_endpoint, by_uri.minutes, by_uri.table) == (
         "https://x.table.core.windows.net",
         5,
@@ -109,6 +112,8 @@ def test_idempotency_keys_stay_in_memory_unless_storage_is_set() -> None:
         ({"IdempotencyMinutes": "sixty"}, "IdempotencyMinutes"),
         ({"IdempotencyTable": "no-dashes"}, "IdempotencyTable"),
         ({"IdempotencyTable": "ab"}, "IdempotencyTable"),
+        ({"IdempotencyMemoryKeys": "0"}, "IdempotencyMemoryKeys"),
+        ({"IdempotencyMemoryKeys": "1e5"}, "IdempotencyMemoryKeys"),
         ({"AzureWebJobsStorage__accountName": "Not An Account"}, "AzureWebJobsStorage__accountName"),
         ({"AzureWebJobsStorage__tableServiceUri": "ftp://x"}, "AzureWebJobsStorage__tableServiceUri"),
     ],
