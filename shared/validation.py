@@ -9,6 +9,7 @@ the app setting named by ``setting``.
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -107,23 +108,43 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):  # 1e999: Web PubSub refuses it, JSON.parse makes it Infinity
+        raise ValueError("number out of range")
+    return number
+
+
+def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """RFC 8259 leaves duplicate names to the parser: some keep the first, Python the last, so a
+    proxy and this app could read two different requests from one body."""
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        raise ValueError("a name appears twice in one object")
+    return document
+
+
 def parse_json(text: str | bytes) -> Any:
-    """RFC 8259 JSON: Python's ``json`` also takes ``NaN`` and ``Infinity``, which ``JSON.parse`` refuses.
+    """Strict JSON: no ``NaN``/``Infinity`` (Python's ``json`` takes them, ``JSON.parse`` does not),
+    no number beyond a double's range, each name once per object.
 
     Raises ``ValueError`` (also for bytes that are not UTF-8 and for nesting too deep to parse).
     """
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        return json.loads(text, parse_float=_finite, parse_constant=_refuse_constant, object_pairs_hook=_unique_names)
     except RecursionError:
         raise ValueError("nested too deeply") from None
 
 
 def parse_json_body(body: bytes) -> Any:
-    """A request body that must be RFC 8259 JSON in UTF-8, or :class:`BadRequest`."""
+    """A request body that must be strict JSON (:func:`parse_json`) in UTF-8, or :class:`BadRequest`."""
     try:
         return parse_json(body.decode("utf-8"))
     except ValueError:  # UnicodeDecodeError included
-        raise BadRequest("The body is not valid JSON (RFC 8259: no NaN or Infinity).") from None
+        raise BadRequest(
+            "The body is not valid JSON (RFC 8259, strictly: no NaN or Infinity, numbers within a "
+            "double's range, each name once per object)."
+        ) from None
 
 
 def parse_content_type(header: str | None, accepted: tuple[str, ...] = ACCEPTED_CONTENT_TYPES) -> str:

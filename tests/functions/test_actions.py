@@ -330,6 +330,13 @@ async def test_a_failing_item_does_not_stop_the_others(stack: Stack) -> None:
         (b'{"actionName":"sendToAll","data":"x","ttl":Infinity}', "application/json", 400, "JSON"),
         (b'{"actionName":"sendToAll","data":"[-Infinity]","dataType":"json"}', "application/json", 400, "data"),
         (b'{"actionName":"fly"}', "application/json", 400, "actionName"),
+        (
+            b'[{"actionName":"sendToAll","data":"first"},{"actionName":"sendToAll","dataType":"json","data":"[1e999]"}]',
+            "application/json",
+            400,
+            "Action 1, field data",
+        ),
+        (b'{"actionName":"sendToAll","actionName":"groupExists","group":"g"}', "application/json", 400, "name once"),
         (b'{"actionName":"sendToUser","userId":"u","data":"x","excluded":["c"]}', "application/json", 400, "excluded"),
         (b'{"actionName":"sendToAll","data":"***","dataType":"binary"}', "application/json", 400, "base64"),
         (b'{"actionName":"sendToAll","data":"QUJD====","dataType":"binary"}', "application/json", 400, "base64"),

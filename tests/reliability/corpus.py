@@ -441,7 +441,7 @@ def actions_cases() -> list[Case]:
     ]
     cases += [
         case(f"json data {v}", {**send, "dataType": "json", "data": v})
-        for v in ["NaN", "[Infinity]", '{"a": -Infinity}', "\ud800", ""]
+        for v in ["NaN", "[Infinity]", '{"a": -Infinity}', "[1e999]", '{"a": 1, "a": 2}', "\ud800", ""]
     ]
     cases += [case(f"filter {f[:20]!r}", {**send, "filter": f}) for f in BAD_FILTERS]
     permission = {"actionName": "grantPermission", "connectionId": "c"}
