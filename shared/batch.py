@@ -49,7 +49,26 @@ def parse_actions_request(content_type_header: str | None, body: bytes, hub: str
     return ActionsRequest(hub, tuple(actions))
 
 
-async def run_actions(access: ServiceAccess, request: ActionsRequest, deadline_seconds: float) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class ItemResult:
+    """One action's outcome: its success status and value, or the error it met."""
+
+    index: int
+    action: Action
+    status: int
+    value: Any = None
+    error: AppError | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        result: dict[str, Any] = {"index": self.index, "action": self.action.name, "status": self.status}
+        if self.error is not None:
+            result["error"] = {"code": self.error.code, "message": self.error.message}
+        elif self.action.read is not Read.NONE:
+            result["value"] = self.value
+        return result
+
+
+async def run_actions(access: ServiceAccess, request: ActionsRequest, deadline_seconds: float) -> list[ItemResult]:
     """Each action in turn; a failure becomes that item's result, not the request's.
 
     Items not started within ``deadline_seconds`` are not run, so that the batch answers before
@@ -58,19 +77,24 @@ async def run_actions(access: ServiceAccess, request: ActionsRequest, deadline_s
     deadline = time.monotonic() + deadline_seconds
     results = []
     for index, action in enumerate(request.actions):
-        result: dict[str, Any] = {"index": index, "action": action.name}
         try:
             if time.monotonic() > deadline:
                 raise UpstreamUnavailable("Not run: the batch ran out of time (Web PubSub is slow to answer).")
             value = await perform(access, request.hub, action)
         except AppError as error:
-            result.update(status=error.status, error={"code": error.code, "message": error.message})
+            results.append(ItemResult(index, action, error.status, error=error))
         else:
-            result["status"] = action.success_status
-            if action.read is not Read.NONE:
-                result["value"] = value
-        results.append(result)
+            results.append(ItemResult(index, action, action.success_status, value))
     return results
+
+
+def unavailable_when_nothing_succeeded(results: list[ItemResult]) -> AppError | None:
+    """The first server-side error when no item succeeded: then the batch answers as one publish
+    would (e.g. 503 with ``Retry-After``), so that a retry with the same ``Idempotency-Key`` runs
+    it again instead of replaying a 207 in which nothing happened."""
+    if any(result.error is None for result in results):
+        return None
+    return next((result.error for result in results if result.error and result.error.status >= 500), None)
 
 
 async def handle_actions(req: func.HttpRequest, record: InvocationRecord) -> func.HttpResponse:
@@ -82,5 +106,9 @@ async def handle_actions(req: func.HttpRequest, record: InvocationRecord) -> fun
     request = parse_actions_request(req.headers.get("content-type"), body, hub)
     record.actions = len(request.actions)
     results = await run_actions(settings.service, request, settings.actions_deadline_seconds)
-    record.failed = sum(1 for result in results if "error" in result)
-    return json_response({"hub": hub, "results": results}, status=207 if record.failed else 200)
+    record.failed = sum(1 for result in results if result.error is not None)
+    unavailable = unavailable_when_nothing_succeeded(results)
+    if unavailable is not None:
+        raise unavailable
+    answer = {"hub": hub, "results": [result.to_json() for result in results]}
+    return json_response(answer, status=207 if record.failed else 200)

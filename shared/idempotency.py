@@ -5,12 +5,15 @@ with a key claims it and runs; its answer (status and body) is kept for ``Idempo
 A repeat of the same request (same SHA-256 fingerprint of method, path, query, content type
 and body) gets that answer again with ``Idempotent-Replayed: true``. The same key with another
 request is 422; while the first still runs, 409 with ``Retry-After: 1``. Answers of 500 and
-above are not kept: the key is released so that a retry runs again. Keys are scoped per
-function and hub, and are stored hashed: neither keys nor bodies reach a log.
+above are not kept: the key is released so that a retry runs again. An answer below 500 that
+cannot be kept (too large, or the store full or failing) is never a reason to run twice: the key
+stays claimed until its lease lapses. Keys are scoped per function and hub, and are stored
+hashed: neither keys nor bodies reach a log.
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import hashlib
 import logging
@@ -38,7 +41,8 @@ RUNNING_LEASE_SECONDS = 120  # a claim whose process died frees itself; longer t
 FUNCTION_KEY_PARAMETER = "code"  # as the Functions host reads it, in any case
 MAX_KEPT_BYTES = 14 * 64 * 1024  # larger answers are not kept (a Table entity holds at most 1 MiB)
 MEMORY_BUDGET_BYTES = 256 * 1024 * 1024  # answers kept in memory, all keys together
-SWEEP_INTERVAL_SECONDS = 1.0  # a full store looks for expired keys at most this often
+SWEEP_INTERVAL_SECONDS = 1.0
+STORE_RETRY_PAUSE_SECONDS = 0.2  # a full store looks for expired keys at most this often
 
 
 class Outcome(enum.Enum):
@@ -139,15 +143,25 @@ async def run_once(
     except BaseException:
         await _quietly(store.release(scope, claim.token))
         raise
-    keep = response.status_code < 500 and len(response.get_body()) <= MAX_KEPT_BYTES
-    if not (
-        keep
-        and await _quietly(
-            store.complete(scope, claim.token, response.status_code, response.get_body(), settings.minutes * 60)
-        )
-    ):
+    if response.status_code >= 500:
         await _quietly(store.release(scope, claim.token))
+    elif not await _keep_answer(store, scope, claim.token, response, settings.minutes * 60):
+        # It ran: releasing the key would let a retry run it again. The claim lapses with its
+        # lease instead, and repeats meanwhile get 409.
+        logger.warning("Idempotency key's answer not kept; the key stays claimed for its lease.")
     return response
+
+
+async def _keep_answer(store: KeyStore, scope: str, token: Any, response: func.HttpResponse, seconds: int) -> bool:
+    """Store the answer; one more attempt after a short pause if the store failed."""
+    body = response.get_body()
+    if len(body) > MAX_KEPT_BYTES:
+        return False
+    for pause in (0.0, STORE_RETRY_PAUSE_SECONDS):
+        await asyncio.sleep(pause)
+        if await _quietly(store.complete(scope, token, response.status_code, body, seconds)):
+            return True
+    return False
 
 
 async def _quietly(call: Awaitable[None]) -> bool:
@@ -190,7 +204,7 @@ class MemoryKeyStore:
 
     A full store forgets only expired keys: forgetting a live one would let its retry run a
     second time (or run beside the first), so a new key that does not fit is a 503 instead,
-    and an answer that does not fit is not kept (the key is released, as after a 5xx).
+    and an answer that does not fit is not kept (the key stays claimed until its lease lapses).
     """
 
     def __init__(

@@ -117,6 +117,12 @@ class TableKeyStore:
                 return Claim(Outcome.PROCEED, token=created["etag"])
             except ResourceExistsError:
                 pass
+            except ResourceNotFoundError:  # the table itself is gone (deleted by hand)
+                if not self._table_ready:  # just created again, and still missing (being deleted)
+                    raise StoreUnavailable("The idempotency table is not available yet; try again shortly.") from None
+                self._table_ready = False
+                await self._ensure_table()
+                continue
             try:
                 row = await self._call(self._client.get_entity(key, ROW_KEY))
             except ResourceNotFoundError:
@@ -139,7 +145,7 @@ class TableKeyStore:
             if not row["Status"]:
                 return Claim(Outcome.RUNNING)
             return Claim(Outcome.REPLAY, int(row["Status"]), _join_body(row))
-        return Claim(Outcome.RUNNING)
+        return Claim(Outcome.RUNNING)  # others keep taking and releasing it: still in use
 
     async def complete(self, key: str, token: Any, status: int, body: bytes, keep_seconds: float) -> None:
         from azure.core import MatchConditions

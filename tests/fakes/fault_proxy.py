@@ -4,6 +4,7 @@ Each request meets the next fault of a seeded random schedule: pass, drop the co
 answer 500 or 503 without forwarding, wait two seconds, or forward and *then* answer 500 (the
 message was delivered, but the caller cannot know: the shape that makes retries duplicate).
 The Host header is kept, so the emulator checks the SDK's signed audience as if called directly.
+With ``only_methods``, requests of other methods always pass.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections import Counter
 
 import aiohttp
 from aiohttp import web
+from yarl import URL
 
 from tests.fakes.loopback import serve_on_loopback
 
@@ -22,8 +24,16 @@ HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length"
 
 
 class FaultProxy:
-    def __init__(self, upstream_port: int, *, seed: int = 7, weights: dict[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        upstream_port: int,
+        *,
+        seed: int = 7,
+        weights: dict[str, int] | None = None,
+        only_methods: frozenset[str] | None = None,
+    ) -> None:
         self.upstream = f"http://127.0.0.1:{upstream_port}"
+        self.only_methods = only_methods
         self.random = random.Random(seed)
         self.weights = weights or {"pass": 5, "drop": 1, "500": 1, "503": 1, "delay": 1, "forward_then_500": 1}
         self.injected: Counter[str] = Counter()
@@ -49,6 +59,8 @@ class FaultProxy:
         return self.random.choices(kinds, weights=[self.weights[k] for k in kinds])[0]
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if self.only_methods is not None and request.method not in self.only_methods:
+            return await self._forward(request)
         fault = self._next_fault()
         self.injected[fault] += 1
         if fault == "drop":
@@ -69,7 +81,11 @@ class FaultProxy:
         assert self._session is not None
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS}
         async with self._session.request(
-            request.method, self.upstream + request.raw_path, headers=headers, data=await request.read()
+            request.method,
+            URL(self.upstream + request.raw_path, encoded=True),  # as sent: signatures cover the path
+            headers=headers,
+            data=await request.read(),
+            skip_auto_headers=("Content-Type",),  # a signed request's empty Content-Type stays empty
         ) as upstream:
             body = await upstream.read()
             out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_HEADERS}

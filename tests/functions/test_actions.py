@@ -13,11 +13,13 @@ from typing import Any
 import aiohttp
 import pytest
 import websockets
+from aiohttp import web
 from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient
 
 from emulator import DEFAULT_ACCESS_KEY as KEY
 from tests.conftest import Stack
 from tests.fakes.black_hole import start_black_hole
+from tests.fakes.loopback import serve_on_loopback
 from tests.support import TEST_KEY, BackgroundLoop
 
 JSON_PROTOCOL = "json.webpubsub.azure.v1"
@@ -366,22 +368,58 @@ async def test_unknown_hub_and_missing_key(stack: Stack) -> None:
         assert response.status == 401
 
 
+async def start_answers_once_then_silent() -> tuple[web.AppRunner, int, list[bytes]]:
+    """A service that accepts the first call and never answers the later ones: an outage mid-batch."""
+    bodies: list[bytes] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        bodies.append(await request.read())
+        if len(bodies) > 1:
+            await asyncio.sleep(30)
+        return web.Response(status=202)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner, port = await serve_on_loopback(app)
+    return runner, port, bodies
+
+
 async def test_items_not_started_before_the_batch_deadline_are_not_run(
     stack: Stack, background: BackgroundLoop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A service that accepts connections and never answers: each call takes the whole 5 s deadline."""
-
-    server = background.run(start_black_hole())
-    port = server.sockets[0].getsockname()[1]
+    """Item 1 waits out the client's 5 s deadline; item 2, due after the 1 s batch deadline, is not sent."""
+    runner, port, bodies = background.run(start_answers_once_then_silent())
     monkeypatch.setenv("WebPubSubConnectionString", f"Endpoint=http://127.0.0.1;Port={port};AccessKey={KEY};")
     monkeypatch.setenv("ActionsDeadlineSeconds", "1")
     try:
         status, body = await post_actions(stack, [{"actionName": "sendToAll", "data": str(i)} for i in range(3)])
     finally:
-        background.call(server.close)
+        background.run(runner.cleanup())
     assert status == 207
-    assert [(r["status"], r["error"]["code"]) for r in body["results"]] == [(503, "UpstreamUnavailable")] * 3
-    assert [r["error"]["message"].startswith("Not run") for r in body["results"]] == [False, True, True]
+    assert statuses(body) == [202, 503, 503]
+    assert [r["error"]["message"].startswith("Not run") for r in body["results"][1:]] == [False, True]
+    assert b"2" not in bodies and bodies[:2] == [b"0", b"1"]
+
+
+async def test_a_batch_that_did_nothing_for_want_of_the_service_is_503_and_its_key_runs_again(
+    stack: Stack, background: BackgroundLoop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not a 207 replayed for an hour: nothing ran, so the answer is 503 and the key is free again."""
+    group, key = unique("g"), f"key-{uuid.uuid4()}"
+    batch = [{"actionName": "sendToGroup", "group": group, "data": "once"}]
+    server = background.run(start_black_hole())
+    port = server.sockets[0].getsockname()[1]
+    with monkeypatch.context() as outage:
+        outage.setenv("WebPubSubConnectionString", f"Endpoint=http://127.0.0.1;Port={port};AccessKey={KEY};")
+        try:
+            status, body = await post_actions(stack, batch, headers={"Idempotency-Key": key})
+        finally:
+            background.call(server.close)
+    assert (status, body["error"]["code"]) == (503, "UpstreamUnavailable")
+    async with clients(stack, "ann", groups=(group,)) as [ann]:
+        status, body = await post_actions(stack, batch, headers={"Idempotency-Key": key})
+        assert (status, statuses(body)) == (200, [202])
+        assert (await ann.next())["data"] == "once"
 
 
 @pytest.mark.parametrize(

@@ -284,6 +284,24 @@ async def test_table_rows_expire_and_only_the_owner_completes(azurite: Azurite) 
     assert (replay.outcome, replay.status, replay.body) == (Outcome.REPLAY, 202, big)
 
 
+async def test_a_deleted_table_is_created_again_on_the_next_claim(azurite: Azurite) -> None:
+    """Someone deleted the table while the app ran: keys must not fail with 500 until a restart."""
+    from azure.data.tables.aio import TableServiceClient
+
+    table = f"Keys{uuid.uuid4().hex[:12]}"
+    settings = load_idempotency_settings({"AzureWebJobsStorage": azurite.connection_string, "IdempotencyTable": table})
+    store = table_store(settings)
+    assert (await store.claim(uuid.uuid4().hex, "fp", 60)).outcome is Outcome.PROCEED
+    async with TableServiceClient.from_connection_string(azurite.connection_string) as service:
+        await service.delete_table(table)
+    key = uuid.uuid4().hex
+    first = await store.claim(key, "fp", 60)
+    assert first.outcome is Outcome.PROCEED
+    await store.complete(key, first.token, 202, b"kept", keep_seconds=60)
+    replay = await store.claim(key, "fp", 60)
+    assert (replay.outcome, replay.body) == (Outcome.REPLAY, b"kept")
+
+
 @pytest.mark.parametrize(
     "value",
     [
@@ -321,6 +339,25 @@ async def test_an_unreachable_key_store_is_a_503_and_nothing_is_sent(
         assert (status, json.loads(body)["error"]["code"]) == (503, "StoreUnavailable")
         assert int(headers["Retry-After"]) > 0
         assert await client.quiet()
+
+
+async def test_an_answer_the_store_fails_to_keep_never_lets_a_retry_run_again(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, azurite: Azurite
+) -> None:
+    """The claim is stored, saving the answer fails (every PATCH is a 503): the publish ran, so its
+    key must stay claimed; a retry gets 409 rather than a second delivery."""
+    user, key = f"u-{uuid.uuid4().hex[:6]}", new_key()
+    failing_saves = FaultProxy(azurite.port, weights={"503": 1}, only_methods=frozenset({"PATCH"}))
+    await failing_saves.start()
+    storage = azurite.connection_string.replace(f":{azurite.port}/", f":{failing_saves.port}/")
+    monkeypatch.setenv("AzureWebJobsStorage", storage)
+    async with AsyncExitStack() as exits, clients(stack, user) as [client], aiohttp.ClientSession() as http:
+        exits.push_async_callback(failing_saves.stop)
+        assert (await post(http, stack, f"/api/publish?user={user}", b"once", key))[0] == 202
+        assert failing_saves.injected["503"] >= 1
+        status, body, headers = await post(http, stack, f"/api/publish?user={user}", b"once", key)
+        assert (status, json.loads(body)["error"]["code"], headers["Retry-After"]) == (409, "Conflict", "1")
+        assert [json.loads(await client.socket.recv())["data"]] == ["once"] and await client.quiet()
 
 
 async def test_keys_and_bodies_reach_no_log_line(stack: Stack, store: str, caplog: pytest.LogCaptureFixture) -> None:
