@@ -101,7 +101,7 @@ class DevHost:
     async def start(self) -> None:
         if not self.functions:
             self.load()
-        http_guard.quiet_resource_exhaustion()
+        http_guard.install_log_filters()
         # Room for long request lines, so that the 4 KB URL rule below answers (414), not the parser.
         self._runner = web.AppRunner(
             self.build_app(),

@@ -10,6 +10,9 @@
   :data:`BODY_GRACE_SECONDS`, as Kestrel's ``MinRequestBodyDataRate``; slower is a 408.
 * Running out of file descriptors makes asyncio report every failed ``accept``; the reports
   are kept to one a minute (:class:`OncePerInterval`).
+* aiohttp logs a request its parser refuses (a control byte in a header, say) with a traceback
+  that quotes the offending line, bearer token and all; :class:`WithoutRequestBytes` keeps the
+  record and drops the quote.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import time
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 HEADER_TIMEOUT_SECONDS = 30.0
 MIN_BODY_RATE = 240  # bytes per second
@@ -109,11 +113,25 @@ class OncePerInterval(logging.Filter):
         return True
 
 
+class WithoutRequestBytes(logging.Filter):
+    """Turns aiohttp's report of an unparsable request into one line naming the error's kind."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            record.msg, record.args = "Refused a malformed HTTP request (%s %s)", (error.code, type(error).__name__)
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 _RESOURCE_FILTER = OncePerInterval()
+_REQUEST_BYTES_FILTER = WithoutRequestBytes()
 
 
-def quiet_resource_exhaustion() -> None:
-    """Install the filter on asyncio's logger once per process."""
-    asyncio_logger = logging.getLogger("asyncio")
-    if _RESOURCE_FILTER not in asyncio_logger.filters:
-        asyncio_logger.addFilter(_RESOURCE_FILTER)
+def install_log_filters() -> None:
+    """Install the filters once per process: asyncio's resource reports, aiohttp's parser errors."""
+    for logger_name, log_filter in (("asyncio", _RESOURCE_FILTER), ("aiohttp.server", _REQUEST_BYTES_FILTER)):
+        target = logging.getLogger(logger_name)
+        if log_filter not in target.filters:
+            target.addFilter(log_filter)

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from emulator.clients import KEEPALIVE_SECONDS, ClientEndpoint
 from emulator.events import DEFAULT_TIMEOUT_SECONDS, EventHandlers
-from emulator.http_guard import HEADER_TIMEOUT_SECONDS, host_guard, quiet_resource_exhaustion
+from emulator.http_guard import HEADER_TIMEOUT_SECONDS, host_guard, install_log_filters
 from emulator.hub_settings import HubSettings
 from emulator.model import RECOVERY_SECONDS, Service
 from emulator.rest import RestApi
@@ -137,7 +137,7 @@ class Emulator:
         return f"Endpoint=http://{self.public_host};Port={self.port};AccessKey={self.access_key};Version=1.0;"
 
     async def start(self) -> None:
-        quiet_resource_exhaustion()
+        install_log_filters()
         self._runner = web.AppRunner(
             self.app,
             access_log=None,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
 import aiohttp
 import jwt
+import pytest
 
 from emulator import DEFAULT_ACCESS_KEY
 from tests.audit import Capture, SecretAudit
@@ -57,3 +59,24 @@ async def test_app_flows_leak_nothing(stack: Stack) -> None:
         logging.getLogger().removeHandler(handler)
     assert any(c.source.startswith("log:shared.invocation") for c in audit.captures)  # it did watch the logs
     assert audit.violations() == []
+
+
+@pytest.mark.parametrize("server", ["dev host", "emulator"])
+async def test_a_header_the_parser_refuses_is_not_quoted_in_the_log(
+    stack: Stack, server: str, log_lines: list[str]
+) -> None:
+    """aiohttp's parser quotes the refused header line, bearer token and all, in its traceback."""
+    port = stack.host.port if server == "dev host" else stack.emulator.port
+    token = f"eyJsecret{TEST_KEY}.payload.signature"
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(
+            f"GET /api/negotiate HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\x01\r\n\r\n".encode()
+        )
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    assert answer.startswith(b"HTTP/1.0 400") or answer.startswith(b"HTTP/1.1 400")
+    assert any("Refused a malformed HTTP request (400 BadHttpMessage)" in line for line in log_lines)
+    assert not any(token in line or "Traceback" in line for line in log_lines)
