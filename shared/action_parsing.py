@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from shared.actions import Action, Read, segment, send_action
+from shared.actions import MAX_QUERY_CHARACTERS, Action, Read, encode_query, segment, send_action
 from shared.errors import AppError
 from shared.validation import (
     MAX_MESSAGE_BYTES,
@@ -271,4 +271,21 @@ def parse_action(item: Any) -> Action:
     unknown = fields.unknown()
     if unknown:
         raise InvalidField(unknown[0][:64], f"{name} takes no field named {json.dumps(unknown[0][:64])}.")
+    _check_query_length(action)
     return dataclasses.replace(action, name=name)
+
+
+def _check_query_length(action: Action) -> None:
+    """Lists and filters travel in the URL: refused here, before any item runs, rather than by
+    the service after the items before this one ran."""
+    if len(encode_query(action.query)) <= MAX_QUERY_CHARACTERS:
+        return
+    sizes: dict[str, int] = {}
+    for name, value in action.query:
+        sizes[name] = sizes.get(name, 0) + len(encode_query(((name, value),)))
+    largest = max(sizes, key=sizes.__getitem__)
+    raise InvalidField(
+        largest,
+        f"The action's {largest} is too long for a URL (over {MAX_QUERY_CHARACTERS} characters once encoded); "
+        "split it into several actions.",
+    )

@@ -10,7 +10,16 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
+
+# ASP.NET Core's default request-line limit (Kestrel MaxRequestLineSize) is 8 KiB; the service's
+# own front end does not document one, so an action's query stays well inside it.
+MAX_QUERY_CHARACTERS = 7 * 1024
+
+
+def encode_query(pairs: tuple[tuple[str, str], ...]) -> str:
+    """Percent-encoded as the SDK encodes it (space as ``%20``), since the signed audience includes it."""
+    return urlencode(pairs, quote_via=quote, safe="")
 
 
 class Read(enum.Enum):

@@ -20,6 +20,7 @@ from shared.service import perform
 from shared.settings import Settings, load_settings
 from shared.validation import (
     check_message_size,
+    check_utf8,
     parse_content_type,
     parse_json_body,
     parse_ttl,
@@ -57,6 +58,8 @@ def parse_publish_request(
     check_message_size(body)
     if content_type == "application/json":
         parse_json_body(body)
+    elif content_type == "text/plain":
+        check_utf8(body)
     excluded = tuple(validate_identifier(c, "connection id") for c in query.many("excluded"))
     odata_filter = query.single("filter")
     if excluded and target.type in ("user", "connection"):

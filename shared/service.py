@@ -19,9 +19,9 @@ import os
 import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
-from shared.actions import Action, Read
+from shared.actions import Action, Read, encode_query
 from shared.errors import BadRequest, NotFound, UpstreamRejected, UpstreamUnavailable
 from shared.settings import ServiceAccess
 from shared.tokens import ClientAccess, access_from_service_token
@@ -113,14 +113,13 @@ async def perform(access: ServiceAccess, hub: str, action: Action) -> Any:
     """Run one action; return ``None`` for a change, a bool for an exists check, or a list.
 
     Bodies go as they are, with their content type (the SDK's ``send_to_*`` re-encode JSON).
-    The query is percent-encoded as the SDK encodes it, since the signed audience includes it.
     """
     from azure.core.rest import HttpRequest
 
     client = service_client(access, hub)
     if action.read is Read.CONNECTIONS:
         return await _within_deadline(_list_connections(client, action, access))
-    query = urlencode((("api-version", API_VERSION), *action.query), quote_via=quote, safe="")
+    query = encode_query((("api-version", API_VERSION), *action.query))
     headers = {"Content-Type": action.content_type} if action.content_type else {}
     path = f"/api/hubs/{quote(hub, safe='')}/{action.path}?{query}"
     request = HttpRequest(action.method, path, headers=headers, content=action.body)

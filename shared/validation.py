@@ -147,12 +147,31 @@ def parse_json_body(body: bytes) -> Any:
         ) from None
 
 
+UTF8_CHARSETS = ("utf-8", "utf8", "us-ascii")  # ASCII is UTF-8 too
+
+
 def parse_content_type(header: str | None, accepted: tuple[str, ...] = ACCEPTED_CONTENT_TYPES) -> str:
-    """The media type without parameters, if it is one of ``accepted`` (``charset`` is fine)."""
-    media_type = (header or "").split(";", 1)[0].strip().lower()
+    """The media type without parameters, if it is one of ``accepted``.
+
+    Text travels to clients as UTF-8, so a ``charset`` other than UTF-8 is refused rather than
+    delivered as replacement characters.
+    """
+    media_type, *parameters = (header or "").split(";")
+    media_type = media_type.strip().lower()
     if media_type not in accepted:
         raise UnsupportedMediaType("Content-Type must be one of " + ", ".join(accepted) + ".")
+    for parameter in parameters:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in UTF8_CHARSETS:
+            raise UnsupportedMediaType("Send text as UTF-8 (charset=utf-8).")
     return media_type
+
+
+def check_utf8(body: bytes) -> None:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("A text/plain body must be UTF-8 text.") from None
 
 
 def is_secure_url(url: str) -> bool:

@@ -23,6 +23,7 @@ from tests.fakes.loopback import serve_on_loopback
 from tests.support import TEST_KEY, BackgroundLoop
 
 JSON_PROTOCOL = "json.webpubsub.azure.v1"
+SEND = {"actionName": "sendToAll", "data": "x"}
 
 
 class Client:
@@ -339,6 +340,18 @@ async def test_a_failing_item_does_not_stop_the_others(stack: Stack) -> None:
             "Action 1, field data",
         ),
         (b'{"actionName":"sendToAll","actionName":"groupExists","group":"g"}', "application/json", 400, "name once"),
+        (
+            json.dumps([{"actionName": "sendToAll", "data": "x"}, {**SEND, "excluded": ["c" * 40] * 200}]).encode(),
+            "application/json",
+            400,
+            "Action 1, field excluded: The action's excluded is too long for a URL",
+        ),
+        (
+            json.dumps({**SEND, "filter": "userId eq '" + "é" * 2000 + "'"}).encode(),
+            "application/json",
+            400,
+            "field filter: The action's filter is too long for a URL",
+        ),
         (b'{"actionName":"sendToUser","userId":"u","data":"x","excluded":["c"]}', "application/json", 400, "excluded"),
         (b'{"actionName":"sendToAll","data":"***","dataType":"binary"}', "application/json", 400, "base64"),
         (b'{"actionName":"sendToAll","data":"QUJD====","dataType":"binary"}', "application/json", 400, "base64"),

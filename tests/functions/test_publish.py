@@ -144,6 +144,8 @@ async def test_excluded_filter_and_ttl_are_forwarded(app_settings: dict, hub: st
         ("/api/publish?hub=unknown", b"x", "text/plain", 404, "NotFound"),
         ("/api/publish", b"x" * (1024 * 1024 + 1), "text/plain", 413, "PayloadTooLarge"),
         ("/api/publish", b"<p>x</p>", "text/html", 415, "UnsupportedMediaType"),
+        ("/api/publish", "é".encode("latin-1"), "text/plain; charset=iso-8859-1", 415, "UnsupportedMediaType"),
+        ("/api/publish", "é".encode("latin-1"), "text/plain", 400, "BadRequest"),
         ("/api/publish", b"x", None, 415, "UnsupportedMediaType"),
         ("/api/publish?user=u&excluded=c", b"x", "text/plain", 400, "BadRequest"),
         ("/api/publish?connectionId=c&filter=userId%20eq%20%27a%27", b"x", "text/plain", 400, "BadRequest"),
@@ -157,6 +159,11 @@ async def test_bad_requests_get_clear_errors(
     assert set(got_body) == {"error"}
     assert got_body["error"]["code"] == code
     assert got_body["error"]["message"]
+
+
+@pytest.mark.parametrize("content_type", ["text/plain; charset=utf-8", 'text/plain; charset="UTF-8"', "text/plain"])
+async def test_utf8_text_is_accepted_however_its_charset_is_spelled(app_settings: dict, content_type: str) -> None:
+    assert (await call("/api/publish", "é🙂".encode(), content_type))[0] == 202
 
 
 async def test_415_lists_the_accepted_types(app_settings: dict) -> None:

@@ -432,7 +432,8 @@ def actions_cases() -> list[Case]:
     cases += [case(f"dataType {v!r:.20}", {**send, "dataType": v}) for v in [*BAD_FIELD_VALUES, "xml", "JSON"]]
     cases += [case(f"ttl {v!r:.20}", {**send, "ttl": v}) for v in [*BAD_FIELD_VALUES, 301, "5"]]
     cases += [
-        case(f"excluded {v!r:.20}", {**send, "excluded": v}) for v in [*BAD_FIELD_VALUES, [""], [1], ["c"] * 1001]
+        case(f"excluded {v!r:.20}", {**send, "excluded": v})
+        for v in [*BAD_FIELD_VALUES, [""], [1], ["c"] * 1001, ["c" * 1000] * 1000, ["%/?#&" * 200] * 100]
     ]
     cases += [case(f"binary data {v!r}", {**send, "dataType": "binary", "data": v}) for v in BAD_BASE64]
     cases += [
