@@ -7,12 +7,14 @@ servers run on their own loop in a thread, and tests talk to them over real sock
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
+import aiohttp
 import azure.functions as func
 
 T = TypeVar("T")
@@ -69,3 +71,21 @@ def function_request(
         route_params={},
         body=body,
     )
+
+
+Answer = tuple[int, Any, dict[str, str]]  # status, JSON body (None when empty), headers
+Call = Callable[..., Awaitable[Answer]]
+
+
+async def http_call(
+    base_url: str, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+) -> Answer:
+    """One request to a function through the dev host, over loopback HTTP, as a caller sends it."""
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(
+            method, base_url + path, data=body or None, headers=headers or {}, skip_auto_headers=("Content-Type",)
+        ) as response,
+    ):
+        raw = await response.read()
+        return response.status, json.loads(raw) if raw else None, dict(response.headers)

@@ -1,4 +1,4 @@
-"""negotiate, called the way the worker calls it, against the real emulator."""
+"""negotiate through the dev host over HTTP, against the real emulator."""
 
 from __future__ import annotations
 
@@ -9,15 +9,20 @@ import jwt
 import pytest
 import websockets
 
-from negotiate import main as negotiate
-from tests.support import function_request
+from tests.conftest import Stack
+from tests.support import Answer, Call, http_call
 
 KEY = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ABCDEFGH"
 
 
-async def call(path: str, headers: dict[str, str] | None = None, method: str = "GET") -> tuple[int, dict, dict]:
-    response = await negotiate(function_request(method, path, headers=headers))
-    return response.status_code, json.loads(response.get_body() or b"null"), dict(response.headers)
+@pytest.fixture
+def call(stack: Stack, app_settings: dict[str, str]) -> Call:
+    """negotiate through the dev host, over HTTP, with this test's app settings (read per invocation)."""
+
+    async def request(path: str, headers: dict[str, str] | None = None, method: str = "GET") -> Answer:
+        return await http_call(stack.base_url, method, path, headers=headers)
+
+    return request
 
 
 def claims_of(body: dict) -> dict:
@@ -25,7 +30,7 @@ def claims_of(body: dict) -> dict:
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
-async def test_returns_a_url_that_connects(app_settings: dict, hub: str, method: str) -> None:
+async def test_returns_a_url_that_connects(call: Call, app_settings: dict, hub: str, method: str) -> None:
     status, body, headers = await call("/api/negotiate", method=method)
     assert status == 200
     assert headers["Cache-Control"] == "no-store"
@@ -40,14 +45,16 @@ async def test_returns_a_url_that_connects(app_settings: dict, hub: str, method:
     assert connected["userId"] is None
 
 
-async def test_token_minutes_setting(app_settings: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_token_minutes_setting(call: Call, app_settings: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NegotiateTokenMinutes", "5")
     _, body, _ = await call("/api/negotiate")
     claims = claims_of(body)
     assert claims["exp"] - claims["iat"] == 300
 
 
-async def test_user_id_is_refused_unless_allowed(app_settings: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_user_id_is_refused_unless_allowed(
+    call: Call, app_settings: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
     status, body, _ = await call("/api/negotiate?userId=alice")
     assert status == 403
     assert "NegotiateAllowClientUserId" in body["error"]["message"]
@@ -60,7 +67,7 @@ async def test_user_id_is_refused_unless_allowed(app_settings: dict, monkeypatch
 
 
 async def test_app_service_headers_are_ignored_unless_trusted(
-    app_settings: dict, monkeypatch: pytest.MonkeyPatch
+    call: Call, app_settings: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     forged = {"x-ms-client-principal-id": "admin", "x-ms-client-principal-name": "admin@contoso.com"}
     status, body, _ = await call("/api/negotiate", headers=forged)
@@ -74,7 +81,7 @@ async def test_app_service_headers_are_ignored_unless_trusted(
 
 
 async def test_trusted_user_cannot_be_overridden_by_the_query(
-    app_settings: dict, monkeypatch: pytest.MonkeyPatch
+    call: Call, app_settings: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("NegotiateTrustAppServiceAuth", "true")
     monkeypatch.setenv("NegotiateAllowClientUserId", "true")
@@ -83,7 +90,9 @@ async def test_trusted_user_cannot_be_overridden_by_the_query(
     assert body["error"]["code"] == "Forbidden"
 
 
-async def test_require_user_answers_401_without_one(app_settings: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_require_user_answers_401_without_one(
+    call: Call, app_settings: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("NegotiateRequireUser", "true")
     status, body, _ = await call("/api/negotiate")
     assert status == 401
@@ -91,13 +100,17 @@ async def test_require_user_answers_401_without_one(app_settings: dict, monkeypa
     assert "NegotiateRequireUser" in body["error"]["message"]
 
 
-async def test_roles_setting_goes_into_every_token(app_settings: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_roles_setting_goes_into_every_token(
+    call: Call, app_settings: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("NegotiateRoles", "webpubsub.joinLeaveGroup.lobby, webpubsub.sendToGroup.lobby")
     _, body, _ = await call("/api/negotiate")
     assert claims_of(body)["role"] == ["webpubsub.joinLeaveGroup.lobby", "webpubsub.sendToGroup.lobby"]
 
 
-async def test_groups_only_as_the_setting_allows(app_settings: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_groups_only_as_the_setting_allows(
+    call: Call, app_settings: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
     status, body, _ = await call("/api/negotiate?group=lobby")
     assert status == 403
     assert "NegotiateAllowedGroups" in body["error"]["message"]
@@ -109,7 +122,7 @@ async def test_groups_only_as_the_setting_allows(app_settings: dict, monkeypatch
     assert status == 403
 
 
-async def test_hub_rules(app_settings: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_hub_rules(call: Call, app_settings: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     status, body, _ = await call("/api/negotiate?hub=other")
     assert (status, body["error"]["code"]) == (404, "NotFound")
     status, body, _ = await call("/api/negotiate?hub=bad%20hub")
@@ -120,7 +133,7 @@ async def test_hub_rules(app_settings: dict, monkeypatch: pytest.MonkeyPatch) ->
     assert body["baseUrl"].endswith("/client/hubs/other")
 
 
-async def test_mqtt_protocol_url(app_settings: dict, hub: str) -> None:
+async def test_mqtt_protocol_url(call: Call, app_settings: dict, hub: str) -> None:
     status, body, _ = await call("/api/negotiate?protocol=mqtt")
     assert status == 200
     assert body["baseUrl"].endswith(f"/clients/mqtt/hubs/{hub}")
@@ -128,13 +141,15 @@ async def test_mqtt_protocol_url(app_settings: dict, hub: str) -> None:
     assert status == 400
 
 
-async def test_repeated_single_parameters_are_refused(app_settings: dict) -> None:
+async def test_repeated_single_parameters_are_refused(call: Call, app_settings: dict) -> None:
     status, body, _ = await call("/api/negotiate?hub=a&hub=b")
     assert status == 400
     assert "more than once" in body["error"]["message"]
 
 
-async def test_missing_connection_settings_is_a_clear_500(app_settings: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_missing_connection_settings_is_a_clear_500(
+    call: Call, app_settings: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("WebPubSubConnectionString")
     status, body, _ = await call("/api/negotiate")
     assert status == 500
@@ -143,7 +158,7 @@ async def test_missing_connection_settings_is_a_clear_500(app_settings: dict, mo
 
 
 async def test_malformed_connection_string_never_echoes_the_key(
-    app_settings: dict, monkeypatch: pytest.MonkeyPatch, log_lines: list[str]
+    call: Call, app_settings: dict, monkeypatch: pytest.MonkeyPatch, log_lines: list[str]
 ) -> None:
     monkeypatch.setenv("WebPubSubConnectionString", f"Endpoint=nowhere;AccessKey={KEY}")
     status, body, _ = await call("/api/negotiate")

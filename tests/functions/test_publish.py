@@ -1,4 +1,4 @@
-"""publish, called the way the worker calls it, delivering through the real emulator."""
+"""publish through the dev host over HTTP, delivering through the real emulator."""
 
 from __future__ import annotations
 
@@ -11,17 +11,22 @@ import websockets
 from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient
 
 from emulator import Emulator
-from publish import main as publish
-from tests.support import function_request
+from tests.conftest import Stack
+from tests.support import TEST_KEY, Answer, Call, http_call
 
 KEY = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ABCDEFGH"
 JSON_PROTOCOL = "json.webpubsub.azure.v1"
 
 
-async def call(path: str, body: bytes, content_type: str | None = "text/plain") -> tuple[int, dict, dict]:
-    headers = {"Content-Type": content_type} if content_type else {}
-    response = await publish(function_request("POST", path, body=body, headers=headers))
-    return response.status_code, json.loads(response.get_body() or b"null"), dict(response.headers)
+@pytest.fixture
+def call(stack: Stack, app_settings: dict[str, str]) -> Call:
+    """publish through the dev host, over HTTP, with this test's app settings (read per invocation)."""
+
+    async def post(path: str, body: bytes, content_type: str | None = "text/plain") -> Answer:
+        headers = {"x-functions-key": TEST_KEY, **({"Content-Type": content_type} if content_type else {})}
+        return await http_call(stack.base_url, "POST", path, body, headers)
+
+    return post
 
 
 async def client_url(connection_string: str, hub: str, **options: object) -> str:
@@ -41,7 +46,7 @@ async def nothing_arrives(socket: websockets.ClientConnection) -> bool:
     return False
 
 
-async def test_publish_to_all_reaches_plain_and_json_clients(app_settings: dict, hub: str) -> None:
+async def test_publish_to_all_reaches_plain_and_json_clients(call: Call, app_settings: dict, hub: str) -> None:
     url = await client_url(app_settings["WebPubSubConnectionString"], hub)
     async with websockets.connect(url) as plain, websockets.connect(url, subprotocols=[JSON_PROTOCOL]) as typed:
         await receive(typed)  # connected
@@ -68,7 +73,14 @@ async def test_publish_to_all_reaches_plain_and_json_clients(app_settings: dict,
     ],
 )
 async def test_content_types_are_forwarded_byte_for_byte(
-    app_settings: dict, hub: str, content_type: str, payload: bytes, plain_frame: object, data_type: str, data: object
+    call: Call,
+    app_settings: dict,
+    hub: str,
+    content_type: str,
+    payload: bytes,
+    plain_frame: object,
+    data_type: str,
+    data: object,
 ) -> None:
     url = await client_url(app_settings["WebPubSubConnectionString"], hub)
     async with websockets.connect(url) as plain, websockets.connect(url, subprotocols=[JSON_PROTOCOL]) as typed:
@@ -80,7 +92,7 @@ async def test_content_types_are_forwarded_byte_for_byte(
         assert (envelope["dataType"], envelope["data"]) == (data_type, data)
 
 
-async def test_publish_to_group_user_and_connection(app_settings: dict, hub: str) -> None:
+async def test_publish_to_group_user_and_connection(call: Call, app_settings: dict, hub: str) -> None:
     connection_string = app_settings["WebPubSubConnectionString"]
     lobby_url = await client_url(connection_string, hub, user_id="ann", groups=["lobby"])
     other_url = await client_url(connection_string, hub, user_id="bob")
@@ -108,7 +120,7 @@ async def test_publish_to_group_user_and_connection(app_settings: dict, hub: str
         assert await nothing_arrives(ann)
 
 
-async def test_excluded_filter_and_ttl_are_forwarded(app_settings: dict, hub: str) -> None:
+async def test_excluded_filter_and_ttl_are_forwarded(call: Call, app_settings: dict, hub: str) -> None:
     connection_string = app_settings["WebPubSubConnectionString"]
     async with (
         websockets.connect(await client_url(connection_string, hub, user_id="a"), subprotocols=[JSON_PROTOCOL]) as a,
@@ -152,7 +164,7 @@ async def test_excluded_filter_and_ttl_are_forwarded(app_settings: dict, hub: st
     ],
 )
 async def test_bad_requests_get_clear_errors(
-    app_settings: dict, path: str, body: bytes, content_type: str | None, status: int, code: str
+    call: Call, app_settings: dict, path: str, body: bytes, content_type: str | None, status: int, code: str
 ) -> None:
     got_status, got_body, _ = await call(path, body, content_type)
     assert got_status == status
@@ -162,17 +174,19 @@ async def test_bad_requests_get_clear_errors(
 
 
 @pytest.mark.parametrize("content_type", ["text/plain; charset=utf-8", 'text/plain; charset="UTF-8"', "text/plain"])
-async def test_utf8_text_is_accepted_however_its_charset_is_spelled(app_settings: dict, content_type: str) -> None:
+async def test_utf8_text_is_accepted_however_its_charset_is_spelled(
+    call: Call, app_settings: dict, content_type: str
+) -> None:
     assert (await call("/api/publish", "é🙂".encode(), content_type))[0] == 202
 
 
-async def test_415_lists_the_accepted_types(app_settings: dict) -> None:
+async def test_415_lists_the_accepted_types(call: Call, app_settings: dict) -> None:
     _, body, _ = await call("/api/publish", b"x", "text/html")
     for accepted in ("text/plain", "application/json", "application/octet-stream"):
         assert accepted in body["error"]["message"]
 
 
-async def test_invalid_filter_refused_by_the_service_is_a_400(app_settings: dict) -> None:
+async def test_invalid_filter_refused_by_the_service_is_a_400(call: Call, app_settings: dict) -> None:
     status, body, _ = await call("/api/publish?filter=userId%20eq", b"x")
     assert status == 400
     assert body["error"]["code"] == "BadRequest"
@@ -180,7 +194,7 @@ async def test_invalid_filter_refused_by_the_service_is_a_400(app_settings: dict
 
 
 async def test_wrong_key_is_502_without_leaking_it(
-    app_settings: dict, monkeypatch: pytest.MonkeyPatch, shared_emulator: Emulator, log_lines: list[str]
+    call: Call, app_settings: dict, monkeypatch: pytest.MonkeyPatch, shared_emulator: Emulator, log_lines: list[str]
 ) -> None:
     wrong_key = "WRONGKEYWRONGKEYWRONGKEYWRONGKEYWRONGKEY1234"
     monkeypatch.setenv(
@@ -194,7 +208,9 @@ async def test_wrong_key_is_502_without_leaking_it(
     assert "Bearer" not in text
 
 
-async def test_unreachable_service_is_503_with_retry_after(app_settings: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_unreachable_service_is_503_with_retry_after(
+    call: Call, app_settings: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async with Emulator(port=0) as doomed:
         port = doomed.port
     monkeypatch.setenv("WebPubSubConnectionString", f"Endpoint=http://127.0.0.1;Port={port};AccessKey={KEY};")
@@ -209,7 +225,7 @@ async def test_unreachable_service_is_503_with_retry_after(app_settings: dict, m
 
 @pytest.mark.parametrize("endpoint", ["http://127.0.0.1:99999", "http://127.0.0.1:80x", "http://[::1"])
 async def test_a_malformed_connection_string_is_a_configuration_error(
-    app_settings: dict, monkeypatch: pytest.MonkeyPatch, endpoint: str
+    call: Call, app_settings: dict, monkeypatch: pytest.MonkeyPatch, endpoint: str
 ) -> None:
     monkeypatch.setenv("WebPubSubConnectionString", f"Endpoint={endpoint};AccessKey={KEY};")
     status, body, _ = await call("/api/publish", b"x")
