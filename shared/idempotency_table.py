@@ -5,6 +5,10 @@ insert-if-absent; an expired row is taken over with an ETag-conditional replace,
 completion or release only happens while the row still has our claim's ETag. So two
 instances never both run the same key. The answer body is kept in binary properties of at
 most 64 KiB each (the service's limit); an answer too large to keep is not kept.
+
+Table Storage has no expiry of its own: a claim now and then (at most once a minute per
+instance) starts a sweep in the background that deletes up to :data:`SWEEP_ROWS` expired rows,
+each only if unchanged since it was read, so the table does not grow with every key ever used.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import base64
 import binascii
 import contextlib
 import logging
+import time
 import weakref
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -35,6 +40,9 @@ CALL_DEADLINE_SECONDS = 5.0
 CHUNK_BYTES = 64 * 1024
 MAX_CHUNKS = -(-MAX_KEPT_BYTES // CHUNK_BYTES)  # with the other properties, well under the 1 MiB entity limit
 CLAIM_ATTEMPTS = 3
+SWEEP_INTERVAL_SECONDS = 60.0
+SWEEP_ROWS = 1000
+SWEEP_DEADLINE_SECONDS = 30.0
 ROW_KEY = "key"
 CLIENT_OPTIONS: dict[str, Any] = {"connection_timeout": 2, "read_timeout": 4, "retry_total": 1}
 
@@ -93,8 +101,14 @@ class TableKeyStore:
         self._client = client
         self._credential = credential
         self._table_ready = False
+        self._last_sweep = time.monotonic()  # the first sweep a minute after start
+        self._sweep: asyncio.Task[None] | None = None
 
     async def close(self) -> None:
+        if self._sweep is not None:
+            self._sweep.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweep
         await self._client.close()
         if self._credential is not None:
             await self._credential.close()
@@ -114,6 +128,7 @@ class TableKeyStore:
         for _ in range(CLAIM_ATTEMPTS):
             try:
                 created = await self._call(self._client.create_entity(running))
+                self._sweep_now_and_then()
                 return Claim(Outcome.PROCEED, token=created["etag"])
             except ResourceExistsError:
                 pass
@@ -174,6 +189,47 @@ class TableKeyStore:
             await self._call(
                 self._client.delete_entity(key, ROW_KEY, etag=token, match_condition=MatchConditions.IfNotModified)
             )
+
+    async def sweep_expired(self, limit: int = SWEEP_ROWS) -> int:
+        """Delete up to ``limit`` rows whose time has passed; returns how many went."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+
+        deleted = 0
+        async with asyncio.timeout(SWEEP_DEADLINE_SECONDS):
+            rows = self._client.query_entities(
+                "ExpiresAt lt @now", parameters={"now": _now()}, select=["PartitionKey"], results_per_page=limit
+            )
+            async for row in rows:
+                # Claimed again (or deleted) since it was read: it stays as it is.
+                with contextlib.suppress(ResourceModifiedError, ResourceNotFoundError):
+                    await self._call(
+                        self._client.delete_entity(
+                            row["PartitionKey"],
+                            ROW_KEY,
+                            etag=row.metadata["etag"],
+                            match_condition=MatchConditions.IfNotModified,
+                        )
+                    )
+                    deleted += 1
+                if deleted >= limit:
+                    break
+        return deleted
+
+    def _sweep_now_and_then(self) -> None:
+        now = time.monotonic()
+        if now - self._last_sweep < SWEEP_INTERVAL_SECONDS or (self._sweep is not None and not self._sweep.done()):
+            return
+        self._last_sweep = now
+        self._sweep = asyncio.create_task(self._sweep_quietly())
+
+    async def _sweep_quietly(self) -> None:
+        from azure.core.exceptions import AzureError
+
+        try:
+            await self.sweep_expired()
+        except (AzureError, StoreUnavailable, TimeoutError) as error:
+            logger.warning("Idempotency table sweep stopped: %s", type(error).__name__)
 
     async def _ensure_table(self) -> None:
         if self._table_ready:

@@ -284,6 +284,25 @@ async def test_table_rows_expire_and_only_the_owner_completes(azurite: Azurite) 
     assert (replay.outcome, replay.status, replay.body) == (Outcome.REPLAY, 202, big)
 
 
+async def test_the_sweep_deletes_expired_rows_and_keeps_live_ones(azurite: Azurite) -> None:
+    """Table Storage has no expiry: without the sweep, every key ever used would stay forever."""
+    from azure.data.tables.aio import TableClient
+
+    table = f"Keys{uuid.uuid4().hex[:12]}"
+    settings = load_idempotency_settings({"AzureWebJobsStorage": azurite.connection_string, "IdempotencyTable": table})
+    store = table_store(settings)
+    expired, live, running = [uuid.uuid4().hex for _ in range(3)], uuid.uuid4().hex, uuid.uuid4().hex
+    for key in [*expired, live]:
+        claim = await store.claim(key, "fp", 60)
+        await store.complete(key, claim.token, 202, b"x", keep_seconds=0 if key in expired else 600)
+    await store.claim(running, "fp", 600)  # still running: its lease has not run out
+    assert await store.sweep_expired() == 3
+    async with TableClient.from_connection_string(azurite.connection_string, table) as rows:
+        left = sorted([row["PartitionKey"] async for row in rows.list_entities()])
+    assert left == sorted([live, running])
+    assert (await store.claim(live, "fp", 60)).outcome is Outcome.REPLAY
+
+
 async def test_a_deleted_table_is_created_again_on_the_next_claim(azurite: Azurite) -> None:
     """Someone deleted the table while the app ran: keys must not fail with 500 until a restart."""
     from azure.data.tables.aio import TableServiceClient
