@@ -41,8 +41,8 @@ RUNNING_LEASE_SECONDS = 120  # a claim whose process died frees itself; longer t
 FUNCTION_KEY_PARAMETER = "code"  # as the Functions host reads it, in any case
 MAX_KEPT_BYTES = 14 * 64 * 1024  # larger answers are not kept (a Table entity holds at most 1 MiB)
 MEMORY_BUDGET_BYTES = 256 * 1024 * 1024  # answers kept in memory, all keys together
-SWEEP_INTERVAL_SECONDS = 1.0
-STORE_RETRY_PAUSE_SECONDS = 0.2  # a full store looks for expired keys at most this often
+SWEEP_INTERVAL_SECONDS = 1.0  # a full store looks for expired keys at most this often
+STORE_RETRY_PAUSE_SECONDS = 0.2  # before the second attempt to save an answer
 
 
 class Outcome(enum.Enum):
