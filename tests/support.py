@@ -7,14 +7,11 @@ servers run on their own loop in a thread, and tests talk to them over real sock
 from __future__ import annotations
 
 import asyncio
-import os
-import select
 import threading
-import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 import azure.functions as func
 
@@ -50,6 +47,40 @@ def unique_hub() -> str:
     return "hub_" + uuid.uuid4().hex[:12]
 
 
+def read_lines(descriptor: int, until: str | int, timeout: float = 20) -> list[str]:
+    """The lines a child process writes to a pipe, up to the first that contains ``until`` (a
+    marker) or until there are ``until`` of them (a count), EOF, or ``timeout`` seconds.
+
+    Each read waits on the descriptor with the deadline, so a child that goes quiet fails the test
+    instead of hanging it (a plain ``readline`` waits for ever). The caller checks what came. Output
+    after the last line returned is not kept: read a child's first lines with this, not with both.
+    """
+    import os
+    import select
+    import time
+
+    deadline = time.monotonic() + timeout
+    lines: list[str] = []
+    pending = b""
+
+    def done() -> bool:
+        return len(lines) >= until if isinstance(until, int) else bool(lines) and until in lines[-1]
+
+    while not done():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([descriptor], [], [], remaining)[0]:
+            break
+        chunk = os.read(descriptor, 65536)
+        if not chunk:
+            break
+        *complete, pending = (pending + chunk).split(b"\n")
+        for line in complete:
+            lines.append(line.decode(errors="replace").rstrip("\r"))
+            if done():
+                break
+    return lines
+
+
 def function_request(
     method: str,
     path: str,
@@ -72,30 +103,3 @@ def function_request(
         route_params={},
         body=body,
     )
-
-
-def read_lines(stream: IO[Any], done: Callable[[list[str]], bool], timeout: float = 20) -> list[str]:
-    """The lines a child process writes to ``stream`` (a pipe), until ``done(lines)``, EOF or ``timeout``.
-
-    Each read waits on the pipe's descriptor with a deadline, so a child that goes quiet fails the
-    test instead of hanging it (a plain ``readline`` waits for ever). The caller checks what came:
-    the lines are returned as they are when the time is up. Output after the last line returned is
-    not kept, so use this for a child's first lines, not together with ``readline`` on it.
-    """
-    descriptor = stream.fileno()
-    deadline = time.monotonic() + timeout
-    lines: list[str] = []
-    pending = b""
-    while not done(lines):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not select.select([descriptor], [], [], remaining)[0]:
-            break
-        chunk = os.read(descriptor, 65536)
-        if not chunk:
-            break
-        *complete, pending = (pending + chunk).split(b"\n")
-        for line in complete:
-            lines.append(line.decode(errors="replace").rstrip("\r"))
-            if done(lines):
-                break
-    return lines

@@ -40,7 +40,7 @@ def start(args: list[str], env: dict[str, str] | None = None, cwd: Path = APP_RO
 
 def read_until(process: subprocess.Popen[str], marker: str, timeout: float = 20) -> list[str]:
     assert process.stdout is not None
-    lines = read_lines(process.stdout, lambda lines: bool(lines) and marker in lines[-1], timeout)
+    lines = read_lines(process.stdout.fileno(), marker, timeout)
     if lines and marker in lines[-1]:
         return lines
     process.kill()

@@ -234,7 +234,7 @@ def test_the_command_line_starts_with_a_good_file_and_names_its_handlers(tmp_pat
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        lines = read_lines(process.stdout, lambda lines: len(lines) >= 3, timeout=30)  # type: ignore[arg-type]
+        lines = read_lines(process.stdout.fileno(), 3, timeout=30)  # type: ignore[union-attr]
     finally:
         process.terminate()
         process.wait(timeout=30)
