@@ -49,6 +49,40 @@ def unique_hub() -> str:
     return "hub_" + uuid.uuid4().hex[:12]
 
 
+def read_lines(descriptor: int, until: str | int, timeout: float = 20) -> list[str]:
+    """The lines a child process writes to a pipe, up to the first that contains ``until`` (a
+    marker) or until there are ``until`` of them (a count), EOF, or ``timeout`` seconds.
+
+    Each read waits on the descriptor with the deadline, so a child that goes quiet fails the test
+    instead of hanging it (a plain ``readline`` waits for ever). The caller checks what came. Output
+    after the last line returned is not kept: read a child's first lines with this, not with both.
+    """
+    import os
+    import select
+    import time
+
+    deadline = time.monotonic() + timeout
+    lines: list[str] = []
+    pending = b""
+
+    def done() -> bool:
+        return len(lines) >= until if isinstance(until, int) else bool(lines) and until in lines[-1]
+
+    while not done():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([descriptor], [], [], remaining)[0]:
+            break
+        chunk = os.read(descriptor, 65536)
+        if not chunk:
+            break
+        *complete, pending = (pending + chunk).split(b"\n")
+        for line in complete:
+            lines.append(line.decode(errors="replace").rstrip("\r"))
+            if done():
+                break
+    return lines
+
+
 def function_request(
     method: str,
     path: str,

@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ import websockets.sync.client
 
 from emulator import DEFAULT_ACCESS_KEY
 from tests.devhost.sample_app import write_function, write_host
-from tests.support import APP_ROOT
+from tests.support import APP_ROOT, read_lines
 
 EXAMPLE_KEY = json.loads((APP_ROOT / "local.settings.example.json").read_text())["Host"]["FunctionKey"]
 
@@ -40,16 +39,10 @@ def start(args: list[str], env: dict[str, str] | None = None, cwd: Path = APP_RO
 
 
 def read_until(process: subprocess.Popen[str], marker: str, timeout: float = 20) -> list[str]:
-    lines: list[str] = []
-    deadline = time.monotonic() + timeout
     assert process.stdout is not None
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line.rstrip("\n"))
-        if marker in line:
-            return lines
+    lines = read_lines(process.stdout.fileno(), marker, timeout)
+    if lines and marker in lines[-1]:
+        return lines
     process.kill()
     pytest.fail(f"{marker!r} never appeared in:\n" + "\n".join(lines))
 

@@ -110,7 +110,13 @@ async def test_only_close_code_1000_ends_a_reliable_connection(
     async with connect(emulator, RELIABLE_PROTOCOL, **{"webpubsub.group": ["g"]}) as socket:
         hello = await receive(socket)
         await socket.close(code=code)
-    await asyncio.sleep(0.05)  # let the emulator see the close before the recovery races it
+    hub = emulator.service.hub(HUB)
+
+    def seen_closed() -> bool:  # gone (1000) or detached, waiting for a recovery (the others)
+        connection = hub.connections.get(hello["connectionId"])
+        return connection is None or not connection.attached
+
+    assert await until(seen_closed)  # the emulator saw the close before the recovery races it
     await service.send_to_group("g", "while away", content_type="text/plain")
     query = f"awps_connection_id={hello['connectionId']}&awps_reconnection_token={hello['reconnectionToken']}"
     url = f"ws://localhost:{emulator.port}/client/hubs/{HUB}?{query}"

@@ -25,6 +25,7 @@ from emulator.upstream import (
     validation_allows,
     validation_request,
 )
+from tests.support import read_lines
 
 KEYS = ("primary-key-with-at-least-32-bytes!!", "secondary-key-with-at-least-32-bytes")
 HANDLER = EventHandlerSettings("https://example.test/{hub}/{event}?code=k", "*", frozenset({"connect"}))
@@ -233,9 +234,10 @@ def test_the_command_line_starts_with_a_good_file_and_names_its_handlers(tmp_pat
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        lines = [process.stdout.readline() for _ in range(3)]  # type: ignore[union-attr]
+        lines = read_lines(process.stdout.fileno(), 3, timeout=30)  # type: ignore[union-attr]
     finally:
         process.terminate()
         process.wait(timeout=30)
+    assert len(lines) >= 3, lines
     assert lines[2].strip() == "Hub chat: event handler http://localhost:7071/api/events/{event}"
     assert not any("secret-function-key" in line for line in lines)

@@ -12,8 +12,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from emulator import Emulator
 from emulator.events import HANDLER_CONCURRENCY, MAX_PENDING_BYTES, MAX_PENDING_EVENTS
-from emulator.hub_settings import HubSettingsError, load_hub_settings
+from emulator.hub_settings import HubSettingsError, load_hub_settings, parse_hub_settings
 from tests.emulator.event_handler import EventHandlerApp, Received, echo_upper
 from tests.emulator.test_event_handlers import (
     JSON_PROTOCOL,
@@ -283,6 +284,19 @@ async def test_a_client_that_floods_big_events_is_bounded_by_bytes_too() -> None
 async def test_clients_that_give_up_while_connect_hangs_leave_nothing_behind(log_lines: list[str]) -> None:
     """Forty handshakes abandoned mid-connect: no connection, no connected event, no traceback."""
     release = asyncio.Event()
+    handshakes_in_flight = 0
+
+    @web.middleware
+    async def count_handshakes(request: web.Request, handler: Any) -> web.StreamResponse:
+        """How many client handshakes the emulator is still working on (its public middleware hook)."""
+        nonlocal handshakes_in_flight
+        if not request.path.startswith("/client/"):
+            return await handler(request)
+        handshakes_in_flight += 1
+        try:
+            return await handler(request)
+        finally:
+            handshakes_in_flight -= 1
 
     async def hang_connect(received: Received) -> web.StreamResponse:
         if received.event == "connect":
@@ -290,7 +304,15 @@ async def test_clients_that_give_up_while_connect_hangs_leave_nothing_behind(log
             return web.Response(status=204)
         return web.Response(status=200)
 
-    async with EventHandlerApp() as handler, emulator_for(hub_settings(handler), timeout=60) as emulator:
+    async with (
+        EventHandlerApp() as handler,
+        Emulator(
+            port=0,
+            hub_settings=parse_hub_settings(hub_settings(handler)),
+            event_handler_timeout=60,
+            middlewares=(count_handshakes,),
+        ) as emulator,
+    ):
         handler.answer = hang_connect
         url = client_url(emulator, user_id="alice")
         path = url.split(f":{emulator.port}", 1)[1]
@@ -308,7 +330,9 @@ async def test_clients_that_give_up_while_connect_hangs_leave_nothing_behind(log
         await handler.wait_for(lambda: len(handler.events("connect")) == HANDLER_CONCURRENCY)  # the rest wait
         for writer in writers:
             writer.transport.abort()
-        await asyncio.sleep(0.2)  # let the emulator see the sockets go before the handler answers
+        async with asyncio.timeout(10):  # the emulator sees the sockets go before the handler answers
+            while handshakes_in_flight:
+                await asyncio.sleep(0.02)
         release.set()
         assert await handshake_status(url) == 101  # the emulator still serves
         await handler.wait_for(lambda: len(handler.events("disconnected")) == 1)

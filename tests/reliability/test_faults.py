@@ -22,7 +22,12 @@ from tests.fakes.fault_proxy import FaultProxy
 from tests.reliability.conftest import Sizes
 from tests.support import TEST_KEY, BackgroundLoop, unique_hub
 
+# The app's own deadline for a service call is 5 s; only `make soak` checks answers against this
+# (a loaded shared machine can stretch any time, so the fast run checks outcomes, not seconds).
 DEADLINE_SECONDS = 6
+# Bounds that only stop a hung test; they are not timing assertions.
+HANG_GUARD_SECONDS = 60
+MARKER = "end-of-test"
 
 
 def connection_string(port: int) -> str:
@@ -30,12 +35,16 @@ def connection_string(port: int) -> str:
 
 
 async def publish(http: aiohttp.ClientSession, stack: Stack, body: bytes, query: str = "") -> tuple[int, dict, float]:
+    """Status, JSON body and seconds of one publish; a 503 must say when to retry."""
     started = time.monotonic()
-    async with http.post(
-        f"{stack.base_url}/api/publish{query}",
-        data=body,
-        headers={"x-functions-key": TEST_KEY, "Content-Type": "text/plain"},
-    ) as response:
+    async with (
+        asyncio.timeout(HANG_GUARD_SECONDS),
+        http.post(
+            f"{stack.base_url}/api/publish{query}",
+            data=body,
+            headers={"x-functions-key": TEST_KEY, "Content-Type": "text/plain"},
+        ) as response,
+    ):
         payload = await response.json()
         if response.status == 503:
             assert int(response.headers["Retry-After"]) > 0
@@ -43,28 +52,41 @@ async def publish(http: aiohttp.ClientSession, stack: Stack, body: bytes, query:
 
 
 @contextlib.asynccontextmanager
-async def counting_subscriber(url: str) -> AsyncIterator[Counter[str]]:
-    """A JSON-protocol subscriber that counts each message's data; it listens one second past the block."""
+async def counting_subscriber(emulator: Emulator, hub: str) -> AsyncIterator[Counter[str]]:
+    """A JSON-protocol subscriber of group ``g`` that counts each message's data.
+
+    When the block ends (after its last publish and its proxies have stopped), a marker is sent
+    straight to the emulator and awaited: a connection's messages arrive in order, so everything
+    delivered before the marker has been counted, and nothing late can be missed.
+    """
     received: Counter[str] = Counter()
-    async with websockets.connect(url, subprotocols=["json.webpubsub.azure.v1"]) as subscriber:
-        await subscriber.recv()
+    marker_arrived = asyncio.Event()
+    async with WebPubSubServiceClient.from_connection_string(emulator.connection_string, hub=hub) as service:
+        url = (await service.get_client_access_token(groups=["g"]))["url"]
+        async with websockets.connect(url, subprotocols=["json.webpubsub.azure.v1"], open_timeout=10) as subscriber:
+            assert json.loads(await asyncio.wait_for(subscriber.recv(), 10))["event"] == "connected"
 
-        async def listen() -> None:
-            async for frame in subscriber:
-                message = json.loads(frame)
-                if message.get("type") == "message":
-                    received[message["data"]] += 1
+            async def listen() -> None:
+                async for frame in subscriber:
+                    message = json.loads(frame)
+                    if message.get("type") != "message":
+                        continue
+                    if message["data"] == MARKER:
+                        marker_arrived.set()
+                    else:
+                        received[message["data"]] += 1
 
-        listener = asyncio.create_task(listen())
-        try:
-            yield received
-            await asyncio.sleep(1)
-        finally:
-            listener.cancel()
+            listener = asyncio.create_task(listen())
+            try:
+                yield received
+                await service.send_to_group("g", MARKER, content_type="text/plain")
+                await asyncio.wait_for(marker_arrived.wait(), HANG_GUARD_SECONDS)
+            finally:
+                listener.cancel()
 
 
 async def test_service_down_then_back(
-    stack: Stack, background: BackgroundLoop, monkeypatch: pytest.MonkeyPatch, figures: dict[str, Any]
+    stack: Stack, background: BackgroundLoop, monkeypatch: pytest.MonkeyPatch, sizes: Sizes, figures: dict[str, Any]
 ) -> None:
     emulator = Emulator(port=0)
     background.run(emulator.start())
@@ -75,8 +97,9 @@ async def test_service_down_then_back(
 
         background.run(emulator.stop())
         status, body, seconds = await publish(http, stack, b"while down")
-        assert status == 503 and body["error"]["code"] == "UpstreamUnavailable"
-        assert seconds < DEADLINE_SECONDS
+        assert status == 503 and body["error"]["code"] == "UpstreamUnavailable"  # with Retry-After: see publish
+        if sizes.soak:  # timing is checked only in the soak run, never under `make test`
+            assert seconds < DEADLINE_SECONDS
         async with http.get(f"{stack.base_url}/api/negotiate") as negotiated:  # key-based: no service call
             assert negotiated.status == 200
 
@@ -91,9 +114,13 @@ async def test_service_down_then_back(
 
 
 async def test_a_service_that_never_answers_is_a_503_within_the_deadline(
-    stack: Stack, background: BackgroundLoop, monkeypatch: pytest.MonkeyPatch, figures: dict[str, Any]
+    stack: Stack, background: BackgroundLoop, monkeypatch: pytest.MonkeyPatch, sizes: Sizes, figures: dict[str, Any]
 ) -> None:
-    """Accepts the connection, reads the request, never answers: the worst kind of outage."""
+    """Accepts the connection, reads the request, never answers: the worst kind of outage.
+
+    The black hole never answers, so any 503 at all comes from the app's own deadline; without
+    one the publish would hang until the hang guard fails the test.
+    """
 
     server = background.run(start_black_hole())
     port = server.sockets[0].getsockname()[1]
@@ -105,7 +132,8 @@ async def test_a_service_that_never_answers_is_a_503_within_the_deadline(
         server.close()
     figures["faults: publish to a service that never answers"] = f"{status} in {seconds:.2f} s"
     assert status == 503 and body["error"]["code"] == "UpstreamUnavailable"
-    assert seconds < DEADLINE_SECONDS
+    if sizes.soak:
+        assert seconds < DEADLINE_SECONDS
 
 
 async def test_fault_injecting_proxy(
@@ -121,29 +149,28 @@ async def test_fault_injecting_proxy(
     background.run(proxy.start())
     monkeypatch.setenv("WebPubSubConnectionString", connection_string(proxy.port))
     monkeypatch.setenv("WebPubSubAllowedHubs", hub)
-    async with WebPubSubServiceClient.from_connection_string(shared_emulator.connection_string, hub=hub) as service:
-        url = (await service.get_client_access_token(groups=["g"]))["url"]
     outcomes: Counter[int] = Counter()
     accepted: list[str] = []
     slowest = 0.0
-    try:
-        async with counting_subscriber(url) as received, aiohttp.ClientSession() as http:
+    async with counting_subscriber(shared_emulator, hub) as received:
+        try:
+            async with aiohttp.ClientSession() as http:
 
-            async def one(index: int) -> None:
-                nonlocal slowest
-                body = f"m{index}".encode()
-                status, payload, seconds = await publish(http, stack, body, f"?hub={hub}&group=g")
-                slowest = max(slowest, seconds)
-                outcomes[status] += 1
-                if status == 202:
-                    accepted.append(body.decode())
-                else:
-                    assert status in (502, 503) and payload["error"]["code"].startswith("Upstream"), payload
+                async def one(index: int) -> None:
+                    nonlocal slowest
+                    body = f"m{index}".encode()
+                    status, payload, seconds = await publish(http, stack, body, f"?hub={hub}&group=g")
+                    slowest = max(slowest, seconds)
+                    outcomes[status] += 1
+                    if status == 202:
+                        accepted.append(body.decode())
+                    else:
+                        assert status in (502, 503) and payload["error"]["code"].startswith("Upstream"), payload
 
-            for start in range(0, sizes.fault_publishes, 8):
-                await asyncio.gather(*(one(i) for i in range(start, min(start + 8, sizes.fault_publishes))))
-    finally:
-        background.run(proxy.stop())
+                for start in range(0, sizes.fault_publishes, 8):
+                    await asyncio.gather(*(one(i) for i in range(start, min(start + 8, sizes.fault_publishes))))
+        finally:
+            background.run(proxy.stop())  # before the subscriber's marker: no forward can follow it
     lost = [m for m in accepted if received[m] == 0]
     duplicates = sum(count - 1 for count in received.values() if count > 1)
     figures["faults: proxy faults injected"] = dict(proxy.injected)
@@ -153,7 +180,8 @@ async def test_fault_injecting_proxy(
     figures["faults: slowest answer (s)"] = round(slowest, 2)
     assert not lost, f"accepted but never delivered: {lost[:10]}"
     assert set(received) <= {f"m{i}" for i in range(sizes.fault_publishes)}
-    assert slowest < DEADLINE_SECONDS
+    if sizes.soak:
+        assert slowest < DEADLINE_SECONDS
     assert outcomes[202] > 0 and sum(outcomes.values()) == sizes.fault_publishes
 
 
@@ -180,42 +208,43 @@ async def test_callers_retrying_with_an_idempotency_key_cause_no_duplicates(
     monkeypatch.setenv("WebPubSubConnectionString", connection_string(service_side.port))
     monkeypatch.setenv("WebPubSubAllowedHubs", hub)
     monkeypatch.setenv("AzureWebJobsStorage", "")
-    async with WebPubSubServiceClient.from_connection_string(shared_emulator.connection_string, hub=hub) as service:
-        url = (await service.get_client_access_token(groups=["g"]))["url"]
     attempts: Counter[int] = Counter()
     replays = 0
-    try:
-        async with counting_subscriber(url) as received, aiohttp.ClientSession() as http:
+    async with counting_subscriber(shared_emulator, hub) as received:
+        try:
+            async with aiohttp.ClientSession() as http:
 
-            async def until_accepted(index: int) -> None:
-                nonlocal replays
-                headers = {
-                    "x-functions-key": TEST_KEY,
-                    "Content-Type": "text/plain",
-                    "Idempotency-Key": f"k{index}",
-                }
-                for attempt in range(1, 31):
-                    try:
-                        async with http.post(
-                            f"http://127.0.0.1:{caller_side.port}/api/publish?hub={hub}&group=g",
-                            data=f"m{index}".encode(),
-                            headers=headers,
-                        ) as response:
-                            if 200 <= response.status < 300:
-                                attempts[attempt] += 1
-                                replays += response.headers.get("Idempotent-Replayed") == "true"
-                                return
-                            assert response.status in (409, 500, 502, 503), response.status
-                    except aiohttp.ClientError:
-                        pass  # the proxy dropped the connection: retry
-                    await asyncio.sleep(0.05 * attempt)
-                raise AssertionError(f"m{index} never accepted")
+                async def until_accepted(index: int) -> None:
+                    nonlocal replays
+                    headers = {
+                        "x-functions-key": TEST_KEY,
+                        "Content-Type": "text/plain",
+                        "Idempotency-Key": f"k{index}",
+                    }
+                    for attempt in range(1, 31):
+                        try:
+                            async with http.post(
+                                f"http://127.0.0.1:{caller_side.port}/api/publish?hub={hub}&group=g",
+                                data=f"m{index}".encode(),
+                                headers=headers,
+                            ) as response:
+                                if 200 <= response.status < 300:
+                                    attempts[attempt] += 1
+                                    replays += response.headers.get("Idempotent-Replayed") == "true"
+                                    return
+                                assert response.status in (409, 500, 502, 503), response.status
+                        except aiohttp.ClientError:
+                            pass  # the proxy dropped the connection: retry
+                        await asyncio.sleep(0.05 * attempt)
+                    raise AssertionError(f"m{index} never accepted")
 
-            for start in range(0, sizes.fault_publishes, 8):
-                await asyncio.gather(*(until_accepted(i) for i in range(start, min(start + 8, sizes.fault_publishes))))
-    finally:
-        background.run(caller_side.stop())
-        background.run(service_side.stop())
+                for start in range(0, sizes.fault_publishes, 8):
+                    await asyncio.gather(
+                        *(until_accepted(i) for i in range(start, min(start + 8, sizes.fault_publishes)))
+                    )
+        finally:
+            background.run(caller_side.stop())
+            background.run(service_side.stop())  # before the subscriber's marker: no forward can follow it
     history: dict[str, list[str]] = {}
     for body, fault in service_side.forwarded:
         history.setdefault(body.decode(), []).append(fault)

@@ -14,7 +14,7 @@ from devhost import DevHost, LocalSettings
 from emulator import DEFAULT_ACCESS_KEY, Emulator
 from tests.conftest import Stack
 from tests.reliability.rawhttp import raw_request
-from tests.support import APP_ROOT, TEST_KEY
+from tests.support import APP_ROOT, TEST_KEY, read_lines
 
 HOSTILE_HOSTS = [
     "evil/?userId=admin#",
@@ -130,7 +130,9 @@ def test_running_out_of_file_descriptors_is_reported_once(tmp_path: object) -> N
     )
     held: list[socket.socket] = []
     try:
-        assert child.stdout is not None and child.stdout.readline().startswith(b"Web PubSub emulator listening")
+        assert child.stdout is not None
+        banner = read_lines(child.stdout.fileno(), 1, timeout=30)
+        assert banner and banner[0].startswith("Web PubSub emulator listening"), banner
         for _ in range(120):
             held.append(socket.create_connection(("127.0.0.1", port), timeout=5))
         time.sleep(3.5)  # asyncio retries accept every second; each failure used to be logged

@@ -20,6 +20,7 @@ from typing import Any
 
 import aiohttp
 import jwt
+import pytest
 import websockets
 
 from bench.stack import FUNCTION_KEY, HUB, start_stack
@@ -30,6 +31,12 @@ GROUP = "load"
 MIB = 1024 * 1024
 # The app's client pool keeps idle connections to the service for aiohttp's keep-alive time.
 KEEPALIVE_SECONDS = 20
+# A message not delivered this long after the last publish was accepted counts as lost.
+DRAIN_SECONDS = 60
+# Bounds that only stop a hung run (not timing assertions): the publishes of the soak size, the
+# stack's start (two 20 s port waits), and the negotiates and resource checks after the load.
+PUBLISH_GUARD_SECONDS = 300
+SETUP_AND_CHECKS_SECONDS = 120
 
 
 def process_usage(pid: int) -> tuple[int, int]:
@@ -93,15 +100,13 @@ async def subscribe(url: str, count: int) -> list[Any]:
     return sockets
 
 
-async def collect(
-    socket: Any, expected: int, into: list[tuple[int, int]], sent: dict[tuple[int, int], bytes], deadline: float
-) -> None:
-    """Record each message's (worker, n), or (-1, -1) for one whose data differs from what was sent."""
-    while len(into) < expected and time.monotonic() < deadline:
-        try:
-            frame = await asyncio.wait_for(socket.recv(), max(0.1, deadline - time.monotonic()))
-        except TimeoutError:
-            return
+async def collect(socket: Any, expected: int, into: list[tuple[int, int]], sent: dict[tuple[int, int], bytes]) -> None:
+    """Record each message's (worker, n), or (-1, -1) for one whose data differs from what was sent.
+
+    Runs until ``expected`` messages arrived; the caller cancels it when the drain time is up.
+    """
+    while len(into) < expected:
+        frame = await socket.recv()
         message = json.loads(frame)
         if message.get("type") == "message":
             data = message["data"]
@@ -129,11 +134,13 @@ async def run_load(stack: Any, sizes: Sizes) -> dict[str, Any]:
     large_every = max(1, sizes.publishes // max(1, sizes.large_publishes))
     statuses: dict[int, int] = {}
     latencies: list[float] = []
+    last_accepted = time.monotonic()
     share, extra = divmod(sizes.publishes, sizes.publish_concurrency)
     connector = aiohttp.TCPConnector(limit=sizes.publish_concurrency)
     async with aiohttp.ClientSession(connector=connector) as http:
 
         async def publisher(worker: int) -> None:
+            nonlocal last_accepted
             for n in range(share + (worker < extra)):
                 large = (n * sizes.publish_concurrency + worker) % large_every == large_every // 2
                 body = sent[worker, n] = message_body(worker, n, large)
@@ -147,16 +154,23 @@ async def run_load(stack: Any, sizes: Sizes) -> dict[str, Any]:
                     statuses[response.status] = statuses.get(response.status, 0) + 1
                     if response.status == 202:
                         accepted.append((worker, n))
+                        last_accepted = time.monotonic()
                 latencies.append(time.perf_counter() - started)
 
-        deadline = time.monotonic() + 120
         total = sizes.publishes
         collectors = [
-            asyncio.create_task(collect(s, total, into, sent, deadline))
-            for s, into in zip(sockets, received, strict=True)
+            asyncio.create_task(collect(s, total, into, sent)) for s, into in zip(sockets, received, strict=True)
         ]
-        await asyncio.gather(*(publisher(w) for w in range(sizes.publish_concurrency)))
-        await asyncio.gather(*collectors)
+        await asyncio.wait_for(
+            asyncio.gather(*(publisher(w) for w in range(sizes.publish_concurrency))), PUBLISH_GUARD_SECONDS
+        )
+        _, late = await asyncio.wait(collectors, timeout=max(0.0, last_accepted + DRAIN_SECONDS - time.monotonic()))
+        for collector in late:  # what they recorded so far stays in ``received``; the rest is lost
+            collector.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+        for collector in collectors:
+            if not collector.cancelled():
+                collector.result()  # a subscriber that failed fails the test
     for socket in sockets:
         await socket.close()
     latencies.sort()
@@ -184,6 +198,7 @@ async def concurrent_negotiates(stack: Any, count: int) -> dict[int, int]:
     return statuses
 
 
+@pytest.mark.timeout(SETUP_AND_CHECKS_SECONDS + PUBLISH_GUARD_SECONDS + DRAIN_SECONDS + KEEPALIVE_SECONDS)
 def test_exactly_once_in_order_and_resources_back_to_baseline(sizes: Sizes, figures: dict[str, Any]) -> None:
     with ExitStack() as exits:
         stack = start_stack(exits)

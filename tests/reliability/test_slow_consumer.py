@@ -19,6 +19,7 @@ from tests.reliability.conftest import Sizes
 from tests.reliability.test_load import process_usage
 
 HUB = "slow"
+JSON_PROTOCOL = "json.webpubsub.azure.v1"
 PAYLOAD_BYTES = 2048
 NORMAL_SUBSCRIBERS = 5
 
@@ -26,27 +27,35 @@ NORMAL_SUBSCRIBERS = 5
 def stalled_subscriber(url: str) -> tuple[socket.socket, str]:
     """A JSON-protocol client that reads its `connected` message, then never reads again."""
     host, port, request = upgrade_request(url)
-    request = request.replace(b"\r\n\r\n", b"\r\nSec-WebSocket-Protocol: json.webpubsub.azure.v1\r\n\r\n", 1)
+    request = request.replace(b"\r\n\r\n", f"\r\nSec-WebSocket-Protocol: {JSON_PROTOCOL}\r\n\r\n".encode(), 1)
     raw = socket.socket()
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.settimeout(10)  # each read of the handshake; a silent emulator fails the test, not hangs it
     raw.connect((host, port))
     raw.sendall(request)
     data = b""
     while b"connectionId" not in data or not data.rstrip().endswith(b"}"):
-        data += raw.recv(4096)
+        chunk = raw.recv(4096)
+        if not chunk:
+            raise AssertionError(f"the emulator closed the socket before the connected message: {data!r}")
+        data += chunk
     connected = data[data.index(b"{") :]
     return raw, json.loads(connected)["connectionId"]
 
 
-async def normal_subscriber(url: str, expected: int, latencies: list[float]) -> int:
+async def normal_subscriber(url: str, expected: int, latencies: list[float], ready: asyncio.Event) -> int:
+    """Count messages until ``expected`` or ten quiet seconds; ``ready`` once the hub holds this client."""
     received = 0
-    async with websockets.connect(url) as subscriber:
+    async with websockets.connect(url, subprotocols=[JSON_PROTOCOL], open_timeout=10) as subscriber:  # type: ignore[list-item]
+        connected = json.loads(await asyncio.wait_for(subscriber.recv(), 10))
+        assert connected["event"] == "connected"  # sent only after the hub added the connection
+        ready.set()
         while received < expected:
             try:
                 frame = await asyncio.wait_for(subscriber.recv(), 10)
             except TimeoutError:
                 break
-            latencies.append(time.time() - float(frame[:20]))
+            latencies.append(time.time() - float(json.loads(frame)["data"][:20]))
             received += 1
     return received
 
@@ -86,11 +95,12 @@ def test_a_stalled_subscriber_is_disconnected_and_delays_nobody(sizes: Sizes, fi
 
         async def scenario() -> tuple[list[int], bool, list[float]]:
             latencies: list[float] = []
+            ready = [asyncio.Event() for _ in range(NORMAL_SUBSCRIBERS)]
             readers = [
-                asyncio.create_task(normal_subscriber(url, sizes.slow_consumer_messages, latencies))
-                for _ in range(NORMAL_SUBSCRIBERS)
+                asyncio.create_task(normal_subscriber(url, sizes.slow_consumer_messages, latencies, event))
+                for event in ready
             ]
-            await asyncio.sleep(0.3)
+            await asyncio.wait_for(asyncio.gather(*(event.wait() for event in ready)), 30)  # all subscribed
             await publish_all(port, sizes.slow_consumer_messages)
             counts = await asyncio.gather(*readers)
             async with aiohttp.ClientSession() as http:
