@@ -10,7 +10,7 @@ import signal
 
 from emulator.events import DEFAULT_TIMEOUT_SECONDS
 from emulator.hub_settings import HubSettingsError, load_hub_settings
-from emulator.server import DEFAULT_ACCESS_KEY, DEFAULT_PORT, Emulator
+from emulator.server import DEFAULT_ACCESS_KEY, DEFAULT_PORT, Emulator, check_access_key
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -37,6 +37,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.event_handler_timeout <= 0:
         parser.error("--event-handler-timeout must be positive")
+    try:
+        check_access_key(args.access_key)
+    except ValueError as error:
+        parser.error(f"--access-key: {error}")
     try:
         args.hubs = load_hub_settings(args.hub_settings) if args.hub_settings else {}
     except HubSettingsError as error:

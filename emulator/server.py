@@ -80,6 +80,13 @@ async def health(request: web.Request) -> web.Response:
     return web.Response(status=200)
 
 
+def check_access_key(access_key: str) -> None:
+    """``ValueError`` unless the key can sign tokens as the service's keys do and fits in a
+    connection string (``;`` separates its fields)."""
+    if len(access_key.encode("utf-8")) < 32 or ";" in access_key or access_key != access_key.strip():
+        raise ValueError("The access key needs at least 32 bytes, no ';' and no edge white space.")
+
+
 class Emulator:
     """A running emulator: ``await start()``, read ``connection_string``, ``await stop()``."""
 
@@ -100,8 +107,7 @@ class Emulator:
         ``keepalive_seconds`` is how often each client socket is pinged and ``header_timeout``
         how long a request head may take (tests shorten both); ``hub_settings`` (see
         :mod:`emulator.hub_settings`) name the hubs' event handlers."""
-        if len(access_key.encode("utf-8")) < 32 or ";" in access_key or access_key != access_key.strip():
-            raise ValueError("The access key needs at least 32 bytes, no ';' and no edge white space.")
+        check_access_key(access_key)
         self.host = host
         self.port = port
         self.access_key = access_key

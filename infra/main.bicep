@@ -88,5 +88,6 @@ output AZURE_RESOURCE_GROUP string = rg.name
 output AZURE_FUNCTION_APP_NAME string = resources.outputs.functionAppName
 output NEGOTIATE_URL string = resources.outputs.negotiateUrl
 output PUBLISH_URL string = resources.outputs.publishUrl
+output ACTIONS_URL string = resources.outputs.actionsUrl
 output WEBPUBSUB_ENDPOINT string = resources.outputs.webPubSubEndpoint
 output WEBPUBSUB_HUB string = hubName

@@ -242,4 +242,5 @@ resource metricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' =
 output functionAppName string = functionApp.name
 output negotiateUrl string = 'https://${functionApp.properties.defaultHostName}/api/negotiate'
 output publishUrl string = 'https://${functionApp.properties.defaultHostName}/api/publish'
+output actionsUrl string = 'https://${functionApp.properties.defaultHostName}/api/actions'
 output webPubSubEndpoint string = 'https://${webPubSub.properties.hostName}'

@@ -225,6 +225,21 @@ def test_the_command_line_refuses_a_bad_file_at_start(tmp_path: Path) -> None:
         load_hub_settings(tmp_path / "missing.json")
 
 
+@pytest.mark.parametrize("key", ["short", "x" * 31, "A" * 40 + ";Port=1", " " + "A" * 40])
+def test_the_command_line_refuses_a_bad_access_key_with_one_line_and_no_traceback(key: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "emulator", "--port", "0", "--access-key", key],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        "python -m emulator: error: --access-key: "
+        "The access key needs at least 32 bytes, no ';' and no edge white space."
+    )
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
 def test_the_command_line_starts_with_a_good_file_and_names_its_handlers(tmp_path: Path) -> None:
     good = tmp_path / "hubs.json"
     template = "http://localhost:7071/api/events/{event}?code=secret-function-key"

@@ -105,10 +105,12 @@ def test_no_secret_anywhere_in_the_template(marker: str) -> None:
 
 def test_outputs_are_endpoint_urls_and_names(template: Template) -> None:
     outputs = template.main["outputs"]
-    assert {"NEGOTIATE_URL", "PUBLISH_URL", "WEBPUBSUB_ENDPOINT", "AZURE_FUNCTION_APP_NAME"} <= set(outputs)
+    expected = {"NEGOTIATE_URL", "PUBLISH_URL", "ACTIONS_URL", "WEBPUBSUB_ENDPOINT", "AZURE_FUNCTION_APP_NAME"}
+    assert expected <= set(outputs)
     module_outputs = template.module["outputs"]
     assert module_outputs["negotiateUrl"]["value"].endswith("/api/negotiate")
     assert module_outputs["publishUrl"]["value"].endswith("/api/publish")
+    assert module_outputs["actionsUrl"]["value"].endswith("/api/actions")
     for name in [*outputs, *module_outputs]:
         assert not any(word in name.lower() for word in ("key", "secret", "password", "connectionstring")), name
 
