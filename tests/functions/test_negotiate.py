@@ -9,20 +9,9 @@ import jwt
 import pytest
 import websockets
 
-from tests.conftest import Stack
-from tests.support import Answer, Call, http_call
+from tests.support import Call
 
 KEY = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ABCDEFGH"
-
-
-@pytest.fixture
-def call(stack: Stack, app_settings: dict[str, str]) -> Call:
-    """negotiate through the dev host, over HTTP, with this test's app settings (read per invocation)."""
-
-    async def request(path: str, headers: dict[str, str] | None = None, method: str = "GET") -> Answer:
-        return await http_call(stack.base_url, method, path, headers=headers)
-
-    return request
 
 
 def claims_of(body: dict) -> dict:

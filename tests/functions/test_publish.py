@@ -20,7 +20,7 @@ JSON_PROTOCOL = "json.webpubsub.azure.v1"
 
 @pytest.fixture
 def call(stack: Stack, app_settings: dict[str, str]) -> Call:
-    """publish through the dev host, over HTTP, with this test's app settings (read per invocation)."""
+    """publish through the dev host, with this test's app settings (overrides the negotiate ``call``)."""
 
     async def post(path: str, body: bytes, content_type: str | None = "text/plain") -> Answer:
         headers = {"x-functions-key": TEST_KEY, **({"Content-Type": content_type} if content_type else {})}

@@ -21,8 +21,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from tests.conftest import Stack
 from tests.fakes.oidc_issuer import AUDIENCE, FakeIssuer
-from tests.functions.test_negotiate import call, claims_of
+from tests.functions.test_negotiate import claims_of
+from tests.reliability.rawhttp import raw_request
+from tests.support import Call
 
 SUBPROTOCOL = ["json.webpubsub.azure.v1"]
 
@@ -60,7 +63,7 @@ def assert_invalid_token(status: int, body: dict, headers: dict, reason: str) ->
 
 
 @pytest.mark.parametrize("kind", ["RSA", "EC"])
-async def test_a_valid_token_names_the_user(signin: FakeIssuer, kind: str) -> None:
+async def test_a_valid_token_names_the_user(call: Call, signin: FakeIssuer, kind: str) -> None:
     kid = signin.add_key(kind)
     status, body, _ = await call("/api/negotiate", headers=bearer(signin.sign(kid, sub="alice")))
     assert status == 200, body
@@ -69,7 +72,7 @@ async def test_a_valid_token_names_the_user(signin: FakeIssuer, kind: str) -> No
         assert json.loads(await ws.recv())["userId"] == "alice"
 
 
-async def test_keys_come_from_the_cache_after_the_first_fetch(signin: FakeIssuer) -> None:
+async def test_keys_come_from_the_cache_after_the_first_fetch(call: Call, signin: FakeIssuer) -> None:
     kid = signin.add_key()
     for user in ("alice", "bob", "carol"):
         status, body, _ = await call("/api/negotiate", headers=bearer(signin.sign(kid, sub=user)))
@@ -77,7 +80,9 @@ async def test_keys_come_from_the_cache_after_the_first_fetch(signin: FakeIssuer
     assert signin.requests == ["/tenant/.well-known/openid-configuration", "/tenant/keys"]
 
 
-async def test_jwks_url_setting_skips_discovery(signin: FakeIssuer, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_jwks_url_setting_skips_discovery(
+    call: Call, signin: FakeIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("NegotiateJwksUrl", f"{signin.issuer}/keys")
     kid = signin.add_key("EC")
     status, _, _ = await call("/api/negotiate", headers=bearer(signin.sign(kid)))
@@ -85,7 +90,7 @@ async def test_jwks_url_setting_skips_discovery(signin: FakeIssuer, monkeypatch:
     assert signin.requests == ["/tenant/keys"]
 
 
-async def test_the_user_id_claim_setting(signin: FakeIssuer, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_user_id_claim_setting(call: Call, signin: FakeIssuer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NegotiateUserIdClaim", "oid")
     kid = signin.add_key()
     status, body, _ = await call("/api/negotiate", headers=bearer(signin.sign(kid, sub="s-1", oid="object-7")))
@@ -94,7 +99,9 @@ async def test_the_user_id_claim_setting(signin: FakeIssuer, monkeypatch: pytest
     assert_invalid_token(status, body, headers, "'oid' claim")
 
 
-async def test_user_groups_from_the_placeholder(signin: FakeIssuer, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_user_groups_from_the_placeholder(
+    call: Call, signin: FakeIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("NegotiateAllowedGroups", "lobby,user-{userId}")
     kid = signin.add_key()
     alice = bearer(signin.sign(kid, sub="alice"))
@@ -107,7 +114,7 @@ async def test_user_groups_from_the_placeholder(signin: FakeIssuer, monkeypatch:
     assert status == 403
 
 
-async def test_groups_from_the_groups_claim(signin: FakeIssuer, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_groups_from_the_groups_claim(call: Call, signin: FakeIssuer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NegotiateGroupsClaim", "groups")
     kid = signin.add_key()
     token = bearer(signin.sign(kid, groups=["team-red", "ops"]))
@@ -121,7 +128,9 @@ async def test_groups_from_the_groups_claim(signin: FakeIssuer, monkeypatch: pyt
     assert_invalid_token(status, body, headers, "'groups' claim")
 
 
-async def test_roles_with_the_placeholder_and_wildcards(signin: FakeIssuer, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_roles_with_the_placeholder_and_wildcards(
+    call: Call, signin: FakeIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     roles = "webpubsub.sendToGroup.user-{userId},webpubsub.joinLeaveGroups.demo-*,webpubsub.sendToGroups.demo-**"
     monkeypatch.setenv("NegotiateRoles", roles)
     kid = signin.add_key()
@@ -136,7 +145,7 @@ async def test_roles_with_the_placeholder_and_wildcards(signin: FakeIssuer, monk
 
 
 async def test_a_user_named_star_gets_wildcard_roles_for_their_own_groups_only(
-    signin: FakeIssuer, monkeypatch: pytest.MonkeyPatch
+    call: Call, signin: FakeIssuer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("NegotiateRoles", "webpubsub.joinLeaveGroups.user-{userId}.*,webpubsub.sendToGroup.u-{userId}")
     kid = signin.add_key()
@@ -144,7 +153,7 @@ async def test_a_user_named_star_gets_wildcard_roles_for_their_own_groups_only(
     assert claims_of(body)["role"] == [r"webpubsub.joinLeaveGroups.user-\*\*.*", "webpubsub.sendToGroup.u-**"]
 
 
-async def test_the_client_token_never_outlives_the_sign_in(signin: FakeIssuer) -> None:
+async def test_the_client_token_never_outlives_the_sign_in(call: Call, signin: FakeIssuer) -> None:
     kid = signin.add_key()
     bearer_exp = int(time.time()) + 300  # NegotiateTokenMinutes is 60
     status, body, _ = await call("/api/negotiate", headers=bearer(signin.sign(kid, exp=bearer_exp)))
@@ -154,7 +163,7 @@ async def test_the_client_token_never_outlives_the_sign_in(signin: FakeIssuer) -
     assert expires_on.timestamp() <= bearer_exp
 
 
-async def test_a_remembered_token_still_expires(signin: FakeIssuer) -> None:
+async def test_a_remembered_token_still_expires(call: Call, signin: FakeIssuer) -> None:
     expires = int(time.time()) + 10  # room for the first call's discovery and key fetch on a slow machine
     token = bearer(signin.sign(signin.add_key(), exp=expires))
     assert (await call("/api/negotiate", headers=token))[0] == 200  # verified, then remembered
@@ -165,7 +174,7 @@ async def test_a_remembered_token_still_expires(signin: FakeIssuer) -> None:
 
 
 async def test_a_remembered_token_is_checked_again_under_new_settings(
-    signin: FakeIssuer, monkeypatch: pytest.MonkeyPatch
+    call: Call, signin: FakeIssuer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     token = bearer(signin.sign(signin.add_key()))
     assert (await call("/api/negotiate", headers=token))[0] == 200
@@ -243,7 +252,9 @@ BAD_TOKENS = {
 
 
 @pytest.mark.parametrize("case", list(BAD_TOKENS))
-async def test_bad_tokens_are_401_invalid_token(signin: FakeIssuer, case: str, log_lines: list[str]) -> None:
+async def test_bad_tokens_are_401_invalid_token(
+    call: Call, signin: FakeIssuer, case: str, log_lines: list[str]
+) -> None:
     kid = signin.add_key()
     make, reason = BAD_TOKENS[case]
     token = make(signin, kid)
@@ -255,7 +266,7 @@ async def test_bad_tokens_are_401_invalid_token(signin: FakeIssuer, case: str, l
 
 
 async def test_a_token_only_in_the_query_string_is_not_a_sign_in(
-    signin: FakeIssuer, monkeypatch: pytest.MonkeyPatch
+    call: Call, signin: FakeIssuer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     token = signin.sign(signin.add_key())
     status, body, _ = await call(f"/api/negotiate?access_token={token}&token={token}")
@@ -267,7 +278,7 @@ async def test_a_token_only_in_the_query_string_is_not_a_sign_in(
     assert headers["WWW-Authenticate"] == "Bearer"
 
 
-async def test_an_empty_bearer_is_refused_not_ignored(signin: FakeIssuer) -> None:
+async def test_an_empty_bearer_is_refused_not_ignored(call: Call, signin: FakeIssuer) -> None:
     status, body, headers = await call("/api/negotiate", headers={"Authorization": "Bearer   "})
     assert_invalid_token(status, body, headers, "empty")
 
@@ -275,7 +286,7 @@ async def test_an_empty_bearer_is_refused_not_ignored(signin: FakeIssuer) -> Non
 # -- key rotation and an unreachable issuer -------------------------------------------------------------
 
 
-async def test_key_rotation_refetches_once(signin: FakeIssuer) -> None:
+async def test_key_rotation_refetches_once(call: Call, signin: FakeIssuer) -> None:
     first = signin.add_key()
     assert (await call("/api/negotiate", headers=bearer(signin.sign(first))))[0] == 200
     assert signin.jwks_fetches == 1
@@ -301,7 +312,7 @@ async def test_key_rotation_refetches_once(signin: FakeIssuer) -> None:
     ],
 )
 async def test_a_discovery_document_for_another_issuer_or_with_an_insecure_jwks_uri_gives_no_keys(
-    signin: FakeIssuer, overrides: dict
+    call: Call, signin: FakeIssuer, overrides: dict
 ) -> None:
     """OpenID Connect Discovery 1.0, section 4.3: the document's issuer must be the configured one."""
     signin.discovery_overrides = overrides
@@ -311,7 +322,7 @@ async def test_a_discovery_document_for_another_issuer_or_with_an_insecure_jwks_
     assert signin.jwks_fetches == 0
 
 
-async def test_discovery_follows_no_redirect_to_plain_http_elsewhere(signin: FakeIssuer) -> None:
+async def test_discovery_follows_no_redirect_to_plain_http_elsewhere(call: Call, signin: FakeIssuer) -> None:
     """A 302 from the issuer to plain http on another host (127.0.0.2: reachable here, yet not
     this machine's name for itself) would hand the keys to whoever sits on that path."""
     document = json.dumps({"issuer": signin.issuer, "jwks_uri": f"{signin.issuer}/keys"}).encode()
@@ -336,7 +347,7 @@ async def test_discovery_follows_no_redirect_to_plain_http_elsewhere(signin: Fak
     assert signin.jwks_fetches == 0
 
 
-async def test_a_failing_issuer_is_not_asked_again_on_every_request(signin: FakeIssuer) -> None:
+async def test_a_failing_issuer_is_not_asked_again_on_every_request(call: Call, signin: FakeIssuer) -> None:
     """Twenty sign-ins while the issuer answers 500: a pause after a failed fetch, not twenty fetches."""
     signin.failing = True
     token = bearer(signin.sign(signin.add_key()))
@@ -347,7 +358,7 @@ async def test_a_failing_issuer_is_not_asked_again_on_every_request(signin: Fake
     assert 1 <= len(signin.requests) <= 2  # one fetch, two if the pause ran out mid-loop
 
 
-async def test_a_flood_of_made_up_kids_fetches_the_keys_once(signin: FakeIssuer) -> None:
+async def test_a_flood_of_made_up_kids_fetches_the_keys_once(call: Call, signin: FakeIssuer) -> None:
     """Sixty concurrent tokens, each naming a key id of its own: one refetch, not sixty."""
     kid = signin.add_key()
     assert (await call("/api/negotiate", headers=bearer(signin.sign(kid))))[0] == 200
@@ -366,7 +377,9 @@ def closed_port() -> int:
         return probe.getsockname()[1]
 
 
-async def test_issuer_down_with_an_empty_cache_is_503(app_settings: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_issuer_down_with_an_empty_cache_is_503(
+    call: Call, app_settings: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("NegotiateJwtIssuer", f"http://127.0.0.1:{closed_port()}/down")
     monkeypatch.setenv("NegotiateJwtAudience", AUDIENCE)
     status, body, headers = await call("/api/negotiate", headers=bearer(UNVERIFIABLE))
@@ -378,7 +391,7 @@ async def test_issuer_down_with_an_empty_cache_is_503(app_settings: dict, monkey
 
 
 async def test_an_issuer_that_never_answers_is_503_not_a_hang(
-    app_settings: dict, monkeypatch: pytest.MonkeyPatch
+    call: Call, app_settings: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     accepted: list[asyncio.StreamWriter] = []
 
@@ -400,7 +413,7 @@ async def test_an_issuer_that_never_answers_is_503_not_a_hang(
 
 
 async def test_many_sign_ins_against_a_dripping_issuer_share_one_fetch(
-    app_settings: dict, monkeypatch: pytest.MonkeyPatch, log_lines: list[str]
+    call: Call, app_settings: dict, monkeypatch: pytest.MonkeyPatch, log_lines: list[str]
 ) -> None:
     """Forty concurrent sign-ins while the issuer drips its answer, a header line every half
     second for four seconds: each is a 503 after the 2 s bound, and the issuer sees one connection
@@ -436,7 +449,9 @@ async def test_many_sign_ins_against_a_dripping_issuer_share_one_fetch(
 # -- precedence: no one poses as someone who signs in --------------------------------------------------
 
 
-async def test_user_id_in_the_query_must_match_the_token(signin: FakeIssuer, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_user_id_in_the_query_must_match_the_token(
+    call: Call, signin: FakeIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("NegotiateAllowClientUserId", "true")
     token = bearer(signin.sign(signin.add_key(), sub="alice"))
     status, body, _ = await call("/api/negotiate?userId=mallory", headers=token)
@@ -447,14 +462,18 @@ async def test_user_id_in_the_query_must_match_the_token(signin: FakeIssuer, mon
     assert status == 403
 
 
-async def test_the_token_wins_over_app_service_headers(signin: FakeIssuer, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_token_wins_over_app_service_headers(
+    call: Call, signin: FakeIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("NegotiateTrustAppServiceAuth", "true")
     token = bearer(signin.sign(signin.add_key(), sub="alice"))
     status, body, _ = await call("/api/negotiate", headers={**token, "x-ms-client-principal-id": "bob"})
     assert (status, claims_of(body)["sub"]) == (200, "alice")
 
 
-async def test_no_posing_as_an_app_service_user(app_settings: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_no_posing_as_an_app_service_user(
+    call: Call, app_settings: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("NegotiateTrustAppServiceAuth", "true")
     monkeypatch.setenv("NegotiateAllowClientUserId", "true")
     status, body, _ = await call("/api/negotiate?userId=alice")
@@ -469,7 +488,9 @@ def principal(*claims: tuple[str, str]) -> str:
     return base64.b64encode(json.dumps(document).encode()).decode()
 
 
-async def test_app_service_principal_claims_give_groups(app_settings: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_app_service_principal_claims_give_groups(
+    call: Call, app_settings: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("NegotiateTrustAppServiceAuth", "true")
     monkeypatch.setenv("NegotiateGroupsClaim", "groups")
     headers = {
@@ -484,19 +505,25 @@ async def test_app_service_principal_claims_give_groups(app_settings: dict, monk
     assert (status, body["error"]["code"]) == (400, "BadRequest")
 
 
-@pytest.mark.parametrize("value", ["ali\ud800ce", "ali\x85ce", "ali\x00ce"])
+@pytest.mark.parametrize(
+    "raw",
+    [b"ali\xed\xa0\x80ce", b"ali\xc2\x85ce", b"ali\x00ce"],
+    ids=["lone surrogate (WTF-8)", "NEL", "NUL"],
+)
 async def test_odd_characters_in_ids_from_any_source_are_refused(
-    app_settings: dict, monkeypatch: pytest.MonkeyPatch, value: str
+    call: Call, stack: Stack, app_settings: dict, monkeypatch: pytest.MonkeyPatch, raw: bytes
 ) -> None:
+    """As bytes on the wire: a header cannot carry a str, and NUL never gets past the host."""
     monkeypatch.setenv("NegotiateTrustAppServiceAuth", "true")
     monkeypatch.setenv("NegotiateAllowedGroups", "*")
-    status, _, _ = await call("/api/negotiate", headers={"x-ms-client-principal-id": value})
-    assert status == 400
+    header = {"x-ms-client-principal-id": raw.decode("utf-8", "surrogateescape")}  # rawhttp sends these bytes
+    answer = await asyncio.to_thread(raw_request, stack.host.port, "GET", "/api/negotiate", header)
+    assert answer.status == 400
     monkeypatch.setenv("NegotiateTrustAppServiceAuth", "false")
     monkeypatch.setenv("NegotiateAllowClientUserId", "true")
     from urllib.parse import quote
 
-    encoded = quote(value.encode("utf-8", "surrogatepass"), safe="")
+    encoded = quote(raw, safe="")
     for query in (f"userId={encoded}", f"group={encoded}"):
         status, _, _ = await call(f"/api/negotiate?{query}")
         assert status == 400, query
@@ -517,7 +544,7 @@ async def test_odd_characters_in_ids_from_any_source_are_refused(
     ],
 )
 async def test_bad_sign_in_settings_are_a_configuration_error(
-    signin: FakeIssuer, monkeypatch: pytest.MonkeyPatch, overrides: dict[str, str], named: str
+    call: Call, signin: FakeIssuer, monkeypatch: pytest.MonkeyPatch, overrides: dict[str, str], named: str
 ) -> None:
     for name, value in overrides.items():
         monkeypatch.setenv(name, value)
@@ -526,7 +553,7 @@ async def test_bad_sign_in_settings_are_a_configuration_error(
     assert named in body["error"]["message"]
 
 
-async def test_bearer_tokens_are_ignored_without_an_issuer(app_settings: dict) -> None:
+async def test_bearer_tokens_are_ignored_without_an_issuer(call: Call, app_settings: dict) -> None:
     status, body, _ = await call("/api/negotiate", headers={"Authorization": "Bearer whatever"})
     assert status == 200
     assert "sub" not in claims_of(body)
