@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,10 @@ def wait_for_port(port: int, timeout: float = 20) -> None:
     raise TimeoutError(f"nothing listens on port {port}")
 
 
+class ChildEnded(RuntimeError):
+    """The child process ended before it said what was awaited."""
+
+
 class Child:
     """A Python child process running ``-m module args``; stopped with SIGINT, then killed."""
 
@@ -52,6 +58,33 @@ class Child:
             stderr=subprocess.DEVNULL,
             text=True,
         )
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        if pipe:  # read on a thread: the child never blocks on a full pipe, and reads can time out
+            threading.Thread(target=self._read_lines, daemon=True).start()
+
+    def _read_lines(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def _next_line(self, timeout: float | None) -> str:
+        try:
+            line = self._lines.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError(f"child {self.process.args} said nothing for {timeout} s") from None
+        if line is None:
+            self._lines.put(None)
+            raise ChildEnded(f"child {self.process.args} ended early")
+        return line
+
+    def wait_for_line(self, prefix: str, timeout: float = 20) -> str:
+        """The first line of output that starts with ``prefix`` (a server's "listening" line,
+        printed once its port is bound: proof the port is its own, not another process's)."""
+        deadline = time.monotonic() + timeout
+        while not (line := self._next_line(max(0.0, deadline - time.monotonic()))).startswith(prefix):
+            pass
+        return line
 
     def send(self, line: str) -> None:
         assert self.process.stdin is not None
@@ -59,11 +92,7 @@ class Child:
         self.process.stdin.flush()
 
     def receive(self) -> dict[str, Any]:
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"child {self.process.args} ended early")
-        return json.loads(line)
+        return json.loads(self._next_line(timeout=None))
 
     def stop(self) -> None:
         if self.process.poll() is None:

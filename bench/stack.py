@@ -13,7 +13,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.processes import ROOT, Child, free_port, wait_for_port
+from bench.processes import ROOT, Child, ChildEnded, free_port
 from emulator import DEFAULT_ACCESS_KEY
 
 FUNCTION_KEY = "bench-function-key"
@@ -33,6 +33,7 @@ NOOP_JSON = {
 }
 DEV_SIGN_IN = {"NegotiateJwtAudience": "webpubsub-demo"}  # devhost.identity.AUDIENCE
 SERVER_CORES = {0}
+START_ATTEMPTS = 3
 CLIENT_CORES = {1}
 
 
@@ -88,19 +89,37 @@ def start_stack(
 
     ``values`` are extra app settings. With ``dev_identity`` the dev host serves its development
     identity provider and negotiate trusts it (as ``make run`` does). Both stop when ``exits`` closes.
+    A port picked free can be taken by another process before a server binds it; then the server
+    ends without its "listening" line, and both start again on other ports.
     """
+    for attempt in range(START_ATTEMPTS):
+        with ExitStack() as attempt_exits:
+            try:
+                stack = _start_once(attempt_exits, host_cores, values, dev_identity)
+            except ChildEnded:
+                if attempt == START_ATTEMPTS - 1:
+                    raise
+                continue
+            exits.enter_context(attempt_exits.pop_all())
+            return stack
+    raise AssertionError("unreachable")
+
+
+def _start_once(exits: ExitStack, host_cores: set[int], values: dict[str, str] | None, dev_identity: bool) -> Stack:
     stack = Stack(free_port(), free_port())
     folder = Path(exits.enter_context(tempfile.TemporaryDirectory(prefix="bench-app-")))
     host_args = ("--dev-identity",) if dev_identity else ()
     if dev_identity:
         values = {**DEV_SIGN_IN, "NegotiateJwtIssuer": stack.dev_issuer, **(values or {})}
     make_app(folder, stack.connection_string, values)
-    emulator = exits.enter_context(Child("emulator", "--port", str(stack.emulator_port)))
+    emulator = exits.enter_context(Child("emulator", "--port", str(stack.emulator_port), pipe=True))
+    emulator.wait_for_line("Web PubSub emulator listening on ")
     # local.settings.json decides
     unset = ("WebPubSubConnectionString", "WebPubSubEndpoint", "WebPubSubHub", "AzureWebJobsStorage")
-    host = exits.enter_context(Child("devhost", str(folder), "--port", str(stack.host_port), *host_args, unset=unset))
+    host = exits.enter_context(
+        Child("devhost", str(folder), "--port", str(stack.host_port), *host_args, unset=unset, pipe=True)
+    )
+    host.wait_for_line("Functions (dev host on ")
     pin(emulator.process.pid, SERVER_CORES)
     pin(host.process.pid, host_cores)
-    wait_for_port(stack.emulator_port)
-    wait_for_port(stack.host_port)
     return stack
