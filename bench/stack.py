@@ -37,9 +37,15 @@ START_ATTEMPTS = 3
 CLIENT_CORES = {1}
 
 
+# The cores this run may use, read once at import: once the driver has pinned itself to the client
+# core, its own affinity no longer says which cores the machine has (reading it then left every
+# server on the client core, sharing it with the load generators).
+AVAILABLE_CORES = frozenset(os.sched_getaffinity(0))
+
+
 def pin(pid: int, cores: set[int]) -> str:
     """Pin a process to cores when the machine has them; returns what was done, for the report."""
-    available = os.sched_getaffinity(0)
+    available = AVAILABLE_CORES
     if not cores <= available or len(available) < 2 or os.environ.get("BENCH_NO_PIN"):
         return "unpinned"
     os.sched_setaffinity(pid, cores)
