@@ -309,7 +309,7 @@ def actions_batches(size: Size) -> list[Row]:
         unexpected_answers("actions", in_batches, "200"),
         Row(
             "actions",
-            "CPU per sendToGroup as a batch item makes it (official SDK), calls one after another",
+            "CPU per sendToGroup as batch items make them (official SDK), 32 calls in flight",
             round(cost["app_us"]),
             "us",
             round(cost["signed_each_us"]),
