@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from shared.actions import MAX_QUERY_CHARACTERS, Action, Read, encode_query, segment, send_action
+from shared.actions import MAX_URL_CHARACTERS, Action, Read, encode_query, segment, send_action
 from shared.errors import AppError
 from shared.validation import (
     MAX_MESSAGE_BYTES,
@@ -30,6 +30,7 @@ PERMISSIONS = ("sendToGroup", "joinLeaveGroup")
 DATA_TYPES = {"text": "text/plain", "json": "application/json", "binary": "application/octet-stream"}
 MAX_FILTER_LENGTH = 4096
 MAX_LIST_ITEMS = 1000
+PATH_FIELDS = ("group", "userId", "connectionId", "targetName")  # the fields that go into the URL's path
 
 
 class InvalidField(Exception):
@@ -271,21 +272,24 @@ def parse_action(item: Any) -> Action:
     unknown = fields.unknown()
     if unknown:
         raise InvalidField(unknown[0][:64], f"{name} takes no field named {json.dumps(unknown[0][:64])}.")
-    _check_query_length(action)
+    _check_url_length(action, item)
     return dataclasses.replace(action, name=name)
 
 
-def _check_query_length(action: Action) -> None:
-    """Lists and filters travel in the URL: refused here, before any item runs, rather than by
-    the service after the items before this one ran."""
-    if len(encode_query(action.query)) <= MAX_QUERY_CHARACTERS:
+def _check_url_length(action: Action, item: Mapping[str, Any]) -> None:
+    """Names, lists and filters travel in the URL: one too long for the service is refused here,
+    before any item runs, rather than by the service after the items before this one ran."""
+    if len(action.path) + len(encode_query(action.query)) <= MAX_URL_CHARACTERS:
         return
     sizes: dict[str, int] = {}
     for name, value in action.query:
         sizes[name] = sizes.get(name, 0) + len(encode_query(((name, value),)))
+    for name in PATH_FIELDS:
+        if isinstance(item.get(name), str):
+            sizes[name] = len(segment(item[name]))
     largest = max(sizes, key=sizes.__getitem__)
     raise InvalidField(
         largest,
-        f"The action's {largest} is too long for a URL (over {MAX_QUERY_CHARACTERS} characters once encoded); "
-        "split it into several actions.",
+        f"The action's {largest} makes its service URL too long (over {MAX_URL_CHARACTERS} characters once "
+        "percent-encoded); use shorter names or split it into several actions.",
     )

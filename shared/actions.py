@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
 # ASP.NET Core's default request-line limit (Kestrel MaxRequestLineSize) is 8 KiB; the service's
-# own front end does not document one, so an action's query stays well inside it.
-MAX_QUERY_CHARACTERS = 7 * 1024
+# own front end does not document one, so an action's path and query below the hub stay well
+# inside it (the hub name and api-version take at most a few hundred more).
+MAX_URL_CHARACTERS = 7 * 1024
 
 
 def encode_query(pairs: tuple[tuple[str, str], ...]) -> str:

@@ -111,10 +111,4 @@ async def handle_actions(req: func.HttpRequest, record: InvocationRecord) -> fun
     if unavailable is not None:
         raise unavailable
     answer = {"hub": hub, "results": [result.to_json() for result in results]}
-    return json_response(answer, status=207 if record.failed else 200, headers=_retry_after(results))
-
-
-def _retry_after(results: list[ItemResult]) -> dict[str, str]:
-    """A 207 with items that may succeed later says when, as their own 503 would."""
-    waits = [int(r.error.headers["Retry-After"]) for r in results if r.error and "Retry-After" in r.error.headers]
-    return {"Retry-After": str(max(waits))} if waits else {}
+    return json_response(answer, status=207 if record.failed else 200)

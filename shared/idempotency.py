@@ -6,9 +6,9 @@ A repeat of the same request (same SHA-256 fingerprint of method, path, query, c
 and body) gets that answer again with ``Idempotent-Replayed: true``. The same key with another
 request is 422; while the first still runs, 409 with ``Retry-After: 1``. Answers of 500 and
 above are not kept: the key is released so that a retry runs again. An answer below 500 that
-cannot be kept (too large, or the store full or failing) is never a reason to run twice: the key
-stays claimed until its lease lapses. Keys are scoped per function and hub, and are stored
-hashed: neither keys nor bodies reach a log.
+cannot be kept (too large, or the store full or failing) does not release the key: it stays
+claimed until its running lease (2 minutes from the claim) lapses. Keys are scoped per function
+and hub, and are stored hashed: neither keys nor bodies reach a log.
 """
 
 from __future__ import annotations
@@ -30,14 +30,22 @@ import azure.functions as func
 from shared.errors import AppError, BadRequest, Conflict, StoreUnavailable, UnprocessableContent
 from shared.query import Query
 from shared.responses import JSON_TYPE, NO_STORE
-from shared.settings import DEFAULT_MEMORY_KEYS, IdempotencySettings, load_idempotency_settings, load_settings
+from shared.settings import (
+    DEFAULT_MEMORY_KEYS,
+    MAX_ACTIONS_DEADLINE_SECONDS,
+    IdempotencySettings,
+    load_idempotency_settings,
+    load_settings,
+)
 
 logger = logging.getLogger("shared.idempotency")
 
 HEADER = "idempotency-key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 KEY_PATTERN = re.compile(r"[\x20-\x7e]{1,255}")
-RUNNING_LEASE_SECONDS = 120  # a claim whose process died frees itself; longer than any batch runs
+# A claim whose process died frees itself after this; longer than any batch runs (its last item
+# starts by the deadline and ends within the client's 5 s), so a running request keeps its key.
+RUNNING_LEASE_SECONDS = MAX_ACTIONS_DEADLINE_SECONDS + 20
 FUNCTION_KEY_PARAMETER = "code"  # as the Functions host reads it, in any case
 MAX_KEPT_BYTES = 14 * 64 * 1024  # larger answers are not kept (a Table entity holds at most 1 MiB)
 MEMORY_BUDGET_BYTES = 256 * 1024 * 1024  # answers kept in memory, all keys together

@@ -125,6 +125,7 @@ class TableKeyStore:
             "ExpiresAt": _now() + timedelta(seconds=lease_seconds),
         }
         await self._ensure_table()
+        recreated = False
         for _ in range(CLAIM_ATTEMPTS):
             try:
                 created = await self._call(self._client.create_entity(running))
@@ -133,9 +134,9 @@ class TableKeyStore:
             except ResourceExistsError:
                 pass
             except ResourceNotFoundError:  # the table itself is gone (deleted by hand)
-                if not self._table_ready:  # just created again, and still missing (being deleted)
+                if recreated:  # still missing: Azure refuses to create a table while deleting it
                     raise StoreUnavailable("The idempotency table is not available yet; try again shortly.") from None
-                self._table_ready = False
+                recreated, self._table_ready = True, False
                 await self._ensure_table()
                 continue
             try:
@@ -268,13 +269,14 @@ class TableKeyStore:
 
 @contextlib.contextmanager
 def _unless_taken_over() -> Iterator[None]:
-    """A claim whose lease ran out may have been taken over; then the row is no longer ours."""
+    """The row changed since our claim: taken over after the lease ran out (no longer ours), or an
+    earlier attempt to save the answer landed although it timed out."""
     from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 
     try:
         yield
     except (ResourceModifiedError, ResourceNotFoundError):
-        logger.warning("Idempotency key was taken over after its lease ran out; its answer is not kept.")
+        logger.warning("Idempotency row changed since the claim (taken over after its lease, or saved already).")
 
 
 def _now() -> datetime:

@@ -48,9 +48,10 @@ PATTERN_ROLE_PREFIXES = ("webpubsub.joinLeaveGroups.", "webpubsub.sendToGroups."
 DEFAULT_TOKEN_MINUTES = 60
 MAX_TOKEN_MINUTES = 1440
 # Each call ends within the service client's 5 s deadline; a batch must answer well before the
-# platform's 230 s HTTP limit, so items not started by then are not run.
+# platform's 230 s HTTP limit, so items not started by then are not run. The running lease of an
+# Idempotency-Key (shared.idempotency) is derived from the maximum, so no batch outlives its claim.
 DEFAULT_ACTIONS_DEADLINE_SECONDS = 60
-MAX_ACTIONS_DEADLINE_SECONDS = 200
+MAX_ACTIONS_DEADLINE_SECONDS = 100
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,12 @@ def _finite(text: str) -> float:
     return number
 
 
+def _finite_int(text: str) -> int:
+    if not math.isfinite(float(text)):  # 400 digits: JSON.parse makes it Infinity too
+        raise ValueError("number out of range")
+    return int(text)
+
+
 def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """RFC 8259 leaves duplicate names to the parser: some keep the first, Python the last, so a
     proxy and this app could read two different requests from one body."""
@@ -131,7 +137,13 @@ def parse_json(text: str | bytes) -> Any:
     Raises ``ValueError`` (also for bytes that are not UTF-8 and for nesting too deep to parse).
     """
     try:
-        return json.loads(text, parse_float=_finite, parse_constant=_refuse_constant, object_pairs_hook=_unique_names)
+        return json.loads(
+            text,
+            parse_float=_finite,
+            parse_int=_finite_int,
+            parse_constant=_refuse_constant,
+            object_pairs_hook=_unique_names,
+        )
     except RecursionError:
         raise ValueError("nested too deeply") from None
 

@@ -284,6 +284,34 @@ async def test_table_rows_expire_and_only_the_owner_completes(azurite: Azurite) 
     assert (replay.outcome, replay.status, replay.body) == (Outcome.REPLAY, 202, big)
 
 
+class TableBeingDeleted:
+    """Azure's answers while a deleted table is still being deleted (40 s or more): creating the
+    table is a 409, inserting into it a 404. Azurite deletes at once, so this edge is faked."""
+
+    def __init__(self) -> None:
+        self.inserts = 0
+
+    async def create_table(self) -> None:
+        from azure.core.exceptions import ResourceExistsError
+
+        raise ResourceExistsError("TableBeingDeleted")
+
+    async def create_entity(self, entity: dict) -> dict:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        self.inserts += 1
+        raise ResourceNotFoundError("TableNotFound")
+
+
+async def test_a_table_still_being_deleted_is_a_503_not_a_claim_still_running() -> None:
+    from shared.idempotency_table import TableKeyStore
+
+    table = TableBeingDeleted()
+    with pytest.raises(StoreUnavailable):
+        await TableKeyStore(table).claim("k", "fp", 60)  # type: ignore[arg-type]
+    assert table.inserts == 2  # once, then once more after creating the table again
+
+
 async def test_the_sweep_deletes_expired_rows_and_keeps_live_ones(azurite: Azurite) -> None:
     """Table Storage has no expiry: without the sweep, every key ever used would stay forever."""
     from azure.data.tables.aio import TableClient

@@ -150,6 +150,7 @@ async def test_excluded_filter_and_ttl_are_forwarded(call: Call, app_settings: d
         ("/api/publish", b"-Infinity", "application/json", 400, "BadRequest"),
         ("/api/publish", b'{"a":1e999}', "application/json", 400, "BadRequest"),
         ("/api/publish", b'{"a":1,"a":2}', "application/json", 400, "BadRequest"),
+        ("/api/publish", b'{"a":1' + b"0" * 400 + b"}", "application/json", 400, "BadRequest"),
         ("/api/publish", '"x"'.encode("utf-16"), "application/json", 400, "BadRequest"),
         ("/api/publish?group=" + "g" * 1025, b"x", "text/plain", 400, "BadRequest"),
         ("/api/publish?hub=9bad", b"x", "text/plain", 400, "BadRequest"),

@@ -57,7 +57,7 @@ def test_group_patterns() -> None:
         ({"NegotiateTrustAppServiceAuth": "yes please"}, "NegotiateTrustAppServiceAuth"),
         ({"NegotiateRequireUser": "2"}, "NegotiateRequireUser"),
         ({"ActionsDeadlineSeconds": "0"}, "ActionsDeadlineSeconds"),
-        ({"ActionsDeadlineSeconds": "231"}, "ActionsDeadlineSeconds"),
+        ({"ActionsDeadlineSeconds": "101"}, "ActionsDeadlineSeconds"),
         ({"WebPubSubConnectionString": "Endpoint=nope;AccessKey=" + KEY}, "WebPubSubConnectionString"),
         ({"WebPubSubConnectionString": "", "WebPubSubEndpoint": "not a url"}, "WebPubSubEndpoint"),
     ],
