@@ -78,6 +78,11 @@ class Child:
             raise ChildEnded(f"child {self.process.args} ended early")
         return line
 
+    def emulator_port(self, timeout: float = 20) -> int:
+        """The port an emulator started with ``--port 0`` bound, from its "listening on" line."""
+        line = self.wait_for_line("Web PubSub emulator listening on ", timeout)
+        return int(line.strip().rsplit(":", 1)[1])
+
     def wait_for_line(self, prefix: str, timeout: float = 20) -> str:
         """The first line of output that starts with ``prefix`` (a server's "listening" line,
         printed once its port is bound: proof the port is its own, not another process's)."""

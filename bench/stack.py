@@ -95,8 +95,9 @@ def start_stack(
 
     ``values`` are extra app settings. With ``dev_identity`` the dev host serves its development
     identity provider and negotiate trusts it (as ``make run`` does). Both stop when ``exits`` closes.
-    A port picked free can be taken by another process before a server binds it; then the server
-    ends without its "listening" line, and both start again on other ports.
+    The emulator binds a port of its own choosing. The dev host's is picked free beforehand, and
+    can be taken by another process before the dev host binds it; then the dev host ends without
+    its "listening" line, and both start again.
     """
     for attempt in range(START_ATTEMPTS):
         with ExitStack() as attempt_exits:
@@ -112,14 +113,15 @@ def start_stack(
 
 
 def _start_once(exits: ExitStack, host_cores: set[int], values: dict[str, str] | None, dev_identity: bool) -> Stack:
-    stack = Stack(free_port(), free_port())
+    emulator = exits.enter_context(Child("emulator", "--port", "0", pipe=True))
+    # The dev host's port goes into its own settings (the development issuer's URL), so it is
+    # picked before the start; the emulator's is the one it bound.
+    stack = Stack(emulator.emulator_port(), free_port())
     folder = Path(exits.enter_context(tempfile.TemporaryDirectory(prefix="bench-app-")))
     host_args = ("--dev-identity",) if dev_identity else ()
     if dev_identity:
         values = {**DEV_SIGN_IN, "NegotiateJwtIssuer": stack.dev_issuer, **(values or {})}
     make_app(folder, stack.connection_string, values)
-    emulator = exits.enter_context(Child("emulator", "--port", str(stack.emulator_port), pipe=True))
-    emulator.wait_for_line("Web PubSub emulator listening on ")
     # local.settings.json decides
     unset = ("WebPubSubConnectionString", "WebPubSubEndpoint", "WebPubSubHub", "AzureWebJobsStorage")
     host = exits.enter_context(

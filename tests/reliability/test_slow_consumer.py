@@ -12,7 +12,7 @@ import aiohttp
 import jwt
 import websockets
 
-from bench.processes import Child, free_port, wait_for_port
+from bench.processes import Child
 from bench.receivers import upgrade_request
 from emulator import DEFAULT_ACCESS_KEY
 from tests.reliability.conftest import Sizes
@@ -83,9 +83,8 @@ async def publish_all(port: int, count: int) -> None:
 
 
 def test_a_stalled_subscriber_is_disconnected_and_delays_nobody(sizes: Sizes, figures: dict[str, Any]) -> None:
-    port = free_port()
-    with Child("emulator", "--port", str(port)) as emulator:
-        wait_for_port(port)
+    with Child("emulator", "--port", "0", pipe=True) as emulator:
+        port = emulator.emulator_port()  # bound by the emulator itself: no port another process can take
         token = jwt.encode(
             {"aud": f"http://127.0.0.1:{port}/client/hubs/{HUB}", "exp": int(time.time()) + 600}, DEFAULT_ACCESS_KEY
         )
