@@ -74,6 +74,10 @@ CONTENT_TYPES = [
     "multipart/form-data; boundary=x",
     "text/plain;;;",
     "application/json; charset=latin-1",
+    'text/plain; charset="iso-8859-1"',
+    "text/plain; charset=",
+    "text/plain; charset=utf-8; charset=latin-1",
+    "text/plain; CHARSET=UTF-8",
     "TEXT/PLAIN",
     "application/octet-stream; x=y",
     "*/*",
@@ -258,6 +262,20 @@ def publish_cases() -> list[Case]:
             host_level=True,
         ),  # request smuggling shape: the parser refuses
         Case("publish charset param", "POST", "/api/publish", b"x", {"Content-Type": "text/plain; charset=utf-16"}),
+        Case(
+            "publish Latin-1 bytes as text",
+            "POST",
+            "/api/publish",
+            "é".encode("latin-1"),
+            {"Content-Type": "text/plain"},
+        ),
+        Case(
+            "publish UTF-16 bytes as text",
+            "POST",
+            "/api/publish",
+            "hi".encode("utf-16"),
+            {"Content-Type": "text/plain"},
+        ),
     ]
     for method in ("GET", "PUT", "DELETE", "PATCH"):
         cases.append(Case(f"publish method {method}", method, "/api/publish", b"x", text, host_level=True))
