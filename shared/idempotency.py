@@ -165,11 +165,10 @@ async def _keep_answer(store: KeyStore, scope: str, token: Any, response: func.H
     body = response.get_body()
     if len(body) > MAX_KEPT_BYTES:
         return False
-    for pause in (0.0, STORE_RETRY_PAUSE_SECONDS):
-        await asyncio.sleep(pause)
-        if await _quietly(store.complete(scope, token, response.status_code, body, seconds)):
-            return True
-    return False
+    if await _quietly(store.complete(scope, token, response.status_code, body, seconds)):
+        return True
+    await asyncio.sleep(STORE_RETRY_PAUSE_SECONDS)
+    return await _quietly(store.complete(scope, token, response.status_code, body, seconds))
 
 
 async def _quietly(call: Awaitable[None]) -> bool:
