@@ -20,7 +20,7 @@ from emulator import DEFAULT_ACCESS_KEY as KEY
 from tests.conftest import Stack
 from tests.fakes.black_hole import start_black_hole
 from tests.fakes.loopback import serve_on_loopback
-from tests.support import TEST_KEY, BackgroundLoop
+from tests.support import TEST_KEY, BackgroundLoop, http_call
 
 JSON_PROTOCOL = "json.webpubsub.azure.v1"
 SEND = {"actionName": "sendToAll", "data": "x"}
@@ -86,14 +86,10 @@ async def post_actions(
     """Status and JSON body; the answer's headers go into ``answer_headers`` when given."""
     sent = {"x-functions-key": TEST_KEY, "Content-Type": "application/json", **(headers or {})}
     body = raw if raw is not None else json.dumps(payload).encode()
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(f"{stack.base_url}/api/actions{query}", data=body, headers=sent) as response,
-    ):
-        text = await response.read()
-        if answer_headers is not None:
-            answer_headers.update(response.headers)
-        return response.status, json.loads(text) if text else None
+    status, answer, received_headers = await http_call(stack.base_url, "POST", f"/api/actions{query}", body, sent)
+    if answer_headers is not None:
+        answer_headers.update(received_headers)
+    return status, answer
 
 
 def unique(prefix: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,14 +80,21 @@ async def test_a_user_id_with_a_line_break_cannot_inject_headers_into_the_connec
         assert all("X-Injected" not in r.headers for r in handler.received)
 
 
-async def test_a_client_that_floods_events_gets_error_acks_past_the_bound() -> None:
-    release = asyncio.Event()
+def hanging_on(event: str, release: asyncio.Event) -> Callable[[Received], Awaitable[web.StreamResponse]]:
+    """A handler that holds every ``event`` until ``release`` is set and answers the rest at once."""
 
-    async def hang(received: Received) -> web.StreamResponse:
-        if received.event == "flood":
+    async def answer(received: Received) -> web.StreamResponse:
+        if received.event == event:
             await release.wait()
             return web.Response(status=204)
         return web.Response(status=204 if received.event == "connect" else 200)
+
+    return answer
+
+
+async def test_a_client_that_floods_events_gets_error_acks_past_the_bound() -> None:
+    release = asyncio.Event()
+    hang = hanging_on("flood", release)
 
     async with EventHandlerApp() as handler, emulator_for(hub_settings(handler), timeout=60) as emulator:
         handler.answer = hang
@@ -258,12 +266,7 @@ async def test_odd_answer_headers_fail_the_event_and_nothing_else(case: str) -> 
 async def test_a_client_that_floods_big_events_is_bounded_by_bytes_too() -> None:
     """1,000 events of 1 MiB would be 1 GiB waiting for a hung handler; the byte bound stops it at 16 MiB."""
     release = asyncio.Event()
-
-    async def hang(received: Received) -> web.StreamResponse:
-        if received.event == "big":
-            await release.wait()
-            return web.Response(status=204)
-        return web.Response(status=204 if received.event == "connect" else 200)
+    hang = hanging_on("big", release)
 
     async with EventHandlerApp() as handler, emulator_for(hub_settings(handler), timeout=60) as emulator:
         handler.answer = hang
