@@ -47,7 +47,7 @@ def test_a_slash_makes_a_name_unaddressable(name: str) -> None:
         validate_group(name)
     with pytest.raises(UnaddressableName, match="cannot contain '/'"):
         validate_identifier(name, "user id")
-    with pytest.raises(ConfigurationError, match="^NegotiateAllowedGroups: "):
+    with pytest.raises(ConfigurationError, match=r"^NegotiateAllowedGroups: "):
         validate_group(name, setting="NegotiateAllowedGroups")
     assert validate_text(name, "reason") == name
 
