@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from shared.batch import handle_actions
+from shared.endpoints.actions import handle_actions
 from shared.invocation import run_invocation
 
 

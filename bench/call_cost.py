@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 import jwt
 
-from shared.action_parsing import parse_action
+from shared.actions.vocabulary import parse_action
 from shared.service import API_VERSION, close_clients, perform
 from shared.settings import load_settings
 

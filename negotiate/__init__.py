@@ -2,8 +2,8 @@
 
 import azure.functions as func
 
+from shared.endpoints.negotiate import handle_negotiate
 from shared.invocation import run_invocation
-from shared.negotiation import handle_negotiate
 
 
 async def main(req: func.HttpRequest, context: func.Context | None = None) -> func.HttpResponse:

@@ -2,8 +2,8 @@
 
 import azure.functions as func
 
+from shared.endpoints.publish import handle_publish
 from shared.invocation import run_invocation
-from shared.publishing import handle_publish
 
 
 async def main(req: func.HttpRequest, context: func.Context | None = None) -> func.HttpResponse:

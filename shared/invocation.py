@@ -1,9 +1,11 @@
-"""Run one function invocation: map errors to responses and log one structured line.
+"""Run one function invocation: resolve what every endpoint needs, answer errors, log one line.
 
-The line is plain ``logging`` (Application Insights collects it unchanged) and reads
+Every function goes through :func:`run_invocation`: it reads the settings, the query and the hub
+once (:class:`Incoming`), honours an ``Idempotency-Key`` when the function takes one, turns any
+error into its response (:mod:`shared.responses`), and logs one structured line. The line is
+plain ``logging`` (Application Insights collects it unchanged) and reads
 ``function=publish hub=chat target=group bytes=12 status=202 duration_ms=3.1 invocation_id=...``;
-the same fields ride along as ``custom_dimensions``. The handler fills an
-:class:`InvocationRecord` as it goes; nothing secret (keys, bodies) has a field there.
+the same fields ride along as ``custom_dimensions``.
 """
 
 from __future__ import annotations
@@ -18,29 +20,33 @@ from dataclasses import dataclass
 
 import azure.functions as func
 
-from shared.errors import AppError, UpstreamRejected
-from shared.responses import error_response, internal_error_response
+from shared.errors import AppError
+from shared.query import Query
+from shared.responses import Answer, LogFields, error_answer, internal_error_answer
+from shared.settings import Settings, load_settings
 
 logger = logging.getLogger("shared.invocation")
 
-
-@dataclass
-class InvocationRecord:
-    """What one invocation's log line says, in this order; ``None`` fields are left out."""
-
-    hub: str | None = None
-    target: str | None = None
-    bytes: int | None = None
-    actions: int | None = None
-    failed: int | None = None
-    idempotency: str | None = None  # first | replayed | mismatch | running
-    status: int | None = None
-    error: str | None = None
-    upstream_status: int | None = None
-    request_id: str | None = None
+IDEMPOTENCY_HEADER = "idempotency-key"
 
 
-Handler = Callable[[func.HttpRequest, InvocationRecord], Awaitable[func.HttpResponse]]
+@dataclass(frozen=True)
+class Incoming:
+    """A request with what every endpoint reads from it, resolved once: settings, query and hub."""
+
+    req: func.HttpRequest
+    settings: Settings
+    query: Query
+    hub: str
+
+    @classmethod
+    def read(cls, req: func.HttpRequest) -> Incoming:
+        settings = load_settings()
+        query = Query.from_url(req.url)
+        return cls(req, settings, query, settings.hubs.resolve(query.single("hub")))
+
+
+Handler = Callable[[Incoming], Awaitable[Answer]]
 
 
 async def run_invocation(
@@ -51,55 +57,56 @@ async def run_invocation(
     *,
     idempotent: bool = False,
 ) -> func.HttpResponse:
-    """Call ``handler(req, record)``; with ``idempotent``, honour an ``Idempotency-Key`` header."""
+    """Answer ``req`` with ``handler``; with ``idempotent``, honour an ``Idempotency-Key`` header."""
     started = time.perf_counter()
-    record = InvocationRecord()
-
-    async def respond() -> func.HttpResponse:
-        return await _answer(function, record, handler(req, record))
-
-    def note(outcome: str) -> None:
-        record.idempotency = outcome
-
-    if idempotent and req.headers.get("idempotency-key") is not None:
-        from shared.idempotency import run_once  # imported on first use: keeps cold starts short
-
-        response = await _answer(function, record, run_once(function, req, respond, note))
-    else:
-        response = await respond()
-    record.status = response.status_code
-    _log(function, _invocation_id(context), record, time.perf_counter() - started)
-    return response
+    answer = await _guarded(function, _handle(function, req, handler, idempotent), LogFields())
+    fields = dataclasses.replace(answer.fields, status=answer.response.status_code)
+    _log(function, _invocation_id(context), fields, time.perf_counter() - started)
+    return answer.response
 
 
-async def _answer(function: str, record: InvocationRecord, call: Awaitable[func.HttpResponse]) -> func.HttpResponse:
+async def _handle(function: str, req: func.HttpRequest, handler: Handler, idempotent: bool) -> Answer:
+    keyed = idempotent and req.headers.get(IDEMPOTENCY_HEADER) is not None
+    if keyed:  # imported on first use: keeps cold starts short
+        from shared.idempotency.keys import read_key, run_once
+
+        key = read_key(req)  # a malformed key is refused before anything else
+    incoming = Incoming.read(req)
+    known = LogFields(hub=incoming.hub)
+
+    async def respond() -> Answer:
+        return await _guarded(function, handler(incoming), known)
+
+    if not keyed:
+        return await respond()
+    return await _guarded(function, run_once(function, incoming.hub, req, key, respond), known)
+
+
+async def _guarded(function: str, call: Awaitable[Answer], known: LogFields) -> Answer:
+    """The call's answer with the fields known so far; any error becomes its response."""
     try:
-        return await call
+        answer = await call
     except AppError as error:
-        record.error = error.code
-        if isinstance(error, UpstreamRejected):
-            record.upstream_status = error.upstream_status
-            record.request_id = error.request_id
-        return error_response(error)
+        return error_answer(error, known)
     except Exception as error:  # noqa: BLE001 - the last line of defence: answer, never crash
         # Frames only: an exception's message could quote a setting's value.
         frames = "".join(traceback.format_tb(error.__traceback__))
         logger.error("Unhandled %s in %s\n%s", type(error).__name__, function, frames)
-        record.error = "InternalError"
-        return internal_error_response()
+        return internal_error_answer(known)
+    return Answer(answer.response, known.merged(answer.fields))
 
 
 def _invocation_id(context: func.Context | None) -> str:
     return getattr(context, "invocation_id", None) or str(uuid.uuid4())
 
 
-def _log(function: str, invocation_id: str, record: InvocationRecord, seconds: float) -> None:
-    level = logging.WARNING if (record.status or 500) >= 500 else logging.INFO
+def _log(function: str, invocation_id: str, fields: LogFields, seconds: float) -> None:
+    level = logging.WARNING if (fields.status or 500) >= 500 else logging.INFO
     if not logger.isEnabledFor(level):
         return
     duration_ms = round(seconds * 1000, 1)
-    fields = {name: value for name, value in dataclasses.asdict(record).items() if value is not None}
-    parts = [f"function={function}", *(f"{name}={value}" for name, value in fields.items())]
+    present = {name: value for name, value in dataclasses.asdict(fields).items() if value is not None}
+    parts = [f"function={function}", *(f"{name}={value}" for name, value in present.items())]
     parts += [f"duration_ms={duration_ms}", f"invocation_id={invocation_id}"]
-    dimensions = {"function": function, **fields, "duration_ms": duration_ms, "invocation_id": invocation_id}
+    dimensions = {"function": function, **present, "duration_ms": duration_ms, "invocation_id": invocation_id}
     logger.log(level, " ".join(parts), extra={"custom_dimensions": dimensions})

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from shared.actions import Action, Read, encode_query
+from shared.actions.call import Action, Read, encode_query
 from shared.errors import BadRequest, NotFound, UpstreamRejected, UpstreamUnavailable
 from shared.settings import ServiceAccess
 from shared.tokens import ClientAccess, access_from_service_token

@@ -1,17 +1,15 @@
 """Input rules of Web PubSub, checked before anything is sent to the service.
 
 The rules mirror the service's REST API (api-version 2024-12-01): hub names, group names,
-message TTL, message size and content types. A name that breaks a rule raises
+user and connection ids, message TTL, message size and content types (strict JSON is
+:mod:`shared.strict_json`). A name that breaks a rule raises
 :class:`BadRequest` for a caller's input, or :class:`ConfigurationError` when it comes from
 the app setting named by ``setting``.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import re
-from typing import Any
 from urllib.parse import urlsplit
 
 from shared.errors import (
@@ -130,66 +128,6 @@ def check_message_size(body: bytes) -> None:
         raise BadRequest("The message body is empty.")
     if len(body) > MAX_MESSAGE_BYTES:
         raise PayloadTooLarge(f"The message is larger than {MAX_MESSAGE_BYTES} bytes (1 MiB).")
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _finite(text: str) -> float:
-    number = float(text)
-    if not math.isfinite(number):  # 1e999: Web PubSub refuses it, JSON.parse makes it Infinity
-        raise ValueError("number out of range")
-    return number
-
-
-# A double's largest value has 309 digits: shorter integers never overflow, so the float check is
-# left to the rare long one rather than run for every integer of every JSON body.
-DOUBLE_DIGITS = 309
-
-
-def _finite_int(text: str) -> int:
-    if len(text.lstrip("-")) >= DOUBLE_DIGITS and not math.isfinite(float(text)):  # JSON.parse: Infinity
-        raise ValueError("number out of range")
-    return int(text)
-
-
-def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """RFC 8259 leaves duplicate names to the parser: some keep the first, Python the last, so a
-    proxy and this app could read two different requests from one body."""
-    document = dict(pairs)
-    if len(document) != len(pairs):
-        raise ValueError("a name appears twice in one object")
-    return document
-
-
-def parse_json(text: str | bytes) -> Any:
-    """Strict JSON: no ``NaN``/``Infinity`` (Python's ``json`` takes them, ``JSON.parse`` does not),
-    no number beyond a double's range, each name once per object.
-
-    Raises ``ValueError`` (also for bytes that are not UTF-8 and for nesting too deep to parse).
-    """
-    try:
-        return json.loads(
-            text,
-            parse_float=_finite,
-            parse_int=_finite_int,
-            parse_constant=_refuse_constant,
-            object_pairs_hook=_unique_names,
-        )
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
-
-
-def parse_json_body(body: bytes) -> Any:
-    """A request body that must be strict JSON (:func:`parse_json`) in UTF-8, or :class:`BadRequest`."""
-    try:
-        return parse_json(body.decode("utf-8"))
-    except ValueError:  # UnicodeDecodeError included
-        raise BadRequest(
-            "The body is not valid JSON (RFC 8259, strictly: no NaN or Infinity, numbers within a "
-            "double's range, each name once per object)."
-        ) from None
 
 
 UTF8_CHARSETS = ("utf-8", "utf8", "us-ascii")  # ASCII is UTF-8 too

@@ -13,7 +13,7 @@ import pytest
 from devhost import DevHost, LocalSettings
 from devhost.azurite import Azurite
 from emulator import Emulator
-from shared.idempotency_table import close_table_stores
+from shared.idempotency.table import close_table_stores
 from shared.service import close_clients
 from shared.settings import SIGN_IN_SETTING_NAMES
 from tests.audit import SecretAudit

@@ -15,9 +15,10 @@ import pytest
 from devhost.azurite import Azurite
 from emulator import DEFAULT_ACCESS_KEY, Emulator
 from shared.errors import StoreUnavailable
-from shared.idempotency import RUNNING_LEASE_SECONDS, MemoryKeyStore, Outcome
-from shared.idempotency_table import table_store
-from shared.settings import load_idempotency_settings
+from shared.idempotency.memory import MemoryKeyStore
+from shared.idempotency.store import RUNNING_LEASE_SECONDS, Outcome
+from shared.idempotency.table import table_store
+from shared.idempotency.settings import load_idempotency_settings
 from tests.conftest import Stack
 from tests.fakes.fault_proxy import FaultProxy
 from tests.functions.test_actions import Client, clients
@@ -332,7 +333,7 @@ class TableBeingDeleted:
 
 
 async def test_a_table_still_being_deleted_is_a_503_not_a_claim_still_running() -> None:
-    from shared.idempotency_table import TableKeyStore
+    from shared.idempotency.table import TableKeyStore
 
     table = TableBeingDeleted()
     with pytest.raises(StoreUnavailable):

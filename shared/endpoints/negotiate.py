@@ -1,11 +1,14 @@
-"""Negotiate: decide who a browser is and what its token may do, then issue it.
+"""``GET|POST /api/negotiate``: decide who a browser is and what its token may do, then issue it.
+
+Reads top-down: parse (:class:`NegotiateRequest`, no I/O) → establish the user
+(:mod:`shared.identity`) → decide the grant (:mod:`shared.identity.user` for the user id,
+:mod:`shared.grants` for groups and roles) → issue the client access URL (:mod:`shared.tokens`
+with the access key, or the service's ``:generateToken`` with an identity) → answer.
 
 The policy comes only from app settings. Who the user is comes, in this order, from a verified
 bearer token (``NegotiateJwtIssuer``), from App Service Authentication's headers (believed only
-with ``NegotiateTrustAppServiceAuth``, because without that platform feature anyone can send
-them), or from ``?userId=`` (only with ``NegotiateAllowClientUserId``). Once a source that a
-caller cannot forge is configured, ``?userId=`` may only repeat the user it established: no one
-can pose as someone who signs in. Groups to join at connect (``?group=``) are granted only when
+with ``NegotiateTrustAppServiceAuth``), or from ``?userId=`` (only with
+``NegotiateAllowClientUserId``). Groups to join at connect (``?group=``) are granted only when
 ``NegotiateAllowedGroups`` or the user's groups claim allows them; anything refused is a 403
 naming the setting.
 """
@@ -17,16 +20,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import azure.functions as func
-
 from shared import settings as names
-from shared.errors import BadRequest, Forbidden, InvalidBearerToken, SignInRequired
-from shared.invocation import InvocationRecord
+from shared.errors import BadRequest, Forbidden, InvalidBearerToken
+from shared.identity.app_service import app_service_user
+from shared.identity.bearer import bearer_token, verify_bearer
+from shared.identity.user import SignedInUser, decide_user_id
+from shared.invocation import Incoming
 from shared.query import Query
-from shared.responses import json_response
+from shared.responses import Answer, json_response
 from shared.service import generate_client_access
-from shared.settings import Settings, load_settings
-from shared.signin import SignedInUser, app_service_user, bearer_token, verify_bearer
+from shared.settings import Settings
 from shared.tokens import CLIENT_PATHS, ClientAccess, mint_client_access
 from shared.validation import validate_group, validate_identifier
 
@@ -53,49 +56,35 @@ class Grant:
     not_after: datetime | None  # the sign-in's own expiry
 
 
-def parse_negotiate_request(query: Query, headers: Mapping[str, str], settings: Settings) -> NegotiateRequest:
+def parse_negotiate_request(query: Query, headers: Mapping[str, str], hub: str, settings: Settings) -> NegotiateRequest:
     requested = query.single("userId")
-    trusted = settings.trust_app_service_auth
+    sign_in = settings.sign_in
     return NegotiateRequest(
-        hub=settings.resolve_hub(query.single("hub")),
+        hub=hub,
         requested_user_id=validate_identifier(requested, "user id") if requested is not None else None,
         groups=tuple(dict.fromkeys(validate_group(group) for group in query.many("group"))),
         protocol=_protocol(query),
-        bearer=bearer_token(headers) if settings.bearer is not None else None,
-        app_service_user=app_service_user(headers, settings.groups_claim) if trusted else None,
+        bearer=bearer_token(headers) if sign_in.bearer is not None else None,
+        app_service_user=app_service_user(headers, sign_in.groups_claim) if sign_in.trust_app_service_auth else None,
     )
 
 
 async def establish_user(request: NegotiateRequest, settings: Settings) -> SignedInUser | None:
     """The signed-in user: bearer token first, then the App Service principal; None if neither."""
-    if request.bearer is not None and settings.bearer is not None:
-        return await verify_bearer(request.bearer, settings.bearer, settings.groups_claim)
+    sign_in = settings.sign_in
+    if request.bearer is not None and sign_in.bearer is not None:
+        return await verify_bearer(request.bearer, sign_in.bearer, sign_in.groups_claim)
     return request.app_service_user
 
 
 def decide_grant(request: NegotiateRequest, signed_in: SignedInUser | None, settings: Settings) -> Grant:
-    user_id = _user_id(request.requested_user_id, signed_in, settings)
+    user_id = decide_user_id(request.requested_user_id, signed_in, settings.sign_in)
     claimed = signed_in.groups if signed_in is not None else ()
     for group in request.groups:
-        if not settings.group_allowed(group, user_id, claimed):
+        if not settings.grants.group_allowed(group, user_id, claimed):
             raise Forbidden(f"Joining group '{group}' is not allowed; see the {names.ALLOWED_GROUPS} setting.")
-    return Grant(user_id, settings.roles_for(user_id), request.groups, signed_in.expires_at if signed_in else None)
-
-
-def _user_id(requested: str | None, signed_in: SignedInUser | None, settings: Settings) -> str | None:
-    if signed_in is not None:
-        if requested is not None and requested != signed_in.user_id:
-            raise Forbidden("userId must match the signed-in user.")
-        return signed_in.user_id
-    if requested is not None:
-        if settings.verified_user_source:
-            raise Forbidden("userId is accepted only from a signed-in user, and must match that user.")
-        if not settings.allow_client_user_id:
-            raise Forbidden(f"Choosing a userId is not allowed; see the {names.ALLOW_CLIENT_USER_ID} setting.")
-        return requested
-    if settings.require_user:
-        raise SignInRequired(f"Sign-in is required; see the {names.REQUIRE_USER} setting.")
-    return None
+    roles = settings.grants.roles_for(user_id)
+    return Grant(user_id, roles, request.groups, signed_in.expires_at if signed_in else None)
 
 
 def _protocol(query: Query) -> str:
@@ -137,11 +126,10 @@ def _whole_minutes(minutes: int, not_after: datetime | None) -> int:
     return min(minutes, left)
 
 
-async def handle_negotiate(req: func.HttpRequest, record: InvocationRecord) -> func.HttpResponse:
-    settings = load_settings()
-    request = parse_negotiate_request(Query.from_url(req.url), req.headers, settings)
-    record.hub = request.hub
+async def handle_negotiate(incoming: Incoming) -> Answer:
+    settings = incoming.settings
+    request = parse_negotiate_request(incoming.query, incoming.req.headers, incoming.hub, settings)
     signed_in = await establish_user(request, settings)
     grant = decide_grant(request, signed_in, settings)
     access = await issue_client_access(request, grant, settings)
-    return json_response(access.to_json())
+    return Answer(json_response(access.to_json()))

@@ -1,6 +1,6 @@
 """Idempotency keys in Azure Table Storage, the account every function app already has.
 
-One row per scoped key (PartitionKey = the key's SHA-256, RowKey ``""``). A claim is an
+One row per scoped key (PartitionKey = the key's SHA-256, RowKey ``"key"``: :data:`ROW_KEY`). A claim is an
 insert-if-absent; an expired row is taken over with an ETag-conditional replace, and a
 completion or release only happens while the row still has our claim's ETag. So two
 instances never both run the same key. The answer body is kept in binary properties of at
@@ -27,8 +27,8 @@ from urllib.parse import urlsplit
 
 from shared.connection_string import normalize_endpoint
 from shared.errors import ConfigurationError, StoreUnavailable
-from shared.idempotency import MAX_KEPT_BYTES, Claim, Outcome
-from shared.settings import WEBJOBS_STORAGE, IdempotencySettings
+from shared.idempotency.settings import WEBJOBS_STORAGE, IdempotencySettings
+from shared.idempotency.store import MAX_KEPT_BYTES, Claim, Outcome
 
 if TYPE_CHECKING:
     from azure.core.credentials_async import AsyncTokenCredential

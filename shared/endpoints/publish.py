@@ -1,28 +1,26 @@
-"""Publish: turn an HTTP request into one Web PubSub send, and check it before sending.
+"""``POST /api/publish``: turn an HTTP request into one Web PubSub send, checked before sending.
 
-A publish names at most one target (``group``, ``user`` or ``connectionId``; none means the
-whole hub). The body is forwarded byte for byte with its content type, so subscribers receive
-exactly what the publisher sent.
+Reads top-down: parse the request into a :class:`PublishRequest` (every rule checked, no I/O),
+send it (:mod:`shared.service`), answer 202. A publish names at most one target (``group``,
+``user`` or ``connectionId``; none means the whole hub). The body is forwarded byte for byte with
+its content type, so subscribers receive exactly what the publisher sent.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import azure.functions as func
-
-from shared.actions import Action, send_action
-from shared.errors import BadRequest
-from shared.invocation import InvocationRecord
+from shared.actions.call import Action, send_action
+from shared.errors import AppError, BadRequest
+from shared.invocation import Incoming
 from shared.query import Query
-from shared.responses import json_response
+from shared.responses import Answer, LogFields, error_answer, json_response
 from shared.service import perform
-from shared.settings import Settings, load_settings
+from shared.strict_json import parse_json_body
 from shared.validation import (
     check_message_size,
     check_utf8,
     parse_content_type,
-    parse_json_body,
     parse_ttl,
     validate_group,
     validate_identifier,
@@ -49,10 +47,7 @@ class PublishRequest:
     action: Action  # the one send that performs it
 
 
-def parse_publish_request(
-    query: Query, content_type_header: str | None, body: bytes, settings: Settings
-) -> PublishRequest:
-    hub = settings.resolve_hub(query.single("hub"))
+def parse_publish_request(query: Query, content_type_header: str | None, body: bytes, hub: str) -> PublishRequest:
     target = _target(query)
     content_type = parse_content_type(content_type_header)
     check_message_size(body)
@@ -93,11 +88,13 @@ def _target(query: Query) -> Target:
     return Target(kind, name)
 
 
-async def handle_publish(req: func.HttpRequest, record: InvocationRecord) -> func.HttpResponse:
-    settings = load_settings()
-    body = req.get_body()
-    request = parse_publish_request(Query.from_url(req.url), req.headers.get("content-type"), body, settings)
-    record.hub, record.target, record.bytes = request.hub, request.target.type, len(body)
-    await perform(settings.service, request.hub, request.action)
+async def handle_publish(incoming: Incoming) -> Answer:
+    body = incoming.req.get_body()
+    request = parse_publish_request(incoming.query, incoming.req.headers.get("content-type"), body, incoming.hub)
+    fields = LogFields(target=request.target.type, bytes=len(body))
+    try:
+        await perform(incoming.settings.service, request.hub, request.action)
+    except AppError as error:
+        return error_answer(error, fields)
     payload = {"hub": request.hub, "target": request.target.to_json(), "bytes": len(body)}
-    return json_response(payload, status=202)
+    return Answer(json_response(payload, status=202), fields)

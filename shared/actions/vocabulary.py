@@ -16,13 +16,13 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from shared.actions import MAX_URL_CHARACTERS, Action, Read, encode_query, segment, send_action
+from shared.actions.call import MAX_URL_CHARACTERS, Action, Read, encode_query, segment, send_action
 from shared.errors import AppError
+from shared.strict_json import parse_json
 from shared.validation import (
     MAX_MESSAGE_BYTES,
     MAX_TTL_SECONDS,
     check_message_size,
-    parse_json,
     validate_group,
     validate_identifier,
     validate_text,

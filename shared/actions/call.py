@@ -1,8 +1,8 @@
 """A Web PubSub action as the REST call that performs it, ready before any I/O.
 
-:mod:`shared.action_parsing` builds actions from the JSON of a request (the vocabulary of the
-Functions ``webPubSub`` output binding and more), :mod:`shared.publishing` builds the one send
-of a publish, and :mod:`shared.service` only sends them. Paths follow the REST API of
+:mod:`shared.actions.vocabulary` builds actions from the JSON of a request (the vocabulary of
+the Functions ``webPubSub`` output binding and more), :mod:`shared.endpoints.publish` builds the
+one send of a publish, and :mod:`shared.service` only sends them. Paths follow the REST API of
 api-version 2024-12-01, relative to ``/api/hubs/{hub}/``.
 """
 

@@ -1,4 +1,4 @@
-"""Who signed in: the claim checks for bearer tokens and App Service Authentication's principal.
+"""Sign-in with a bearer token from the app's own identity provider: read, verify, remember.
 
 A bearer token is read only from ``Authorization: Bearer`` (a token in a URL ends up in logs and
 browser history) and is believed only after full verification: the signature against the
@@ -8,7 +8,7 @@ HS256 token "signed" with the public RSA key fails), ``iss``, ``aud``, a require
 :class:`InvalidBearerToken` saying what failed and never quoting the token.
 
 User ids and group names taken from claims obey the same rules as those from the query
-(:mod:`shared.validation`): no control characters, no lone surrogates.
+(:mod:`shared.validation`): no control characters, no lone surrogates, no ``/`` (403).
 """
 
 from __future__ import annotations
@@ -22,37 +22,26 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from shared import settings as names
-from shared.errors import AppError, BadRequest, Forbidden, InvalidBearerToken, UnaddressableName
-from shared.jwks import KEY_SET_MAX_AGE_SECONDS, KeySource, issuer_keys
+from shared.errors import BadRequest, Forbidden, InvalidBearerToken, UnaddressableName
+from shared.identity.jwks import KEY_SET_MAX_AGE_SECONDS, KeySource, issuer_keys
+from shared.identity.user import SignedInUser, claimed_groups
 from shared.settings import BearerSettings
-from shared.validation import validate_group, validate_identifier
+from shared.validation import validate_identifier
 
 LEEWAY_SECONDS = 60
 REMEMBERED_TOKENS = 4096
 REMEMBER_SECONDS = KEY_SET_MAX_AGE_SECONDS
 LATEST_EXPIRY = 253402300799  # 9999-12-31T23:59:59Z: an exp beyond what datetime holds is capped here
 MAX_TOKEN_LENGTH = 16 * 1024
-PRINCIPAL_ID_HEADERS = ("x-ms-client-principal-id", "x-ms-client-principal-name")
-PRINCIPAL_CLAIMS_HEADER = "x-ms-client-principal"
 JWT_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")  # compact JWS: base64url parts
 KEY_TYPES = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}  # by the algorithm's first two letters
 # Bad base64, bad UTF-8, bad JSON, and JSON nested deeper than the parser's recursion limit
 # (a few kilobytes of "[" would otherwise be a 500).
 UNREADABLE_JSON = (ValueError, binascii.Error, RecursionError)
-
-
-@dataclass(frozen=True)
-class SignedInUser:
-    """A user established by something a caller cannot forge, with the groups it grants."""
-
-    user_id: str
-    groups: tuple[str, ...] = ()
-    expires_at: datetime | None = None  # the bearer token's exp; the client token may not outlive it
 
 
 def bearer_token(headers: Mapping[str, str]) -> str | None:
@@ -101,7 +90,7 @@ async def _verify(token: str, bearer: BearerSettings, groups_claim: str | None) 
     claims, expires = _decode(token, key.key, algorithm, bearer)
     return SignedInUser(
         user_id=_user_id(claims.get(bearer.user_id_claim), bearer.user_id_claim),
-        groups=_groups(claims.get(groups_claim) if groups_claim else None, InvalidBearerToken, groups_claim),
+        groups=claimed_groups(claims.get(groups_claim) if groups_claim else None, InvalidBearerToken, groups_claim),
         expires_at=datetime.fromtimestamp(min(expires, LATEST_EXPIRY), tz=UTC),
     )
 
@@ -205,47 +194,3 @@ def _user_id(value: Any, claim: str) -> str:
     except BadRequest:
         pass
     raise InvalidBearerToken(f"The bearer token's '{claim}' claim is not a usable user id; see {names.USER_ID_CLAIM}.")
-
-
-def _groups(value: Any, error: type[AppError], claim: str | None) -> tuple[str, ...]:
-    """A claim holding one group name or a list of them; anything else is refused."""
-    if value is None:
-        return ()
-    values = [value] if isinstance(value, str) else value
-    try:
-        if isinstance(values, list) and all(isinstance(group, str) for group in values):
-            return tuple(dict.fromkeys(validate_group(group) for group in values))
-    except UnaddressableName as error:
-        raise Forbidden(f"The '{claim}' claim: {error.message}") from None
-    except BadRequest:
-        pass
-    raise error(f"The '{claim}' claim does not hold usable group names; see {names.GROUPS_CLAIM}.")
-
-
-def app_service_user(headers: Mapping[str, str], groups_claim: str | None) -> SignedInUser | None:
-    """The user App Service Authentication signed in, if any (only when that platform feature is
-    trusted: without it anyone can send these headers)."""
-    for header in PRINCIPAL_ID_HEADERS:
-        value = (headers.get(header) or "").strip()
-        if value:
-            try:
-                user_id = validate_identifier(value, "signed-in user id")
-            except UnaddressableName as error:
-                raise Forbidden(f"The {header} header: {error.message}") from None
-            return SignedInUser(user_id, _principal_groups(headers.get(PRINCIPAL_CLAIMS_HEADER), groups_claim))
-    return None
-
-
-def _principal_groups(encoded: str | None, groups_claim: str | None) -> tuple[str, ...]:
-    """``x-ms-client-principal`` is base64 JSON: ``{"claims": [{"typ": ..., "val": ...}, ...]}``."""
-    if not encoded or not groups_claim:
-        return ()
-    try:
-        document = json.loads(base64.b64decode(encoded, validate=True))
-    except UNREADABLE_JSON:
-        raise BadRequest(f"The {PRINCIPAL_CLAIMS_HEADER} header is not base64-encoded JSON.") from None
-    claims = document.get("claims") if isinstance(document, dict) else None
-    if not isinstance(claims, list):
-        raise BadRequest(f"The {PRINCIPAL_CLAIMS_HEADER} header has no claims list.")
-    values = [claim.get("val") for claim in claims if isinstance(claim, dict) and claim.get("typ") == groups_claim]
-    return _groups(values, BadRequest, groups_claim) if values else ()
