@@ -16,9 +16,9 @@ from devhost.azurite import Azurite
 from emulator import DEFAULT_ACCESS_KEY, Emulator
 from shared.errors import StoreUnavailable
 from shared.idempotency.memory import MemoryKeyStore
+from shared.idempotency.settings import load_idempotency_settings
 from shared.idempotency.store import RUNNING_LEASE_SECONDS, Outcome
 from shared.idempotency.table import table_store
-from shared.idempotency.settings import load_idempotency_settings
 from tests.conftest import Stack
 from tests.fakes.fault_proxy import FaultProxy
 from tests.functions.test_actions import Client, clients

@@ -36,7 +36,7 @@ def test_user_placeholder_in_groups_and_roles() -> None:
 @pytest.mark.parametrize("entry", ["room-{userId}-*", "{userId}*"])
 def test_the_user_placeholder_is_never_part_of_a_prefix_entry(entry: str) -> None:
     """With ``room-{userId}-*`` user ``a`` would match ``room-a-b-1``, a room of user ``a-b``."""
-    with pytest.raises(ConfigurationError, match="^Groups: "):
+    with pytest.raises(ConfigurationError, match=r"^Groups: "):
         policy(f"lobby,{entry}")
 
 
@@ -47,7 +47,7 @@ def test_an_exact_per_user_entry_matches_only_that_user() -> None:
 
 @pytest.mark.parametrize("entry", ["a/b", "room/*", "\x00", " "])
 def test_allowed_group_entries_must_be_group_names(entry: str) -> None:
-    with pytest.raises(ConfigurationError, match="^Groups: "):
+    with pytest.raises(ConfigurationError, match=r"^Groups: "):
         policy(entry)
 
 
