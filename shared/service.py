@@ -177,8 +177,9 @@ async def _within_deadline(call: Any) -> Any:
         logger.warning("Web PubSub unreachable: %s", type(error).__name__)
         raise UpstreamUnavailable("Web PubSub could not be reached; try again shortly.") from None
     except HttpResponseError as error:  # ClientAuthenticationError included
-        if error.response is not None:
-            _raise_for_upstream_status(error.response.status_code, error.response.headers)
+        response: Any = error.response  # azure-core types it without its headers
+        if response is not None:
+            _raise_for_upstream_status(response.status_code, response.headers)
         if isinstance(error, ClientAuthenticationError):
             logger.warning("No Entra ID token for Web PubSub: %s", type(error).__name__)
             raise UpstreamRejected("No credential for Web PubSub could be obtained (check the identity).") from None

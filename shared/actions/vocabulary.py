@@ -123,7 +123,7 @@ class Fields:
         value = self.text("permission")
         if value not in PERMISSIONS:
             raise InvalidField("permission", "permission must be sendToGroup or joinLeaveGroup.")
-        return value  # type: ignore[return-value]
+        return value
 
     def data(self) -> tuple[bytes, str]:
         """The message bytes and content type, from ``data`` and ``dataType`` (default text)."""

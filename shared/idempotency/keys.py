@@ -90,11 +90,11 @@ async def run_once(function: str, hub: str, req: func.HttpRequest, key: str, res
     if claim.outcome is Outcome.REPLAY:
         return Answer(replayed_response(claim.status, claim.body), LogFields(idempotency="replayed"))
     if claim.outcome is Outcome.MISMATCH:
-        refusal = UnprocessableContent("This Idempotency-Key was used for a different request.")
-        return error_answer(refusal, LogFields(idempotency="mismatch"))
+        reused = UnprocessableContent("This Idempotency-Key was used for a different request.")
+        return error_answer(reused, LogFields(idempotency="mismatch"))
     if claim.outcome is Outcome.RUNNING:
-        refusal = Conflict("A request with this Idempotency-Key is still running; retry shortly.")
-        return error_answer(refusal, LogFields(idempotency="running"))
+        running = Conflict("A request with this Idempotency-Key is still running; retry shortly.")
+        return error_answer(running, LogFields(idempotency="running"))
     try:
         answer = await respond()
     except BaseException:

@@ -67,15 +67,16 @@ class MemoryKeyStore:
 
     async def complete(self, key: str, token: Any, status: int, body: bytes, keep_seconds: float) -> None:
         with self._lock:
-            if self._entries.get(key) is not token:
+            entry = self._entries.get(key)
+            if entry is None or entry is not token:
                 return  # its lease ran out and another request took the key over
             now = self._clock()
-            grown = len(body) - len(token.body)
+            grown = len(body) - len(entry.body)
             if self._bytes + grown > self._budget:
                 self._sweep(now)
                 if self._bytes + grown > self._budget:
                     raise StoreUnavailable("This instance holds too many answers to keep another.")
-            token.status, token.body, token.expires_at = status, body, now + keep_seconds
+            entry.status, entry.body, entry.expires_at = status, body, now + keep_seconds
             self._bytes += grown
 
     async def release(self, key: str, token: Any) -> None:

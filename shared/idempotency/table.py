@@ -114,9 +114,11 @@ class TableKeyStore:
             await self._credential.close()
 
     async def claim(self, key: str, fingerprint: str, lease_seconds: float) -> Claim:
-        from azure.core import MatchConditions
-        from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+        """Insert the row if absent; else judge the row that is there (take it over if expired).
 
+        Each round either decides or finds the row changed under it (released, taken over, the
+        table deleted by hand) and tries again, at most :data:`CLAIM_ATTEMPTS` times.
+        """
         running = {
             "PartitionKey": key,
             "RowKey": ROW_KEY,
@@ -125,43 +127,59 @@ class TableKeyStore:
             "ExpiresAt": _now() + timedelta(seconds=lease_seconds),
         }
         await self._ensure_table()
-        recreated = False
         for _ in range(CLAIM_ATTEMPTS):
-            try:
-                created = await self._call(self._client.create_entity(running))
-                self._sweep_now_and_then()
-                return Claim(Outcome.PROCEED, token=created["etag"])
-            except ResourceExistsError:
-                pass
-            except ResourceNotFoundError:  # the table itself is gone (deleted by hand)
-                if recreated:  # still missing: Azure refuses to create a table while deleting it
-                    raise StoreUnavailable("The idempotency table is not available yet; try again shortly.") from None
-                recreated, self._table_ready = True, False
-                await self._ensure_table()
-                continue
-            try:
-                row = await self._call(self._client.get_entity(key, ROW_KEY))
-            except ResourceNotFoundError:
-                continue  # released in between: try the insert again
-            if row["ExpiresAt"] <= _now():
-                try:
-                    taken = await self._call(
-                        self._client.update_entity(
-                            running,
-                            mode="replace",
-                            etag=row.metadata["etag"],
-                            match_condition=MatchConditions.IfNotModified,
-                        )
-                    )
-                    return Claim(Outcome.PROCEED, token=taken["etag"])
-                except (ResourceModifiedError, ResourceNotFoundError):
-                    continue  # another instance took it over first
-            if row["Fingerprint"] != fingerprint:
-                return Claim(Outcome.MISMATCH)
-            if not row["Status"]:
-                return Claim(Outcome.RUNNING)
-            return Claim(Outcome.REPLAY, int(row["Status"]), _join_body(row))
+            claim = await self._insert(running)
+            if claim is None:
+                claim = await self._judge_existing(key, fingerprint, running)
+            if claim is not None:
+                return claim
         return Claim(Outcome.RUNNING)  # others keep taking and releasing it: still in use
+
+    async def _insert(self, running: dict[str, Any], *, recreate: bool = True) -> Claim | None:
+        """The claim when the row was absent; None when a row is there. A table deleted by hand
+        is made again once."""
+        from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+
+        try:
+            created = await self._call(self._client.create_entity(running))
+        except ResourceExistsError:
+            return None
+        except ResourceNotFoundError:  # the table itself is gone (deleted by hand)
+            if not recreate:  # still missing: Azure refuses to create a table while deleting it
+                raise StoreUnavailable("The idempotency table is not available yet; try again shortly.") from None
+            self._table_ready = False
+            await self._ensure_table()
+            return await self._insert(running, recreate=False)
+        self._sweep_now_and_then()
+        return Claim(Outcome.PROCEED, token=created["etag"])
+
+    async def _judge_existing(self, key: str, fingerprint: str, running: dict[str, Any]) -> Claim | None:
+        """The outcome for the row that is there; None when it changed meanwhile (try again)."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+
+        try:
+            row = await self._call(self._client.get_entity(key, ROW_KEY))
+        except ResourceNotFoundError:
+            return None  # released in between: try the insert again
+        if row["ExpiresAt"] <= _now():
+            try:
+                taken = await self._call(
+                    self._client.update_entity(
+                        running,
+                        mode="replace",
+                        etag=row.metadata["etag"],
+                        match_condition=MatchConditions.IfNotModified,
+                    )
+                )
+            except (ResourceModifiedError, ResourceNotFoundError):
+                return None  # another instance took it over first
+            return Claim(Outcome.PROCEED, token=taken["etag"])
+        if row["Fingerprint"] != fingerprint:
+            return Claim(Outcome.MISMATCH)
+        if not row["Status"]:
+            return Claim(Outcome.RUNNING)
+        return Claim(Outcome.REPLAY, int(row["Status"]), _join_body(row))
 
     async def complete(self, key: str, token: Any, status: int, body: bytes, keep_seconds: float) -> None:
         from azure.core import MatchConditions
