@@ -12,6 +12,7 @@ import base64
 import binascii
 import dataclasses
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -24,6 +25,7 @@ from shared.validation import (
     parse_json,
     validate_group,
     validate_identifier,
+    validate_text,
 )
 
 PERMISSIONS = ("sendToGroup", "joinLeaveGroup")
@@ -31,6 +33,7 @@ DATA_TYPES = {"text": "text/plain", "json": "application/json", "binary": "appli
 MAX_FILTER_LENGTH = 4096
 MAX_LIST_ITEMS = 1000
 PATH_FIELDS = ("group", "userId", "connectionId", "targetName")  # the fields that go into the URL's path
+LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 class InvalidField(Exception):
@@ -53,8 +56,13 @@ class Fields:
         self._known = {"actionName"}
 
     def _take(self, name: str) -> Any:
+        """The field's value, or None when it is absent; ``null`` is refused, not taken as absent
+        (no field of an action is nullable, and a ``null`` filter or ttl would silently widen a send)."""
         self._known.add(name)
-        return self._item.get(name)
+        value = self._item.get(name)
+        if value is None and name in self._item:
+            raise InvalidField(name, f"{name} must not be null; leave it out instead.")
+        return value
 
     def unknown(self) -> list[str]:
         return [name for name in self._item if name not in self._known]
@@ -65,6 +73,8 @@ class Fields:
             return None
         if not isinstance(value, str):
             raise InvalidField(name, f"{name} is required and must be a string.")
+        if LONE_SURROGATE.search(value):  # JSON allows "\ud800"; no UTF-8 encoder does
+            raise InvalidField(name, f"{name} must be valid Unicode text (it holds a lone surrogate).")
         return value
 
     def identifier(self, name: str, what: str, *, required: bool = True) -> str | None:
@@ -127,10 +137,7 @@ class Fields:
         if data_type == "binary":
             body = _base64(text)
         else:
-            try:
-                body = text.encode("utf-8")  # a lone surrogate (JSON allows "\ud800") is not UTF-8
-            except UnicodeEncodeError:
-                raise InvalidField("data", "data must be valid Unicode text.") from None
+            body = text.encode("utf-8")  # text() has refused lone surrogates
             if data_type == "json":
                 try:
                     parse_json(text)
@@ -162,7 +169,9 @@ def _checked(field: str, rule: Callable[..., str], value: str, *args: str) -> st
 
 
 def _reason(fields: Fields) -> tuple[tuple[str, str], ...]:
-    reason = fields.identifier("reason", "reason", required=False)
+    reason = fields.text("reason", required=False)
+    if reason is not None:
+        _checked("reason", validate_text, reason, "reason")
     return (("reason", reason),) if reason is not None else ()
 
 
@@ -216,7 +225,15 @@ def _groups_change(operation: str) -> Callable[[Fields], Action]:
         odata_filter = fields.odata_filter()
         if odata_filter is not None:
             payload["filter"] = odata_filter
-        return Action("", "POST", operation, body=json.dumps(payload).encode(), content_type="application/json")
+        body = json.dumps(payload).encode()
+        if len(body) > MAX_MESSAGE_BYTES:
+            raise InvalidField(
+                "groups",
+                f"The action's groups make its request body larger than {MAX_MESSAGE_BYTES} bytes (1 MiB) once "
+                "written as JSON (non-ASCII characters are sent as 6- or 12-byte escapes); split it into "
+                "several actions.",
+            )
+        return Action("", "POST", operation, body=body, content_type="application/json")
 
     return parse
 
@@ -264,7 +281,8 @@ def parse_action(item: Any) -> Action:
     if not isinstance(item, dict):
         raise InvalidField("actionName", "Each action is a JSON object with an actionName.")
     raw_name = item.get("actionName")
-    name = CANONICAL_NAMES.get(raw_name.lower()) if isinstance(raw_name, str) else None
+    # ASCII case-insensitive only: str.lower() maps the Kelvin sign (U+212A) to "k".
+    name = CANONICAL_NAMES.get(raw_name.lower()) if isinstance(raw_name, str) and raw_name.isascii() else None
     if name is None:
         raise InvalidField("actionName", "actionName is missing or not a known action.")
     fields = Fields(item)

@@ -25,6 +25,10 @@ class BadRequest(AppError):
     code = "BadRequest"
 
 
+class UnaddressableName(BadRequest):
+    """A user id, group name or connection id the service cannot address (it holds a ``/``)."""
+
+
 class Unauthorized(AppError):
     status = 401
     code = "Unauthorized"

@@ -134,7 +134,7 @@ async def run_once(
     except AppError:
         return await respond()  # an unknown hub: the answer is the same error, nothing to keep
     settings = load_idempotency_settings()
-    store = key_store(settings)
+    store = key_store(function, settings)
     claim = await store.claim(scope, fingerprint(req), RUNNING_LEASE_SECONDS)
     if claim.outcome is Outcome.REPLAY:
         note("replayed")
@@ -186,13 +186,13 @@ def stored_response(status: int, body: bytes) -> func.HttpResponse:
     return func.HttpResponse(body, status_code=status, headers=headers, mimetype=JSON_TYPE)
 
 
-def key_store(settings: IdempotencySettings) -> KeyStore:
+def key_store(function: str, settings: IdempotencySettings) -> KeyStore:
     """The Table Storage store when ``AzureWebJobsStorage`` is set, else this process's memory."""
     if settings.uses_table:
         from shared.idempotency_table import table_store
 
         return table_store(settings)
-    return memory_store(settings.memory_keys)
+    return memory_store(function, settings.memory_keys)
 
 
 # -- the in-memory store --------------------------------------------------------------------------
@@ -281,17 +281,19 @@ class MemoryKeyStore:
             self._bytes -= len(entry.body)
 
 
-_memory: dict[int, MemoryKeyStore] = {}
+_memory: dict[str, tuple[int, MemoryKeyStore]] = {}
 
 
-def memory_store(capacity: int) -> MemoryKeyStore:
-    """This process's store for ``IdempotencyMemoryKeys`` keys.
+def memory_store(function: str, capacity: int) -> MemoryKeyStore:
+    """This process's store of ``function``'s keys, at most ``IdempotencyMemoryKeys`` of them.
 
-    A changed bound starts a new, empty store (on Azure a changed app setting restarts the app).
+    Each function has a store of its own, so a caller who holds only one function's key cannot
+    fill the store that another function's callers need. A changed bound starts a new, empty
+    store (on Azure a changed app setting restarts the app), also when it changes back.
     """
-    store = _memory.get(capacity)
-    if store is None:
+    held = _memory.get(function)
+    if held is None or held[0] != capacity:
         if not _memory:
             logger.info("Idempotency keys are kept in this instance's memory only (AzureWebJobsStorage is empty).")
-        store = _memory[capacity] = MemoryKeyStore(capacity)
-    return store
+        held = _memory[function] = (capacity, MemoryKeyStore(capacity))
+    return held[1]

@@ -2,7 +2,9 @@
 
 Keys come from OIDC discovery (``<issuer>/.well-known/openid-configuration`` → ``jwks_uri``; the
 document's ``issuer`` must be the configured issuer exactly, as OIDC Discovery 1.0 §4.3 requires,
-and ``jwks_uri`` must be https) or from ``NegotiateJwksUrl``. PyJWT fetches with blocking
+and ``jwks_uri`` must be https, or http to ``localhost``/``127.0.0.1`` for development, as
+:func:`shared.validation.is_secure_url` rules for every URL of sign-in; redirects too) or from
+``NegotiateJwksUrl``. PyJWT fetches with blocking
 ``urllib``, so every fetch runs on a small thread pool of its own and the invocation waits at
 most :data:`FETCH_TIMEOUT_SECONDS` for it: a slow or dead issuer never holds the event loop, and
 concurrent invocations share one fetch.
@@ -93,7 +95,7 @@ def _discover_jwks_url(source: KeySource) -> str:
         raise KeySetUnavailable("discovery: the document is for another issuer")
     jwks_url = document.get("jwks_uri")
     if not isinstance(jwks_url, str) or not is_secure_url(jwks_url):
-        raise KeySetUnavailable("discovery: no https jwks_uri")
+        raise KeySetUnavailable("discovery: no https (or local http) jwks_uri")
     return jwks_url
 
 

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared import settings as names
-from shared.errors import AppError, BadRequest, InvalidBearerToken
+from shared.errors import AppError, BadRequest, Forbidden, InvalidBearerToken, UnaddressableName
 from shared.jwks import KEY_SET_MAX_AGE_SECONDS, KeySource, issuer_keys
 from shared.settings import BearerSettings
 from shared.validation import validate_group, validate_identifier
@@ -200,6 +200,8 @@ def _user_id(value: Any, claim: str) -> str:
     try:
         if isinstance(value, str):
             return validate_identifier(value, "user id")
+    except UnaddressableName as error:
+        raise Forbidden(f"The bearer token's '{claim}' claim: {error.message}") from None
     except BadRequest:
         pass
     raise InvalidBearerToken(f"The bearer token's '{claim}' claim is not a usable user id; see {names.USER_ID_CLAIM}.")
@@ -213,6 +215,8 @@ def _groups(value: Any, error: type[AppError], claim: str | None) -> tuple[str, 
     try:
         if isinstance(values, list) and all(isinstance(group, str) for group in values):
             return tuple(dict.fromkeys(validate_group(group) for group in values))
+    except UnaddressableName as error:
+        raise Forbidden(f"The '{claim}' claim: {error.message}") from None
     except BadRequest:
         pass
     raise error(f"The '{claim}' claim does not hold usable group names; see {names.GROUPS_CLAIM}.")
@@ -224,7 +228,10 @@ def app_service_user(headers: Mapping[str, str], groups_claim: str | None) -> Si
     for header in PRINCIPAL_ID_HEADERS:
         value = (headers.get(header) or "").strip()
         if value:
-            user_id = validate_identifier(value, "signed-in user id")
+            try:
+                user_id = validate_identifier(value, "signed-in user id")
+            except UnaddressableName as error:
+                raise Forbidden(f"The {header} header: {error.message}") from None
             return SignedInUser(user_id, _principal_groups(headers.get(PRINCIPAL_CLAIMS_HEADER), groups_claim))
     return None
 

@@ -19,6 +19,7 @@ from shared.errors import (
     BadRequest,
     ConfigurationError,
     PayloadTooLarge,
+    UnaddressableName,
     UnsupportedMediaType,
 )
 
@@ -36,6 +37,11 @@ _FORBIDDEN_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 # are dot-segments that HTTP clients and servers remove: a send to group ".." would reach
 # ``/api/hubs/{hub}/:send``, the whole hub. Percent-encoding does not help (%2E is ".").
 _DOT_SEGMENTS = (".", "..")
+# A user id, group name or connection id with "/" is percent-encoded into one path segment
+# (``users/x%2Fy``), and the service keeps an encoded "/" literal there, so ``x/y`` and the
+# user literally named ``x%2Fy`` are one address (Azure/azure-webpubsub#847): a send to ``x/y``
+# reached ``x%2Fy``. Such names are refused wherever the app takes them.
+PATH_SEPARATOR = "/"
 
 
 def _fail(message: str, setting: str | None) -> AppError:
@@ -55,7 +61,8 @@ def validate_hub(hub: str, *, setting: str | None = None) -> str:
 def validate_group(group: str, *, setting: str | None = None) -> str:
     """Groups are 1 to 1024 characters, not only white space, with no control characters or lone surrogates.
 
-    Nor ``.`` or ``..``, which no URL path can carry (see ``_DOT_SEGMENTS``).
+    Nor ``.`` or ``..``, which no URL path can carry (see ``_DOT_SEGMENTS``), nor a ``/`` (see
+    :data:`PATH_SEPARATOR`).
     """
     if not _is_name(group, MAX_GROUP_LENGTH):
         raise _fail(
@@ -63,17 +70,38 @@ def validate_group(group: str, *, setting: str | None = None) -> str:
             " and is not . or ..",
             setting,
         )
+    if PATH_SEPARATOR in group:
+        message = _unaddressable("group name")
+        raise ConfigurationError(f"{setting}: {message}") if setting else UnaddressableName(message)
     return group
 
 
 def validate_identifier(value: str, what: str) -> str:
-    """User and connection ids: 1 to 1024 characters with no control characters or lone surrogates, not ``.``/``..``."""
+    """User and connection ids: :func:`validate_text`, and no ``/`` (see :data:`PATH_SEPARATOR`)."""
+    validate_text(value, what)
+    if PATH_SEPARATOR in value:
+        raise UnaddressableName(_unaddressable(what))
+    return value
+
+
+def validate_text(value: str, what: str) -> str:
+    """1 to 1024 characters with no control characters or lone surrogates, not ``.``/``..``.
+
+    For values that travel in a query string (a close's ``reason``), where ``/`` is harmless.
+    """
     if not _is_name(value, MAX_ID_LENGTH):
         raise BadRequest(
             f"A {what} has 1 to {MAX_ID_LENGTH} characters, not only white space, no control characters,"
             " and is not . or .."
         )
     return value
+
+
+def _unaddressable(what: str) -> str:
+    return (
+        f"A {what} cannot contain '/': Web PubSub keeps an encoded '/' literal in its URL paths, so such a"
+        " name could never be addressed and could stand for another one."
+    )
 
 
 def _is_name(value: str, max_length: int) -> bool:

@@ -248,6 +248,34 @@ async def test_a_full_memory_store_answers_503_and_sends_nothing(stack: Stack, m
         assert [json.loads(await client.socket.recv())["data"]] == ["kept"] and await client.quiet()
 
 
+async def test_a_full_publish_store_leaves_actions_keys_alone(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A caller holding only the publish key cannot make keyed actions answer 503 (issue 19)."""
+    user = f"u-{uuid.uuid4().hex[:6]}"
+    monkeypatch.setenv("AzureWebJobsStorage", "")
+    monkeypatch.setenv("IdempotencyMemoryKeys", "3")  # a bound of its own: a new store, empty
+    async with clients(stack, user) as [client], aiohttp.ClientSession() as http:
+        for _ in range(3):
+            assert (await post(http, stack, f"/api/publish?user={user}", b"p", new_key()))[0] == 202
+        assert (await post(http, stack, f"/api/publish?user={user}", b"p", new_key()))[0] == 503
+        batch = json.dumps({"actionName": "sendToUser", "userId": user, "data": "a"}).encode()
+        status, body, _ = await post(http, stack, "/api/actions", batch, new_key(), "application/json")
+        assert status == 200, body
+        assert [json.loads(await client.socket.recv())["data"] for _ in range(4)] == ["p", "p", "p", "a"]
+
+
+async def test_a_bound_that_changes_back_starts_an_empty_store(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README promises a new, empty store when IdempotencyMemoryKeys changes, also back again."""
+    user = f"u-{uuid.uuid4().hex[:6]}"
+    monkeypatch.setenv("AzureWebJobsStorage", "")
+    key = new_key()
+    async with clients(stack, user) as [client], aiohttp.ClientSession() as http:
+        for bound in ("5", "6", "5"):  # each change of the bound starts an empty store: the key runs each time
+            monkeypatch.setenv("IdempotencyMemoryKeys", bound)
+            status, _, headers = await post(http, stack, f"/api/publish?user={user}", b"one", key)
+            assert (status, headers.get("Idempotent-Replayed")) == (202, None), bound
+        assert [json.loads(await client.socket.recv())["data"] for _ in range(3)] == ["one"] * 3
+
+
 async def test_a_claim_whose_owner_died_frees_itself_after_its_lease() -> None:
     """A first request that never completes or releases (its process died) must not hold the key forever."""
     now = [0.0]

@@ -557,3 +557,38 @@ async def test_bearer_tokens_are_ignored_without_an_issuer(call: Call, app_setti
     status, body, _ = await call("/api/negotiate", headers={"Authorization": "Bearer whatever"})
     assert status == 200
     assert "sub" not in claims_of(body)
+
+
+# -- names Web PubSub cannot address (issue 19) ------------------------------------------------------
+
+
+def assert_unaddressable(status: int, body: dict, expected_status: int) -> None:
+    assert status == expected_status, body
+    assert "cannot contain '/'" in body["error"]["message"]
+
+
+async def test_a_signed_in_user_id_or_group_with_a_slash_is_refused(
+    call: Call, signin: FakeIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """x/y would be addressed as x%2Fy, someone else: a signed-in identity whose name holds a '/' is
+    refused (403, the identity provider's name cannot be used here) and the answer says why."""
+    monkeypatch.setenv("NegotiateGroupsClaim", "groups")
+    kid = signin.add_key()
+    status, body, _ = await call("/api/negotiate", headers=bearer(signin.sign(kid, sub="x/y")))
+    assert_unaddressable(status, body, 403)
+    status, body, _ = await call("/api/negotiate", headers=bearer(signin.sign(kid, sub="x", groups=["a", "t/b"])))
+    assert_unaddressable(status, body, 403)
+    status, body, _ = await call("/api/negotiate", headers=bearer(signin.sign(kid, sub="x%2Fy")))
+    assert (status, claims_of(body)["sub"]) == (200, "x%2Fy")
+
+
+async def test_an_app_service_user_id_or_group_with_a_slash_is_refused(
+    call: Call, app_settings: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NegotiateTrustAppServiceAuth", "true")
+    monkeypatch.setenv("NegotiateGroupsClaim", "groups")
+    status, body, _ = await call("/api/negotiate", headers={"x-ms-client-principal-id": "x/y"})
+    assert_unaddressable(status, body, 403)
+    headers = {"x-ms-client-principal-id": "x", "x-ms-client-principal": principal(("groups", "t/b"))}
+    status, body, _ = await call("/api/negotiate", headers=headers)
+    assert_unaddressable(status, body, 403)

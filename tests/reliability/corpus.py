@@ -60,11 +60,14 @@ BAD_GROUPS = [
     "g\x7f",
     "\u2028" * 3,
 ]
-ODD_GROUPS = ["g" * 1024, "lobby/sub", "lobby%2Fsub", "lobby%252F", "ü-ñ-€", "lobby+plus", "lobby,comma", "lobby\u200b"]
+ODD_GROUPS = ["g" * 1024, "lobby%2Fsub", "lobby%252F", "ü-ñ-€", "lobby+plus", "lobby,comma", "lobby\u200b"]
+# A '/' in a name: the service keeps an encoded '/' literal, so x/y would reach the user x%2Fy (issue 19).
+# Each is sent percent-encoded once more by the corpus (q()), so "x%2Fy" here arrives as x%2Fy.
+SLASH_NAMES = ["x/y", "/", "//", "x/", "/x", "x/%2Fy", "x%2F/y", "x/%252Fy", "lobby/sub"]
 # Names that are URL dot-segments: clients normalise them away, so "groups/../:send" is "/:send".
 DOT_NAMES = [".", "..", "%2E%2E"]
 BAD_USERS = ["", " ", "u" * 1025, "u\x00", "u\r\nx", "\x1b[31m"]
-ODD_USERS = ["ü", "a/b", "a%2Fb", "admin@contoso.com", "u" * 1024, "' or 1=1 --", "null"]
+ODD_USERS = ["ü", "a%2Fb", "admin@contoso.com", "u" * 1024, "' or 1=1 --", "null"]
 BAD_TTLS = ["-1", "301", "1e2", "0x10", " 5", "5 ", "5.0", "", "9" * 40, "٣", "¹", "²⁰"]  # ¹: found by the fuzzer
 CONTENT_TYPES = [
     None,
@@ -148,6 +151,8 @@ def negotiate_cases() -> list[Case]:
     cases += [Case(f"negotiate odd group {g!r}", "GET", f"/api/negotiate?group={q(g)}") for g in ODD_GROUPS]
     cases += [Case(f"negotiate bad user {u!r}", "GET", f"/api/negotiate?userId={q(u)}") for u in BAD_USERS]
     cases += [Case(f"negotiate odd user {u!r}", "GET", f"/api/negotiate?userId={q(u)}") for u in ODD_USERS]
+    cases += [Case(f"negotiate slash user {u!r}", "GET", f"/api/negotiate?userId={q(u)}") for u in SLASH_NAMES]
+    cases += [Case(f"negotiate slash group {g!r}", "GET", f"/api/negotiate?group={q(g)}") for g in SLASH_NAMES]
     cases += [
         Case("negotiate repeated hub", "GET", "/api/negotiate?hub=a&hub=b"),
         Case("negotiate conflicting hub case", "GET", "/api/negotiate?hub=Chat&HUB=chat"),
@@ -200,6 +205,11 @@ def publish_cases() -> list[Case]:
         for d in DOT_NAMES
     ]
     cases += [Case(f"publish odd user {u!r}", "POST", f"/api/publish?user={q(u)}", b"x", text) for u in ODD_USERS]
+    cases += [
+        Case(f"publish slash {target} {v!r}", "POST", f"/api/publish?{target}={q(v)}", b"x", text)
+        for target in ("user", "group", "connectionId")
+        for v in SLASH_NAMES
+    ]
     cases += [Case(f"publish bad ttl {t!r}", "POST", f"/api/publish?ttl={q(t)}", b"x", text) for t in BAD_TTLS]
     cases += [
         Case(f"publish bad filter {f[:20]!r}", "POST", path, b"x", text, host_level=len(path) > 4096)
@@ -463,6 +473,36 @@ def actions_cases() -> list[Case]:
         for v in ["NaN", "[Infinity]", '{"a": -Infinity}', "[1e999]", '{"a": 1, "a": 2}', "\ud800", ""]
     ]
     cases += [case(f"filter {f[:20]!r}", {**send, "filter": f}) for f in BAD_FILTERS]
+    cases += [
+        case(f"{name} filter with a lone surrogate {f!r}", {**send, "actionName": name, field: "n", "filter": f})
+        for name, field in (("sendToAll", "data"), ("sendToGroup", "group"), ("sendToUser", "userId"))
+        for f in ("\ud800", "userId eq '\udfff'", "a\udbff\udc00\ud800")
+    ]
+    cases += [
+        case(f"{field} null", {**send, field: None}) for field in ("dataType", "ttl", "filter", "excluded", "data")
+    ]
+    cases += [
+        case(f"Kelvin sign in {n!r}", {**send, "actionName": n}) for n in ("chec\u212aPermission", "\u017fendToAll")
+    ]
+    cases += [
+        case(f"{name} slash {field} {v!r}", {**item, field: v})
+        for v in SLASH_NAMES
+        for name, item, field in (
+            ("sendToUser", {**send, "actionName": "sendToUser"}, "userId"),
+            ("sendToGroup", {**send, "actionName": "sendToGroup"}, "group"),
+            ("userExists", {"actionName": "userExists"}, "userId"),
+            ("closeUserConnections", {"actionName": "closeUserConnections"}, "userId"),
+            ("sendToConnection", {**send, "actionName": "sendToConnection"}, "connectionId"),
+        )
+    ]
+    cases += [
+        case(
+            f"{name} with non-ASCII groups over 1 MiB once escaped",
+            json.dumps({"actionName": name, "groups": [g * 1024] * 200}, ensure_ascii=False).encode(),
+        )
+        for name in ("addConnectionsToGroups", "removeConnectionsFromGroups")
+        for g in ("\u00e9", "\U0001f642")
+    ]
     permission = {"actionName": "grantPermission", "connectionId": "c"}
     cases += [case(f"permission {v!r:.20}", {**permission, "permission": v}) for v in [*BAD_FIELD_VALUES, "admin"]]
     cases += [

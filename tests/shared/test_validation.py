@@ -1,6 +1,6 @@
 import pytest
 
-from shared.errors import BadRequest, ConfigurationError, PayloadTooLarge, UnsupportedMediaType
+from shared.errors import BadRequest, ConfigurationError, PayloadTooLarge, UnaddressableName, UnsupportedMediaType
 from shared.validation import (
     MAX_MESSAGE_BYTES,
     check_message_size,
@@ -8,6 +8,8 @@ from shared.validation import (
     parse_ttl,
     validate_group,
     validate_hub,
+    validate_identifier,
+    validate_text,
 )
 
 
@@ -27,7 +29,7 @@ def test_invalid_hub_in_a_setting_is_a_configuration_error() -> None:
         validate_hub("no way", setting="WebPubSubHub")
 
 
-@pytest.mark.parametrize("group", ["g", "x" * 1024, "room 1", "ü/%2F,"])
+@pytest.mark.parametrize("group", ["g", "x" * 1024, "room 1", "ü%2F,", "%252F"])
 def test_valid_groups(group: str) -> None:
     assert validate_group(group) == group
 
@@ -36,6 +38,18 @@ def test_valid_groups(group: str) -> None:
 def test_invalid_groups(group: str) -> None:
     with pytest.raises(BadRequest):
         validate_group(group)
+
+
+@pytest.mark.parametrize("name", ["/", "x/y", "ü/%2F,", "a//b", "x/"])
+def test_a_slash_makes_a_name_unaddressable(name: str) -> None:
+    """The service keeps an encoded '/' literal: x/y would be the user or group named x%2Fy."""
+    with pytest.raises(UnaddressableName, match="cannot contain '/'"):
+        validate_group(name)
+    with pytest.raises(UnaddressableName, match="cannot contain '/'"):
+        validate_identifier(name, "user id")
+    with pytest.raises(ConfigurationError, match=r"^NegotiateAllowedGroups: "):
+        validate_group(name, setting="NegotiateAllowedGroups")
+    assert validate_text(name, "reason") == name
 
 
 @pytest.mark.parametrize(("raw", "value"), [("0", 0), ("300", 300), ("42", 42)])
