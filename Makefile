@@ -7,7 +7,7 @@ CHROMIUM ?= /usr/bin/chromium
 AZURITE_VERSION := 3.37.0
 AZURITE := .tools/node_modules/.bin/azurite-table
 
-.PHONY: run test lint format chromium azurite bench soak clean
+.PHONY: help run test lint format chromium azurite bench soak clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,11 +34,13 @@ $(AZURITE):
 	@command -v npm >/dev/null || { echo "Install Node.js and npm (sudo apt-get install npm) for the Azurite tests." >&2; exit 1; }
 	npm install --silent --no-audit --no-fund --prefix .tools azurite@$(AZURITE_VERSION)
 
+## lint: ruff check and ruff format --check only (the first step of make test)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
+## format: apply ruff's fixes and formatting
 format: $(STAMP)
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
@@ -47,11 +49,19 @@ format: $(STAMP)
 test: $(STAMP) chromium azurite lint
 	$(PY) -m pytest
 
+## bench: the benchmarks against same-run baselines, about 7 minutes (docs/benchmarks.md)
 bench: $(STAMP) azurite
 	$(PY) -m bench
 
+## soak: the reliability suite at full size, about 5 minutes (docs/reliability.md)
 soak: $(STAMP) azurite
 	$(PY) -m pytest tests/reliability --soak
 
+## clean: remove .venv, .tools (Azurite) and the pytest, ruff and hypothesis caches
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .tools
+
+## help: list every target with what it does
+help:
+	@awk '/^## [a-z][a-z-]*: / { line = substr($$0, 4); cut = index(line, ": "); \
+	  printf "  make %-9s %s\n", substr(line, 1, cut - 1), substr(line, cut + 2) }' $(firstword $(MAKEFILE_LIST))

@@ -10,7 +10,7 @@ import pytest
 
 from tests.support import APP_ROOT
 
-COPIED = (".funcignore", "README.md", "host.json", "requirements.txt", "pyproject.toml", "infra", "shared")
+COPIED = (".funcignore", "docs", "host.json", "requirements.txt", "pyproject.toml", "infra", "shared")
 SKIPPED = shutil.ignore_patterns("__pycache__", "*.pyc")
 
 

@@ -1,4 +1,4 @@
-"""The README's manual ``az`` deployment, parsed into commands and held to Microsoft's order for a
+"""The manual ``az`` deployment of docs/deployment.md, parsed into commands and held to Microsoft's order for a
 Flex Consumption app with a user-assigned identity (the azure-cli-samples script
 ``create-function-app-flex-plan-identities``) and to the azd template it must reproduce.
 """
@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tests.infra.template import Template, at, render, vendored
 
+DEPLOYMENT_DOCS = "docs/deployment.md"
 BLOCK_MARKER = "The same by hand with `az`"
 ASSIGNMENT = re.compile(r"^(?P<name>[A-Za-z_]\w*)=(?P<value>.*)$")
 SUBSTITUTION = re.compile(r"^\$\((?P<command>.*)\)$")
@@ -62,11 +63,11 @@ class Script:
         return [index for index, command in enumerate(self.commands) if predicate(command)]
 
 
-def manual_block(readme: str) -> str:
-    """The ``sh`` block that follows the README's "by hand" sentence."""
-    start = readme.index(BLOCK_MARKER)
-    opening = readme.index("```sh\n", start) + len("```sh\n")
-    return readme[opening : readme.index("```", opening)]
+def manual_block(document: str) -> str:
+    """The ``sh`` block that follows the "by hand" sentence of docs/deployment.md."""
+    start = document.index(BLOCK_MARKER)
+    opening = document.index("```sh\n", start) + len("```sh\n")
+    return document[opening : document.index("```", opening)]
 
 
 def parse_script(text: str) -> Script:
@@ -98,7 +99,7 @@ def parse_script(text: str) -> Script:
 
 
 def load_script(root: Path) -> Script:
-    return parse_script(manual_block((root / "README.md").read_text()))
+    return parse_script(manual_block((root / DEPLOYMENT_DOCS).read_text()))
 
 
 def _settings_set(script: Script) -> dict[str, str]:

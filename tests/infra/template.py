@@ -294,7 +294,7 @@ def settings_problems(template: Template) -> list[str]:
 
 
 def policy_problems(template: Template) -> list[str]:
-    """The security and hosting choices the README promises, read from the parsed template."""
+    """The security and hosting choices docs/deployment.md promises, read from the parsed template."""
     facts = vendored("flex_consumption.json")
     expectations = {
         ("storage", "properties.allowSharedKeyAccess"): {False},

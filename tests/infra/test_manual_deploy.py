@@ -1,4 +1,4 @@
-"""The README's manual ``az`` path, parsed command by command: Microsoft's order, the flags a Flex
+"""The manual ``az`` path of docs/deployment.md, parsed command by command: Microsoft's order, the flags a Flex
 Consumption app with a user-assigned identity needs, and the same roles and settings as the template."""
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ def manual(root: Path) -> list[str]:
 
 RESOURCES = "infra/resources.bicep"
 MAIN = "infra/main.bicep"
-README = "README.md"
+DEPLOYMENT_DOCS = "docs/deployment.md"
 
 
 @dataclass(frozen=True)
@@ -175,16 +175,16 @@ MUTATIONS = [
         "'true' is not a bool",
     ),
     Mutation(
-        "README placeholder",
-        README,
+        "deployment docs: placeholder",
+        DEPLOYMENT_DOCS,
         '--storage-account "$storage"',
         "--storage-account <storage-account>",
         manual,
         "placeholder <storage-account>",
     ),
     Mutation(
-        "README publishes before the settings",
-        README,
+        "deployment docs: publishes before the settings",
+        DEPLOYMENT_DOCS,
         'az functionapp config appsettings delete --resource-group "$rg"',
         'func azure functionapp publish "$app" --python\n'
         'az functionapp config appsettings delete --resource-group "$rg"',
@@ -192,56 +192,56 @@ MUTATIONS = [
         "comes before",
     ),
     Mutation(
-        "README without the deployment auth type",
-        README,
+        "deployment docs: without the deployment auth type",
+        DEPLOYMENT_DOCS,
         " --deployment-storage-auth-type UserAssignedIdentity",
         "",
         manual,
         "--deployment-storage-auth-type is None",
     ),
     Mutation(
-        "README role that does not exist",
-        README,
+        "deployment docs: role that does not exist",
+        DEPLOYMENT_DOCS,
         '--role "Storage Table Data Contributor"',
         '--role "Storage Table Data Writer"',
         manual,
         "'Storage Table Data Writer' is not an Azure built-in role",
     ),
     Mutation(
-        "README skips the queue role",
-        README,
+        "deployment docs: skips the queue role",
+        DEPLOYMENT_DOCS,
         '--role "Storage Queue Data Contributor"',
         '--role "Storage Blob Data Owner"',
         manual,
         "the template grants 'Storage Queue Data Contributor' but the manual path does not",
     ),
     Mutation(
-        "README runtime differs from the template",
-        README,
+        "deployment docs: runtime differs from the template",
+        DEPLOYMENT_DOCS,
         "--runtime-version 3.11",
         "--runtime-version 3.12",
         manual,
         "--runtime-version is '3.12'",
     ),
     Mutation(
-        "README variable never set",
-        README,
+        "deployment docs: variable never set",
+        DEPLOYMENT_DOCS,
         "clientId=$(az identity show",
         "client=$(az identity show",
         manual,
         "$clientId is used before any line sets it",
     ),
     Mutation(
-        "README keeps the connection string",
-        README,
+        "deployment docs: keeps the connection string",
+        DEPLOYMENT_DOCS,
         "--setting-names AzureWebJobsStorage",
         "--setting-names WEBSITE_RUN_FROM_PACKAGE",
         manual,
         "deletes the AzureWebJobsStorage connection string",
     ),
     Mutation(
-        "README leaves FTP publishing on",
-        README,
+        "deployment docs: leaves FTP publishing on",
+        DEPLOYMENT_DOCS,
         '--parent "sites/$app" --name ftp --set properties.allow=false',
         '--parent "sites/$app" --name ftp --set properties.allow=true',
         manual,
