@@ -64,11 +64,21 @@ def parse_json(text: str | bytes) -> Any:
 
 
 def parse_json_body(body: bytes) -> Any:
-    """A request body that must be strict JSON (:func:`parse_json`) in UTF-8, or :class:`BadRequest`."""
+    """A request body that must be strict JSON (:func:`parse_json`) in UTF-8, or :class:`BadRequest`
+    saying why: the first byte that is not UTF-8, the line and column of a syntax error, or the
+    strict rule that was broken."""
     try:
-        return parse_json(body.decode("utf-8"))
-    except ValueError:  # UnicodeDecodeError included
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise BadRequest(f"The body is not UTF-8 text (byte {error.start} cannot be decoded).") from None
+    try:
+        return parse_json(text)
+    except json.JSONDecodeError as error:
         raise BadRequest(
-            "The body is not valid JSON (RFC 8259, strictly: no NaN or Infinity, numbers within a "
-            "double's range, each name once per object)."
+            f"The body is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}."
+        ) from None
+    except ValueError as error:  # a strict rule of ours, raised without a position
+        raise BadRequest(
+            f"The body is not valid JSON (RFC 8259, strictly: no NaN or Infinity, numbers within a "
+            f"double's range, each name once per object): {error}."
         ) from None

@@ -33,6 +33,13 @@ DATA_TYPES = {"text": "text/plain", "json": "application/json", "binary": "appli
 MAX_FILTER_LENGTH = 4096
 MAX_LIST_ITEMS = 1000
 PATH_FIELDS = ("group", "userId", "connectionId", "targetName")  # the fields that go into the URL's path
+# Every field any action takes. A field outside it is named as unknown before the action's own
+# fields are read, so that ``user`` for ``userId`` is reported as ``user``, not as a missing userId.
+FIELD_NAMES = frozenset(
+    {"actionName", "data", "dataType", "ttl", "filter", "excluded", "reason", "permission", "top", "groups"}
+    | set(PATH_FIELDS)
+)
+SHOWN_CHARACTERS = 64  # of a caller's unknown name, in an error message (JSON-escaped)
 LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
@@ -58,6 +65,8 @@ class Fields:
     def _take(self, name: str) -> Any:
         """The field's value, or None when it is absent; ``null`` is refused, not taken as absent
         (no field of an action is nullable, and a ``null`` filter or ttl would silently widen a send)."""
+        if name not in FIELD_NAMES:  # a parser reading a field the vocabulary does not list
+            raise KeyError(name)
         self._known.add(name)
         value = self._item.get(name)
         if value is None and name in self._item:
@@ -280,18 +289,40 @@ def parse_action(item: Any) -> Action:
     """One action item of a request, checked field by field; raises :class:`InvalidField`."""
     if not isinstance(item, dict):
         raise InvalidField("actionName", "Each action is a JSON object with an actionName.")
-    raw_name = item.get("actionName")
-    # ASCII case-insensitive only: str.lower() maps the Kelvin sign (U+212A) to "k".
-    name = CANONICAL_NAMES.get(raw_name.lower()) if isinstance(raw_name, str) and raw_name.isascii() else None
-    if name is None:
-        raise InvalidField("actionName", "actionName is missing or not a known action.")
+    name = _action_name(item.get("actionName"))
+    stray = [field for field in item if field not in FIELD_NAMES]
+    if stray:
+        raise _unknown_field(name, stray[0])
     fields = Fields(item)
     action = PARSERS[name](fields)
     unknown = fields.unknown()
     if unknown:
-        raise InvalidField(unknown[0][:64], f"{name} takes no field named {json.dumps(unknown[0][:64])}.")
+        raise _unknown_field(name, unknown[0])
     _check_url_length(action, item)
     return dataclasses.replace(action, name=name)
+
+
+def _action_name(raw: Any) -> str:
+    """The canonical name; matched ASCII case-insensitively only (``str.lower()`` maps the Kelvin
+    sign, U+212A, to "k")."""
+    if raw is None:
+        raise InvalidField("actionName", "actionName is missing.")
+    if not isinstance(raw, str):
+        raise InvalidField("actionName", "actionName must be a string.")
+    name = CANONICAL_NAMES.get(raw.lower()) if raw.isascii() else None
+    if name is None:
+        raise InvalidField("actionName", f"{_shown(raw)} is not a known action.")
+    return name
+
+
+def _unknown_field(action: str, field: str) -> InvalidField:
+    return InvalidField(field[:SHOWN_CHARACTERS], f"{action} takes no field named {_shown(field)}.")
+
+
+def _shown(text: str) -> str:
+    """A caller's name as it may appear in a message: cut short, and JSON-escaped (control
+    characters and lone surrogates included), so that it can neither flood nor forge a log line."""
+    return json.dumps(text[:SHOWN_CHARACTERS])
 
 
 def _check_url_length(action: Action, item: Mapping[str, Any]) -> None:

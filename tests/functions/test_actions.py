@@ -479,3 +479,18 @@ async def test_publish_refuses_dot_segment_targets(stack: Stack, query: str) -> 
             assert response.status == 400
             assert (await response.json())["error"]["code"] == "BadRequest"
         assert await bystander.quiet()
+
+
+async def test_a_json_typo_is_answered_with_its_line_and_column(stack: Stack) -> None:
+    status, body = await post_actions(stack, None, raw=b'[\n  {"actionName": "sendToAll",\n   "data": "x",}\n]')
+    assert status == 400
+    assert body["error"]["message"] == (
+        "The body is not valid JSON: Expecting property name enclosed in double quotes at line 3, column 16."
+    )
+
+
+async def test_an_unknown_field_is_named_as_unknown(stack: Stack) -> None:
+    status, body = await post_actions(stack, [SEND, {"actionName": "sendToUser", "user": "ann", "data": "x"}])
+    assert (status, body["error"]["message"]) == (400, 'Action 1, field user: sendToUser takes no field named "user".')
+    status, body = await post_actions(stack, [{"actionName": "sendToUsers", "userId": "ann", "data": "x"}])
+    assert body["error"]["message"] == 'Action 0, field actionName: "sendToUsers" is not a known action.'
