@@ -1,4 +1,8 @@
-"""The demo page in Debian's headless Chromium: a publish shows up in the page."""
+"""The demo page in Debian's headless Chromium: a publish shows up in the page.
+
+The page's Content-Security-Policy forbids ``eval``, so every ``wait_for_function`` predicate is a
+function (Playwright evaluates those itself); a bare expression string would be eval'd in the page.
+"""
 
 from __future__ import annotations
 
@@ -78,7 +82,7 @@ async def test_published_messages_appear_in_the_demo_page(stack: Stack, page: Pa
     await publish(stack, "", "Hello World")
     await publish(stack, "?group=lobby", "to the lobby")
     await publish(stack, "?user=browser", "just for you")
-    await page.wait_for_function("document.querySelectorAll('#messages li').length >= 3", timeout=10000)
+    await page.wait_for_function("() => document.querySelectorAll('#messages li').length >= 3", timeout=10000)
     assert await listed(page) == [
         ("server", "text", "Hello World"),
         ("group lobby", "text", "to the lobby"),
@@ -168,7 +172,9 @@ async def test_two_signed_in_users_in_two_tabs(browser: Browser, signed_in_host:
         await alice.wait_for_selector("#messages li", timeout=10000)
         await bob.fill("#send-text", "hello from bob")
         await bob.click("#send")
-        await bob.wait_for_function("document.querySelector('#send-status').textContent === 'sent'", timeout=10000)
+        await bob.wait_for_function(
+            "() => document.querySelector('#send-status').textContent === 'sent'", timeout=10000
+        )
         for page in (alice, bob):
             await page.wait_for_selector("#messages li[data-source='group demo from bob']", timeout=10000)
         from_bob = ("group demo from bob", "text", "hello from bob")
@@ -177,7 +183,7 @@ async def test_two_signed_in_users_in_two_tabs(browser: Browser, signed_in_host:
 
         await bob.fill("#send-group", "elsewhere")  # the example roles send to the demo groups only
         await bob.click("#send")
-        await bob.wait_for_function("document.querySelector('#send-status').textContent.startsWith('refused')")
+        await bob.wait_for_function("() => document.querySelector('#send-status').textContent.startsWith('refused')")
     finally:
         await alice.close()
         await bob.close()
