@@ -29,7 +29,7 @@ from devhost.keys import authorized, presented_key
 from devhost.listener import listen
 from devhost.local_settings import LocalSettings
 from devhost.mapping import to_function_request, to_web_response
-from emulator import http_guard
+from devtools import http_guard
 
 logger = logging.getLogger("devhost")
 

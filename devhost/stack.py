@@ -13,9 +13,9 @@ import logging
 import signal
 import sys
 
-from devhost.__main__ import build_host
 from devhost.functions import FunctionLoadError
 from devhost.local_settings import SettingsError
+from devhost.startup import build_host
 from emulator import DEFAULT_PORT as EMULATOR_PORT
 from emulator import Emulator
 
