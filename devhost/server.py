@@ -25,7 +25,7 @@ from devhost.demo_page import DemoPage
 from devhost.functions import HttpFunction, load_functions, read_host_json, route_prefix
 from devhost.identity import PATH as IDENTITY_PATH
 from devhost.identity import DevIdentityProvider
-from devhost.keys import authorized, presented_key
+from devhost.keys import KeyCheck, check_key, presented_key, refusal_reason
 from devhost.listener import listen
 from devhost.local_settings import LocalSettings
 from devhost.mapping import to_function_request, to_web_response
@@ -162,15 +162,25 @@ class DevHost:
                 continue
             if _disabled(function.name):
                 return web.Response(status=404)
-            if self.enforce_keys and not authorized(
-                function.auth_level,
-                presented_key(request.headers, request.query),
-                self.settings.function_key,
-                self.settings.master_key,
-            ):
-                return web.Response(status=401)
+            if self.enforce_keys and (refused := self._key_refusal(function, request)):
+                logger.warning("401 for %s %s (Functions.%s): %s", request.method, raw_path, function.name, refused)
+                return web.Response(status=401)  # empty, as on Azure: the log line says why
             return await self._invoke(function, request, values)
         return web.Response(status=404)
+
+    def _key_refusal(self, function: HttpFunction, request: web.Request) -> str | None:
+        """Why the request's key does not open ``function``, or ``None`` when it does."""
+        settings = self.settings
+        check = check_key(
+            function.auth_level,
+            presented_key(request.headers, request.query),
+            settings.function_key,
+            settings.master_key,
+        )
+        if check is KeyCheck.ACCEPTED:
+            return None
+        has_keys = settings.master_key is not None or (function.auth_level != "admin" and settings.function_key)
+        return refusal_reason(check, function.auth_level, settings.source, bool(has_keys))
 
     async def _invoke(self, function: HttpFunction, request: web.Request, values: dict[str, str]) -> web.Response:
         started = time.perf_counter()
