@@ -55,19 +55,27 @@ def security_headers(page: str) -> dict[str, str]:
 
 
 class DemoPage:
-    """``GET /`` (the page) and ``GET /favicon.ico`` (its icon, an SVG)."""
+    """``GET /`` (the page), ``GET /favicon.ico`` (its icon, an SVG) and ``GET /demo/settings.json``:
+    what the page needs to know about this host (``identityProvider``: the development identity
+    provider's path, or ``null``), so that it never probes for a route that is not there (a 404 in
+    the browser's console on every load)."""
 
-    def __init__(self, page: Path = PAGE, icon: Path = ICON) -> None:
+    def __init__(self, identity_path: str | None = None, page: Path = PAGE, icon: Path = ICON) -> None:
         self.page = page.read_bytes()
         self.icon = icon.read_bytes()
         self.headers = security_headers(self.page.decode("utf-8"))
+        self.settings = {"identityProvider": identity_path}
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/", self._page)
         app.router.add_get("/favicon.ico", self._icon)
+        app.router.add_get("/demo/settings.json", self._settings)
 
     async def _page(self, request: web.Request) -> web.Response:
         return web.Response(body=self.page, content_type="text/html", charset="utf-8", headers=self.headers)
 
     async def _icon(self, request: web.Request) -> web.Response:
         return web.Response(body=self.icon, content_type="image/svg+xml", headers=self.headers)
+
+    async def _settings(self, request: web.Request) -> web.Response:
+        return web.json_response(self.settings, headers=self.headers)

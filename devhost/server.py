@@ -91,7 +91,7 @@ class DevHost:
             client_max_size=MAX_BODY_BYTES, middlewares=[*self.middlewares, http_guard.host_guard, self._cors]
         )
         if self.serve_demo:
-            DemoPage().add_routes(app)
+            DemoPage(IDENTITY_PATH if self.identity_provider is not None else None).add_routes(app)
         if self.identity_provider is not None:
             self.identity_provider.add_routes(app)
         if (self.app_root / OPENAPI_FILE).is_file():

@@ -97,3 +97,18 @@ async def test_a_header_the_parser_refuses_is_answered_without_quoting_it(
     assert SECRET.encode() not in answer
     assert b"Bearer" not in answer
     assert SECRET not in caplog.text
+
+
+@pytest.mark.parametrize(("dev_identity", "expected"), [(True, "/dev-identity"), (False, None)])
+async def test_the_page_learns_whether_the_identity_provider_runs(
+    tmp_path: Path, dev_identity: bool, expected: str | None
+) -> None:
+    """The page asks this instead of probing the provider's discovery URL, a 404 when it is off."""
+    write_sample_app(tmp_path)
+    async with (
+        DevHost(tmp_path, LocalSettings(), port=0, dev_identity=dev_identity) as running,
+        aiohttp.ClientSession() as http,
+        http.get(f"http://127.0.0.1:{running.port}/demo/settings.json") as response,
+    ):
+        assert response.status == 200
+        assert await response.json() == {"identityProvider": expected}
