@@ -8,11 +8,11 @@ import contextlib
 import logging
 import signal
 import sys
+from pathlib import Path
 
 from devhost.functions import FunctionLoadError
-from devhost.local_settings import SettingsError
+from devhost.local_settings import SettingsError, apply_values, read_local_settings
 from devhost.server import DevHost
-from devhost.startup import build_host
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -40,6 +40,22 @@ async def serve(host: DevHost) -> None:
         print(f"Development identity provider: {host.identity_provider.issuer}", flush=True)
     await stop.wait()
     await host.stop()
+
+
+def build_host(args: argparse.Namespace) -> DevHost:
+    app_root = Path(args.app_root)
+    settings = read_local_settings(Path(args.settings) if args.settings else app_root / "local.settings.json")
+    apply_values(settings.values)
+    host = DevHost(
+        app_root,
+        settings,
+        host=args.host,
+        port=args.port,
+        enforce_keys=not args.no_auth,
+        dev_identity=args.dev_identity,
+    )
+    host.load()
+    return host
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -55,9 +55,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 @dataclass(frozen=True)
 class Started:
-    """What the banner reports about a started stack."""
+    """What the banner reports about a started stack, and what to stop."""
 
     host: DevHost
+    emulator: Emulator | None
     service: list[str]  # which Web PubSub, which credential
     moves: tuple[Move, ...]  # settings moved to the stack's ports
     warnings: list[str]  # settings that point where nothing runs, conflicts
@@ -148,10 +149,11 @@ def settings_seen_by_the_app(settings: LocalSettings) -> tuple[dict[str, str], s
     return {**settings.values, **{name: os.environ[name] for name in from_environment}}, from_environment
 
 
-async def start(args: argparse.Namespace) -> tuple[Started, Emulator | None]:
+async def start(args: argparse.Namespace) -> Started:
+    """Start what the settings call for, then make the settings follow the ports it runs on."""
     app_root = Path(args.app_root)
     settings = read_local_settings(Path(args.settings) if args.settings else app_root / "local.settings.json")
-    seen, from_environment = settings_seen_by_the_app(settings)
+    seen, _ = settings_seen_by_the_app(settings)
     choice = choose_service(seen)
     warnings = [conflict] if (conflict := choice.conflict()) else []
     emulator = plan_emulator(choice, args, warnings)
@@ -164,6 +166,15 @@ async def start(args: argparse.Namespace) -> tuple[Started, Emulator | None]:
         dev_identity=args.dev_identity,
     )
     host.load()
+    await start_servers(host, emulator)
+    moves = follow_the_stack(host, emulator, choice)
+    effective, _ = settings_seen_by_the_app(host.settings)
+    listening = {host.port, *([emulator.port] if emulator is not None else [])}
+    warnings += strays(effective, listening) + identity_warnings(effective, host)
+    return Started(host, emulator, describe_service(choice, emulator), moves, warnings)
+
+
+async def start_servers(host: DevHost, emulator: Emulator | None) -> None:
     if emulator is not None:
         await emulator.start()
     try:
@@ -172,6 +183,13 @@ async def start(args: argparse.Namespace) -> tuple[Started, Emulator | None]:
         if emulator is not None:
             await emulator.stop()
         raise
+
+
+def follow_the_stack(host: DevHost, emulator: Emulator | None, choice: ServiceChoice) -> tuple[Move, ...]:
+    """Move the file's settings to the ports the servers run on, put them in the environment
+    (where the app reads them) and in the host (CORS); the moves, for the banner."""
+    settings = host.settings
+    _, from_environment = settings_seen_by_the_app(settings)
     ports = {settings.port: host.port}
     if emulator is not None and choice.endpoint is not None:
         ports[choice.endpoint.port] = emulator.port
@@ -181,13 +199,9 @@ async def start(args: argparse.Namespace) -> tuple[Started, Emulator | None]:
         values[CONNECTION_STRING] = emulator.connection_string
     apply_values(values)
     host.settings = dataclasses.replace(settings, values=values, cors_origins=followed.cors_origins, port=host.port)
-    moves = followed.moves
-    if settings.port != host.port:
-        moves = (Move("Host.LocalHttpPort", str(settings.port), str(host.port)), *moves)
-    effective, _ = settings_seen_by_the_app(host.settings)
-    listening = {host.port, *([emulator.port] if emulator is not None else [])}
-    warnings += strays(effective, listening) + identity_warnings(effective, host)
-    return Started(host, describe_service(choice, emulator), moves, warnings), emulator
+    if settings.port == host.port:
+        return followed.moves
+    return (Move("Host.LocalHttpPort", str(settings.port), str(host.port)), *followed.moves)
 
 
 async def serve(args: argparse.Namespace) -> None:
@@ -195,12 +209,12 @@ async def serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    started, emulator = await start(args)
+    started = await start(args)
     print(banner(started), flush=True)
     await stop.wait()
     await started.host.stop()
-    if emulator is not None:
-        await emulator.stop()
+    if started.emulator is not None:
+        await started.emulator.stop()
     print("Stopped.", flush=True)
 
 
