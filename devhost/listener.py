@@ -6,7 +6,7 @@ and all. No middleware sees that request, and aiohttp has no setting for the tex
 (aio-libs/aiohttp#3287, #9882): the answer comes from the connection's
 ``RequestHandler.handle_error``. So the dev host listens with a protocol factory of its own whose
 handler answers with the status alone (an empty 400, as Kestrel answers a bad request head).
-What is logged is filtered elsewhere (``http_guard.WithoutRequestBytes``).
+What is logged is filtered elsewhere (``devtools.http_guard.WithoutRequestBytes``).
 """
 
 from __future__ import annotations
