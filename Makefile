@@ -17,9 +17,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 local.settings.json:
 	cp local.settings.example.json local.settings.json
 
-## run: start the Web PubSub emulator (8080) and the dev host (7071) with the demo page and the dev identity provider
+# Other ports, given on the command line (a PORT in the environment is not taken): make run PORT=7072 EMULATOR_PORT=8081
+RUN_PORTS = $(if $(filter command line,$(origin PORT)),--port $(PORT)) \
+	$(if $(filter command line,$(origin EMULATOR_PORT)),--emulator-port $(EMULATOR_PORT))
+
+## run: start the Web PubSub emulator (8080) and the dev host (7071) with the demo page and the dev identity provider; other ports: make run PORT=7072 EMULATOR_PORT=8081
 run: $(STAMP) local.settings.json
-	$(PY) -m devhost.stack --dev-identity
+	$(PY) -m devhost.stack --dev-identity $(strip $(RUN_PORTS))
 
 ## chromium: Debian's browser for the browser test (Playwright cannot download one here)
 chromium:

@@ -20,7 +20,7 @@ import jwt
 from bench.fanout import run_fanout
 from bench.processes import ROOT, Child
 from bench.stack import CLIENT_CORES, FUNCTION_KEY, HUB, SERVER_CORES, Stack, pin, start_stack
-from devhost.azurite import Azurite
+from devtools.azurite import Azurite
 from emulator import DEFAULT_ACCESS_KEY
 from shared.tokens import client_token_claims, mint_client_access
 

@@ -33,12 +33,13 @@ class LocalSettings:
     cors_credentials: bool = False
     function_key: str | None = field(default=None, repr=False)
     master_key: str | None = field(default=None, repr=False)
+    source: str = "local.settings.json"  # the file they came from, for messages that say where to look
 
 
 def read_local_settings(path: Path) -> LocalSettings:
     if not path.is_file():
         logger.warning("%s not found; running with the environment only.", path)
-        return LocalSettings()
+        return LocalSettings(source=str(path))
     document = read_json_object(path, SettingsError)
     if document.get("IsEncrypted") is True:
         raise SettingsError(f"{path}: IsEncrypted is true; decrypt it first (func settings decrypt).")
@@ -57,6 +58,7 @@ def read_local_settings(path: Path) -> LocalSettings:
         cors_credentials=bool(host.get("CORSCredentials", False)),
         function_key=host.get("FunctionKey") or None,
         master_key=host.get("MasterKey") or None,
+        source=str(path),
     )
 
 

@@ -21,20 +21,21 @@ from typing import Any
 
 from aiohttp import web
 
+from devhost.demo_page import DemoPage
 from devhost.functions import HttpFunction, load_functions, read_host_json, route_prefix
 from devhost.identity import PATH as IDENTITY_PATH
 from devhost.identity import DevIdentityProvider
-from devhost.keys import authorized, presented_key
+from devhost.keys import KeyCheck, check_key, presented_key, refusal_reason
+from devhost.listener import listen
 from devhost.local_settings import LocalSettings
 from devhost.mapping import to_function_request, to_web_response
-from emulator import http_guard
+from devtools import http_guard
 
 logger = logging.getLogger("devhost")
 
 MAX_BODY_BYTES = 100 * 1024 * 1024  # Azure's HTTP request limit
 MAX_URL_LENGTH = 4096  # Azure's limit; longer URLs get 414
 MAX_REQUEST_LINE = 1024 * 1024
-DEMO_PAGE = Path(__file__).parent / "demo" / "index.html"
 OPENAPI_FILE = "openapi.json"  # the app's contract, served when the app ships one
 
 
@@ -74,6 +75,7 @@ class DevHost:
         self.functions: list[HttpFunction] = []
         self.route_prefix = "api"
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
 
     @property
     def base_url(self) -> str:
@@ -89,7 +91,7 @@ class DevHost:
             client_max_size=MAX_BODY_BYTES, middlewares=[*self.middlewares, http_guard.host_guard, self._cors]
         )
         if self.serve_demo:
-            app.router.add_get("/", self._demo_page)
+            DemoPage(IDENTITY_PATH if self.identity_provider is not None else None).add_routes(app)
         if self.identity_provider is not None:
             self.identity_provider.add_routes(app)
         if (self.app_root / OPENAPI_FILE).is_file():
@@ -103,25 +105,35 @@ class DevHost:
             self.load()
         http_guard.install_log_filters()
         # Room for long request lines, so that the 4 KB URL rule below answers (414), not the parser.
-        self._runner = web.AppRunner(
-            self.build_app(),
-            access_log=None,
-            keepalive_timeout=self.header_timeout,
-            max_line_size=MAX_REQUEST_LINE,
-            max_field_size=MAX_REQUEST_LINE,
-        )
+        self._runner = web.AppRunner(self.build_app())
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
-        await site.start()
+        try:
+            self._listener = await listen(
+                self._runner,
+                self.host,
+                self.port,
+                access_log=None,
+                keepalive_timeout=self.header_timeout,
+                max_line_size=MAX_REQUEST_LINE,
+                max_field_size=MAX_REQUEST_LINE,
+            )
+        except BaseException:
+            await self.stop()  # the port is taken, say: leave nothing half-started
+            raise
         if self.port == 0:
-            self.port = self._runner.addresses[0][1]
+            self.port = self._listener.sockets[0].getsockname()[1]
         if self.identity_provider is not None:
             self.identity_provider.issuer = self.base_url + IDENTITY_PATH
 
     async def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._listener is not None:
+            await self._listener.wait_closed()
+            self._listener = None
 
     async def __aenter__(self) -> DevHost:
         await self.start()
@@ -150,15 +162,25 @@ class DevHost:
                 continue
             if _disabled(function.name):
                 return web.Response(status=404)
-            if self.enforce_keys and not authorized(
-                function.auth_level,
-                presented_key(request.headers, request.query),
-                self.settings.function_key,
-                self.settings.master_key,
-            ):
-                return web.Response(status=401)
+            if self.enforce_keys and (refused := self._key_refusal(function, request)):
+                logger.warning("401 for %s %s (Functions.%s): %s", request.method, raw_path, function.name, refused)
+                return web.Response(status=401)  # empty, as on Azure: the log line says why
             return await self._invoke(function, request, values)
         return web.Response(status=404)
+
+    def _key_refusal(self, function: HttpFunction, request: web.Request) -> str | None:
+        """Why the request's key does not open ``function``, or ``None`` when it does."""
+        settings = self.settings
+        check = check_key(
+            function.auth_level,
+            presented_key(request.headers, request.query),
+            settings.function_key,
+            settings.master_key,
+        )
+        if check is KeyCheck.ACCEPTED:
+            return None
+        has_keys = settings.master_key is not None or (function.auth_level != "admin" and settings.function_key)
+        return refusal_reason(check, function.auth_level, settings.source, bool(has_keys))
 
     async def _invoke(self, function: HttpFunction, request: web.Request, values: dict[str, str]) -> web.Response:
         started = time.perf_counter()
@@ -191,9 +213,6 @@ class DevHost:
             elapsed,
         )
         return response
-
-    async def _demo_page(self, request: web.Request) -> web.StreamResponse:
-        return web.FileResponse(DEMO_PAGE, headers={"Cache-Control": "no-store"})
 
     async def _openapi(self, request: web.Request) -> web.StreamResponse:
         return web.FileResponse(self.app_root / OPENAPI_FILE, headers={"Content-Type": "application/json"})

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from emulator import http_guard
+from devtools import http_guard
 from emulator.messages import DATA_TYPES, Message
 from emulator.model import CLOSE_NORMAL, Connection, Hub
 from emulator.odata import FilterError, compile_filter

@@ -15,9 +15,9 @@ from typing import Any
 
 from aiohttp import web
 
+from devtools.http_guard import HEADER_TIMEOUT_SECONDS, host_guard, install_log_filters
 from emulator.clients import KEEPALIVE_SECONDS, ClientEndpoint
 from emulator.events import DEFAULT_TIMEOUT_SECONDS, EventHandlers
-from emulator.http_guard import HEADER_TIMEOUT_SECONDS, host_guard, install_log_filters
 from emulator.hub_settings import HubSettings
 from emulator.model import RECOVERY_SECONDS, Service
 from emulator.rest import RestApi

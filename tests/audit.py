@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from devhost.azurite import ACCOUNT_KEY as AZURITE_ACCOUNT_KEY
+from devtools.azurite import ACCOUNT_KEY as AZURITE_ACCOUNT_KEY
 from emulator import DEFAULT_ACCESS_KEY
 from tests.support import TEST_KEY
 

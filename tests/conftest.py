@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pytest
 
 from devhost import DevHost, LocalSettings
-from devhost.azurite import Azurite
+from devtools.azurite import Azurite
 from emulator import Emulator
 from shared.idempotency.table import close_table_stores
 from shared.service import close_clients

@@ -9,7 +9,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from devhost import DevHost, LocalSettings
+from devhost import DevHost, LocalSettings, read_local_settings
 from tests.audit import KNOWN_SECRETS
 from tests.devhost.sample_app import write_sample_app
 
@@ -162,3 +162,57 @@ def test_startup_lines_name_every_function(tmp_path: Path) -> None:
     lines = host.describe()
     assert "echo: [ALL] http://localhost:7071/api/echo/{name?}" in lines
     assert "keyed: [POST] http://localhost:7071/api/keyed" in lines
+
+
+def refusals(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "devhost" and r.getMessage().startswith("401 ")]
+
+
+@pytest.mark.parametrize(
+    ("headers", "query", "reason"),
+    [
+        ({}, "", "no function key was sent (x-functions-key header or ?code=)"),
+        ({"x-functions-key": "not-the-key-value"}, "", "the function key sent is wrong for authLevel function"),
+        ({}, "?code=not-the-key-value", "the function key sent is wrong for authLevel function"),
+    ],
+)
+async def test_each_401_is_one_log_line_saying_why_and_where_the_key_is(
+    host: DevHost, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture, headers: dict, query: str, reason: str
+) -> None:
+    with caplog.at_level(logging.INFO, logger="devhost"):
+        async with http.post(f"http://127.0.0.1:{host.port}/api/keyed{query}", headers=headers) as response:
+            assert (response.status, await response.read()) == (401, b"")
+    [line] = refusals(caplog)
+    assert line.startswith("401 for POST /api/keyed (Functions.keyed): ")
+    assert reason in line
+    assert "the right key is Host.FunctionKey (or Host.MasterKey) in local.settings.json" in line
+    for secret in (KEY, MASTER, "not-the-key-value"):
+        assert secret not in caplog.text
+
+
+async def test_an_admin_401_names_the_master_key(
+    host: DevHost, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="devhost"):
+        async with http.get(f"http://127.0.0.1:{host.port}/api/privileged", headers={"x-functions-key": KEY}) as r:
+            assert r.status == 401
+    [line] = refusals(caplog)
+    assert "wrong for authLevel admin; the right key is Host.MasterKey in local.settings.json" in line
+    assert KEY not in caplog.text
+
+
+async def test_a_401_with_no_key_set_says_which_file_to_set_it_in(
+    tmp_path: Path, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    write_sample_app(tmp_path)
+    settings_file = tmp_path / "team.settings.json"
+    settings_file.write_text('{"Values": {}, "Host": {}}')
+    settings = read_local_settings(settings_file)
+    with caplog.at_level(logging.INFO, logger="devhost"):
+        async with (
+            DevHost(tmp_path, settings, port=0, serve_demo=False) as running,
+            http.post(f"http://127.0.0.1:{running.port}/api/keyed") as response,
+        ):
+            assert response.status == 401
+    [line] = refusals(caplog)
+    assert f"no key is set: add Host.FunctionKey to {settings_file}, or start with --no-auth" in line

@@ -1,4 +1,8 @@
-"""The demo page in Debian's headless Chromium: a publish shows up in the page."""
+"""The demo page in Debian's headless Chromium: a publish shows up in the page.
+
+The page's Content-Security-Policy forbids ``eval``, so every ``wait_for_function`` predicate is a
+function (Playwright evaluates those itself); a bare expression string would be eval'd in the page.
+"""
 
 from __future__ import annotations
 
@@ -44,9 +48,26 @@ async def browser() -> AsyncIterator[Browser]:
         await launched.close()
 
 
+class ConsoleErrors(list[str]):
+    """Every console error and uncaught exception of the pages it watches: a CSP violation, a 404
+    (a missing favicon), a script error. Browser tests end with none."""
+
+    def watch(self, page: Page) -> Page:
+        page.on("console", lambda message: self.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: self.append(f"uncaught: {error}"))
+        return page
+
+
 @pytest.fixture
-async def page(browser: Browser, request: pytest.FixtureRequest) -> AsyncIterator[Page]:
-    opened = await browser.new_page()
+def console_errors() -> Iterator[ConsoleErrors]:
+    errors = ConsoleErrors()
+    yield errors
+    assert errors == [], "the page logged errors"
+
+
+@pytest.fixture
+async def page(browser: Browser, request: pytest.FixtureRequest, console_errors: ConsoleErrors) -> AsyncIterator[Page]:
+    opened = console_errors.watch(await browser.new_page())
     yield opened
     if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
         ARTIFACTS.mkdir(exist_ok=True)
@@ -74,11 +95,14 @@ async def test_published_messages_appear_in_the_demo_page(stack: Stack, page: Pa
     await page.goto(f"{stack.base_url}/?userId=browser&group=lobby")
     await page.wait_for_selector("#state[data-state=connected]", timeout=15000)
     assert "user browser" in await page.inner_text("#connection")
+    assert await page.inner_text("#messages-heading") == "Messages"
+    assert (await page.inner_text("#no-messages")).startswith("No messages yet.")  # the empty state
 
     await publish(stack, "", "Hello World")
     await publish(stack, "?group=lobby", "to the lobby")
     await publish(stack, "?user=browser", "just for you")
-    await page.wait_for_function("document.querySelectorAll('#messages li').length >= 3", timeout=10000)
+    await page.wait_for_function("() => document.querySelectorAll('#messages li').length >= 3", timeout=10000)
+    assert await page.is_hidden("#no-messages")
     assert await listed(page) == [
         ("server", "text", "Hello World"),
         ("group lobby", "text", "to the lobby"),
@@ -145,6 +169,7 @@ async def sign_in(page: Page, base_url: str, user: str) -> None:
     await page.goto(f"{base_url}/")
     await page.wait_for_selector("#state[data-state=connected]", timeout=15000)
     assert (await page.input_value("#user")).startswith("guest-")  # signed in at once, as a random guest
+    assert await page.inner_text("#sign-in") == "Switch user"
     await page.fill("#user", user)
     await page.click("#sign-in")
     await page.wait_for_function(
@@ -155,8 +180,10 @@ async def sign_in(page: Page, base_url: str, user: str) -> None:
     )
 
 
-async def test_two_signed_in_users_in_two_tabs(browser: Browser, signed_in_host: str) -> None:
-    alice, bob = await browser.new_page(), await browser.new_page()
+async def test_two_signed_in_users_in_two_tabs(
+    browser: Browser, signed_in_host: str, console_errors: ConsoleErrors
+) -> None:
+    alice, bob = console_errors.watch(await browser.new_page()), console_errors.watch(await browser.new_page())
     try:
         await sign_in(alice, signed_in_host, "alice")
         await sign_in(bob, signed_in_host, "bob")
@@ -168,7 +195,10 @@ async def test_two_signed_in_users_in_two_tabs(browser: Browser, signed_in_host:
         await alice.wait_for_selector("#messages li", timeout=10000)
         await bob.fill("#send-text", "hello from bob")
         await bob.click("#send")
-        await bob.wait_for_function("document.querySelector('#send-status').textContent === 'sent'", timeout=10000)
+        await bob.wait_for_function(
+            "() => document.querySelector('#send-status').textContent === 'sent'", timeout=10000
+        )
+        assert await bob.input_value("#send-text") == ""  # the box is cleared once the service acks
         for page in (alice, bob):
             await page.wait_for_selector("#messages li[data-source='group demo from bob']", timeout=10000)
         from_bob = ("group demo from bob", "text", "hello from bob")
@@ -176,8 +206,86 @@ async def test_two_signed_in_users_in_two_tabs(browser: Browser, signed_in_host:
         assert await listed(bob) == [from_bob]
 
         await bob.fill("#send-group", "elsewhere")  # the example roles send to the demo groups only
+        await bob.fill("#send-text", "not for elsewhere")
         await bob.click("#send")
-        await bob.wait_for_function("document.querySelector('#send-status').textContent.startsWith('refused')")
+        await bob.wait_for_function("() => document.querySelector('#send-status').textContent.startsWith('refused')")
+        # The service's reason, from the ack's error message; the refused text stays in the box.
+        assert await bob.inner_text("#send-status") == (
+            "refused: Forbidden: The connection has no permission to send to group 'elsewhere'."
+        )
+        assert await bob.input_value("#send-text") == "not for elsewhere"
     finally:
         await alice.close()
         await bob.close()
+
+
+async def test_a_name_the_provider_would_refuse_is_caught_on_the_page(
+    browser: Browser, signed_in_host: str, console_errors: ConsoleErrors
+) -> None:
+    page = console_errors.watch(await browser.new_page())
+    try:
+        await sign_in(page, signed_in_host, "carol")
+        token_requests: list[str] = []
+        page.on("request", lambda request: token_requests.append(request.url) if "/token" in request.url else None)
+        for name, problem in (("   ", "Enter a user name."), ("a\u200bb", "letters, digits, spaces and symbols only")):
+            await page.fill("#user", name)
+            await page.click("#sign-in")
+            assert problem in await page.inner_text("#sign-in-status")
+        await page.wait_for_timeout(1500)  # long enough for any retry to show
+        assert token_requests == []
+        assert await page.inner_text("#who") == "carol (signed in)"  # still connected as before
+        assert await page.get_attribute("#state", "data-state") == "connected"
+    finally:
+        await page.close()
+
+
+async def test_a_refused_negotiate_is_shown_once_and_not_retried(
+    stack: Stack, page: Page, console_errors: ConsoleErrors
+) -> None:
+    negotiations: list[str] = []
+    page.on("request", lambda request: negotiations.append(request.url) if "/api/negotiate" in request.url else None)
+    await page.goto(f"{stack.base_url}/?userId=someone&group=..")
+    await page.wait_for_selector("#state[data-state=error]", timeout=15000)
+    await page.wait_for_timeout(2500)  # the first retry of a failure that can pass would come after 0.5 s
+    assert len(negotiations) == 1
+    state = await page.inner_text("#state")
+    assert "A group name has 1 to 1024 characters" in state
+    assert state.endswith("(not retried: fix the cause, then reload)")
+    # The browser itself reports the 400 in the console; that one line is expected, nothing else.
+    assert [error for error in console_errors if "status of 400" not in error] == []
+    console_errors.clear()
+
+
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 3, "is_mobile": True, "has_touch": True}
+
+READABILITY = """() => {
+  const tooSmall = [];
+  for (const element of document.querySelectorAll("body *")) {
+    const hasText = [...element.childNodes].some((node) => node.nodeType === 3 && node.textContent.trim());
+    const visible = element.getClientRects().length > 0;
+    const size = parseFloat(getComputedStyle(element).fontSize);
+    if (hasText && visible && size < 12) tooSmall.push(`${element.tagName}#${element.id} ${size}px`);
+  }
+  return {
+    layoutWidth: window.innerWidth,
+    scrollWidth: document.documentElement.scrollWidth,
+    tooSmall,
+  };
+}"""
+
+
+async def test_the_page_is_readable_on_a_phone(
+    browser: Browser, signed_in_host: str, console_errors: ConsoleErrors
+) -> None:
+    context = await browser.new_context(**PHONE)
+    try:
+        page = console_errors.watch(await context.new_page())
+        await sign_in(page, signed_in_host, "phone-user-with-a-rather-long-name")
+        await publish_to(signed_in_host, "?user=phone-user-with-a-rather-long-name", "x" * 300)  # one long word
+        await page.wait_for_selector("#messages li", timeout=10000)
+        measured = await page.evaluate(READABILITY)
+        assert measured["layoutWidth"] == 390  # laid out for the phone, not at 980 px and scaled down
+        assert measured["scrollWidth"] <= 390, "the page scrolls sideways"
+        assert measured["tooSmall"] == []
+    finally:
+        await context.close()

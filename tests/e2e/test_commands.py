@@ -27,11 +27,19 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start(args: list[str], env: dict[str, str] | None = None, cwd: Path = APP_ROOT) -> subprocess.Popen[str]:
+APP_SETTINGS = {*json.loads((APP_ROOT / "local.settings.example.json").read_text())["Values"], "WebPubSubEndpoint"}
+
+
+def start(
+    args: list[str], env: dict[str, str] | None = None, cwd: Path = APP_ROOT, clean: bool = False
+) -> subprocess.Popen[str]:
+    """``clean``: leave out the app settings this test session may have put in the environment, so
+    that the command reads them from its settings file as on a developer's machine."""
+    inherited = {name: value for name, value in os.environ.items() if not (clean and name in APP_SETTINGS)}
     return subprocess.Popen(
         [sys.executable, *args],
         cwd=cwd,
-        env={**os.environ, **(env or {})},
+        env={**inherited, **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -53,48 +61,72 @@ def stop(process: subprocess.Popen[str], signum: int = signal.SIGINT) -> str:
     return output
 
 
-def make_run_arguments() -> list[str]:
-    """What `make run` passes to devhost.stack, read from the Makefile."""
-    recipe = next(line for line in (APP_ROOT / "Makefile").read_text().splitlines() if "-m devhost.stack" in line)
+def make_run_arguments(**variables: int) -> list[str]:
+    """What `make run VAR=value ...` passes to devhost.stack, as make itself expands it (``make -n``)."""
+    assignments = [f"{name}={value}" for name, value in variables.items()]
+    dry_run = subprocess.run(
+        ["make", "--no-print-directory", "-n", "run", *assignments],
+        cwd=APP_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    recipe = next(line for line in dry_run.stdout.splitlines() if "-m devhost.stack" in line)
     return shlex.split(recipe.split("-m devhost.stack", 1)[1])
 
 
-def test_make_run_stack_serves_the_readme_curl(tmp_path: Path) -> None:
+def test_make_run_passes_other_ports_only_when_asked() -> None:
+    assert make_run_arguments() == ["--dev-identity"]
+    assert make_run_arguments(PORT=7072, EMULATOR_PORT=8081) == [
+        "--dev-identity",
+        *("--port", "7072", "--emulator-port", "8081"),
+    ]
+
+
+def stack_command(port: int, emulator_port: int, *more: str) -> list[str]:
+    return ["-m", "devhost.stack", "--port", str(port), "--emulator-port", str(emulator_port), *more]
+
+
+def stack_banner(process: subprocess.Popen[str]) -> list[str]:
+    return read_until(process, "Press Ctrl-C")
+
+
+def warnings_in(banner: list[str]) -> list[str]:
+    return [line.removeprefix("Warning: ") for line in banner if line.startswith("Warning: ")]
+
+
+def test_make_run_on_other_ports_needs_no_edit_to_the_settings(tmp_path: Path) -> None:
+    """The example settings name 7071 and 8080; the stack on other ports moves them for the run."""
     host_port, emulator_port = free_port(), free_port()
-    connection_string = f"Endpoint=http://localhost;Port={emulator_port};AccessKey={DEFAULT_ACCESS_KEY};Version=1.0;"
-    example = json.loads((APP_ROOT / "local.settings.example.json").read_text())["Values"]
-    issuer = example["NegotiateJwtIssuer"].replace(":7071/", f":{host_port}/")  # the same host, on a free port
-    assert "--dev-identity" in make_run_arguments()
-    process = start(
-        [
-            "-m",
-            "devhost.stack",
-            *make_run_arguments(),
-            "--port",
-            str(host_port),
-            "--emulator-port",
-            str(emulator_port),
-            "--settings",
-            "local.settings.example.json",
-        ],
-        # The session's own settings may be in this process's environment, and variables win over
-        # the file: pass the example's negotiate settings explicitly.
-        env={
-            **{name: value for name, value in example.items() if name.startswith("Negotiate")},
-            "WebPubSubConnectionString": connection_string,
-            "NegotiateJwtIssuer": issuer,
-        },
-    )
+    base_url = f"http://localhost:{host_port}"
+    arguments = make_run_arguments(PORT=host_port, EMULATOR_PORT=emulator_port)
+    process = start(["-m", "devhost.stack", *arguments, "--settings", "local.settings.example.json"], clean=True)
     try:
-        banner = read_until(process, "Press Ctrl-C")
+        banner = stack_banner(process)
         text = "\n".join(banner)
-        assert connection_string in text
-        assert f"publish: [POST] http://localhost:{host_port}/api/publish" in text
+        connection_string = (
+            f"Endpoint=http://localhost;Port={emulator_port};AccessKey={DEFAULT_ACCESS_KEY};Version=1.0;"
+        )
+        assert f"Web PubSub emulator: {connection_string}" in banner
+        heading = (
+            "Started on other ports than local.settings.example.json names; these settings follow, for this run only:"
+        )
+        moved = banner[banner.index(heading) + 1 :]
+        assert moved[:4] == [
+            f"    Host.LocalHttpPort: 7071 -> {host_port}",
+            f"    WebPubSubConnectionString: http://localhost:8080 -> http://localhost:{emulator_port}",
+            f"    NegotiateJwtIssuer: http://localhost:7071 -> http://localhost:{host_port}",
+            f"    Host.CORS: http://localhost:7071, http://127.0.0.1:7071 -> {base_url}, http://127.0.0.1:{host_port}",
+        ]
+        assert warnings_in(banner) == []
+        assert f"publish: [POST] {base_url}/api/publish" in text
         curl_line = next(line.strip() for line in banner if line.strip().startswith("curl "))
         assert EXAMPLE_KEY in curl_line
 
-        with urlopen_json(f"http://localhost:{host_port}/api/negotiate") as negotiated:
+        with urlopen_json(f"{base_url}/api/negotiate") as negotiated:
             url = negotiated["url"]
+        assert url.startswith(f"ws://localhost:{emulator_port}/")
         with websockets.sync.client.connect(url, open_timeout=5) as subscriber:
             result = subprocess.run(
                 [*shlex.split(curl_line), "-s", "-o", "/dev/null", "-w", "%{http_code}"],
@@ -104,14 +136,155 @@ def test_make_run_stack_serves_the_readme_curl(tmp_path: Path) -> None:
             )
             assert result.stdout == "202"
             assert subscriber.recv(timeout=5) == "Hello World"
-        assert f"Development identity provider: {issuer}" in text
-        signed_in = sign_in_and_negotiate(issuer, f"http://localhost:{host_port}/api/negotiate", "alice")
+        issuer = f"{base_url}/dev-identity"
+        assert f"Development identity provider: {issuer} (sign in on the demo page)" in banner
+        signed_in = sign_in_and_negotiate(issuer, f"{base_url}/api/negotiate", "alice")
         with websockets.sync.client.connect(signed_in["url"], subprotocols=["json.webpubsub.azure.v1"]) as socket:
             assert json.loads(socket.recv(timeout=5))["userId"] == "alice"
+        assert allowed_origin(f"{base_url}/api/negotiate", base_url) == base_url  # the page's origin, moved
     finally:
         output = stop(process)
     assert process.returncode == 0
     assert "Stopped." in output
+
+
+def allowed_origin(url: str, origin: str) -> str | None:
+    from urllib.request import Request, urlopen
+
+    with urlopen(Request(url, headers={"Origin": origin}), timeout=5) as response:
+        return response.headers.get("Access-Control-Allow-Origin")
+
+
+def test_the_stack_names_each_setting_that_points_where_nothing_runs() -> None:
+    host_port, emulator_port, nowhere = free_port(), free_port(), free_port()
+    process = start(
+        stack_command(host_port, emulator_port, "--settings", "local.settings.example.json"),
+        env={  # set in the environment, so they win over the file and are not moved
+            "NegotiateJwtIssuer": f"http://localhost:{nowhere}/dev-identity",
+            "WebPubSubConnectionString": f"Endpoint=http://127.0.0.1;Port={nowhere};AccessKey={DEFAULT_ACCESS_KEY};",
+        },
+        clean=True,
+    )
+    try:
+        warnings = warnings_in(stack_banner(process))
+    finally:
+        stop(process)
+    listening = ", ".join(str(port) for port in sorted((host_port, emulator_port)))
+    assert warnings == [
+        f"{name} points at {origin}:{nowhere}, where this stack started nothing (it listens on {listening})"
+        for name, origin in (
+            ("WebPubSubConnectionString", "http://127.0.0.1"),
+            ("NegotiateJwtIssuer", "http://localhost"),
+        )
+    ]
+
+
+def test_the_stack_says_when_the_issuer_needs_the_development_identity_provider() -> None:
+    host_port = free_port()
+    process = start(
+        stack_command(host_port, free_port(), "--settings", "local.settings.example.json"),
+        clean=True,
+    )
+    try:
+        warnings = warnings_in(stack_banner(process))
+    finally:
+        stop(process)
+    assert warnings == [
+        f"NegotiateJwtIssuer names the development identity provider (http://localhost:{host_port}/dev-identity), "
+        "which runs only with --dev-identity (make run starts it): sign-in will fail"
+    ]
+
+
+REAL_KEY = "cmVhbC1yZXNvdXJjZS1rZXktbmV2ZXItcHJpbnRlZC0wMTIz"
+
+
+def settings_file(tmp_path: Path, **values: str) -> Path:
+    document = json.loads((APP_ROOT / "local.settings.example.json").read_text())
+    document["Values"].update(values)
+    path = tmp_path / "local.settings.json"
+    path.write_text(json.dumps(document))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("values", "credential"),
+    [
+        (
+            {
+                "WebPubSubConnectionString": f"Endpoint=https://contoso.webpubsub.azure.com;AccessKey={REAL_KEY};Version=1.0;"
+            },
+            "the AccessKey in WebPubSubConnectionString (signs each request)",
+        ),
+        (
+            {"WebPubSubConnectionString": "", "WebPubSubEndpoint": "https://contoso.webpubsub.azure.com"},
+            "Microsoft Entra ID through DefaultAzureCredential (WebPubSubEndpoint has no key): locally your "
+            "`az login` (or AZURE_CLIENT_ID's identity); it needs the Web PubSub Service Owner role",
+        ),
+    ],
+)
+def test_settings_naming_a_real_resource_start_no_emulator(
+    tmp_path: Path, values: dict[str, str], credential: str
+) -> None:
+    emulator_port = free_port()
+    process = start(
+        stack_command(
+            free_port(), emulator_port, "--dev-identity", "--settings", str(settings_file(tmp_path, **values))
+        ),
+        clean=True,
+    )
+    try:
+        banner = stack_banner(process)
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", emulator_port)) != 0  # nothing listens there
+    finally:
+        output = stop(process)
+    setting = "WebPubSubConnectionString" if values["WebPubSubConnectionString"] else "WebPubSubEndpoint"
+    assert (
+        f"Web PubSub: https://contoso.webpubsub.azure.com, a real resource ({setting}); no emulator started" in banner
+    )
+    assert f"    credential: {credential}" in banner
+    assert not any("emulator:" in line for line in banner)
+    assert warnings_in(banner)[0] == f"--emulator-port {emulator_port} is ignored: {setting} names a real Web PubSub"
+    assert REAL_KEY not in output + "\n".join(banner)
+
+
+def test_with_both_settings_the_connection_string_wins_as_in_the_app(tmp_path: Path) -> None:
+    host_port, emulator_port = free_port(), free_port()
+    path = settings_file(tmp_path, WebPubSubEndpoint="https://contoso.webpubsub.azure.com")
+    process = start(
+        [
+            "-m",
+            "devhost.stack",
+            "--port",
+            str(host_port),
+            "--emulator-port",
+            str(emulator_port),
+            "--settings",
+            str(path),
+        ],
+        clean=True,
+    )
+    try:
+        banner = stack_banner(process)
+        assert warnings_in(banner)[0] == (
+            "both WebPubSubConnectionString and WebPubSubEndpoint are set; "
+            "the app uses WebPubSubConnectionString and ignores WebPubSubEndpoint"
+        )
+        # The app agrees: its negotiate and publish go to the emulator the connection string names.
+        with urlopen_json(f"http://localhost:{host_port}/api/negotiate") as negotiated:
+            assert negotiated["url"].startswith(f"ws://localhost:{emulator_port}/")
+        with websockets.sync.client.connect(negotiated["url"], open_timeout=5) as subscriber:
+            curl_line = next(line.strip() for line in banner if line.strip().startswith("curl "))
+            result = subprocess.run(
+                [*shlex.split(curl_line), "-s", "-o", "/dev/null", "-w", "%{http_code}"],
+                capture_output=True,
+                text=True,
+                timeout=15,
+            )
+            assert result.stdout == "202"
+            assert subscriber.recv(timeout=5) == "Hello World"
+    finally:
+        stop(process)
 
 
 def sign_in_and_negotiate(issuer: str, negotiate_url: str, user: str) -> dict:

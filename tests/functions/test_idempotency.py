@@ -12,7 +12,7 @@ from contextlib import AsyncExitStack
 import aiohttp
 import pytest
 
-from devhost.azurite import Azurite
+from devtools.azurite import Azurite
 from emulator import DEFAULT_ACCESS_KEY, Emulator
 from shared.errors import StoreUnavailable
 from shared.idempotency.memory import MemoryKeyStore

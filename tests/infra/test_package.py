@@ -21,6 +21,8 @@ LOCAL_CLUTTER = (
     "tests/infra/test_template.py",
     "emulator/hub.py",
     "devhost/server.py",
+    "devtools/http_guard.py",
+    "devtools/azurite.py",
     "bench/results/latest.json",
     "infra/main.bicep",
     "local.settings.json",
