@@ -18,14 +18,13 @@ from collections.abc import Callable
 from typing import Any
 
 from emulator.messages import PLAIN, PONG_FRAME, RELIABLE, SUBPROTOCOLS, Frame, Message, ack_frame, decode_client_data
-from emulator.model import Connection, Hub, TooManyGroups
+from emulator.model import CLOSE_POLICY, Connection, Hub, TooManyGroups
 from emulator.upstream import EventAnswer, valid_event_name
 from emulator.validation import parse_json, valid_group
 
 CLOSE_INVALID_PAYLOAD = 1007
 CLOSE_UNSUPPORTED_DATA = 1003
 CLOSE_INTERNAL_ERROR = 1011
-CLOSE_POLICY = 1008
 
 AckError = tuple[str, str]
 DEFERRED: AckError = ("", "")  # the request is with an event handler, which acks it later

@@ -1,8 +1,8 @@
 """The 2024-12-01 data-plane operations, one handler per route, over the in-memory model.
 
 Status codes follow the service: sends 202, adds and grants 200, removes and closes 204,
-existence checks 200/404. Handlers raise :class:`~emulator.routing.RestError` (or the model's
-:class:`~emulator.model.TooManyGroups`); :mod:`emulator.rest` maps them to HTTP.
+existence checks 200/404. Handlers raise :class:`~emulator.errors.RestError` (or the model's
+:class:`~emulator.model.TooManyGroups`); :mod:`emulator.errors` writes them.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from urllib.parse import quote
 from aiohttp import web
 
 from emulator import http_guard
+from emulator.errors import RestError, bad_request, not_found
 from emulator.messages import DATA_TYPES, Message
 from emulator.model import CLOSE_NORMAL, Connection, Hub
 from emulator.odata import FilterError, compile_filter
 from emulator.permissions import PERMISSIONS
-from emulator.routing import Call, RestError, Router, bad_request, not_found
+from emulator.routing import Call, Router
 from emulator.tokens import issue_client_token
 from emulator.validation import (
     API_VERSIONS,
@@ -29,6 +30,7 @@ from emulator.validation import (
     MAX_BODY_BYTES,
     MAX_TTL_SECONDS,
     is_whole_number,
+    media_type,
     parse_json,
     valid_group,
 )
@@ -45,7 +47,7 @@ route = router.route
 
 
 async def read_message(call: Call, group: str | None = None) -> Message:
-    content_type = (call.request.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+    content_type = media_type(call.request.headers.get("Content-Type"))
     if content_type not in CONTENT_TYPES:
         raise RestError(415, "Error.UnsupportedMediaType", f"Content-Type must be one of {', '.join(CONTENT_TYPES)}.")
     body = await read_body(call.request)
@@ -327,8 +329,7 @@ async def _change_groups(call: Call, change: Callable[[Connection, str], None]) 
 async def _groups_and_filter(call: Call) -> tuple[list[str], list[Connection]]:
     """The body ``{"groups": [...], "filter": "..."}``: a non-empty list of valid names, an
     optional string filter and nothing else, as the service's schema says."""
-    content_type = (call.request.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
-    if content_type != "application/json":
+    if media_type(call.request.headers.get("Content-Type")) != "application/json":
         raise RestError(415, "Error.UnsupportedMediaType", "Content-Type must be application/json.")
     body = read_json(await read_body(call.request))
     if not isinstance(body, dict) or set(body) - {"groups", "filter"}:

@@ -1,8 +1,7 @@
-"""The data-plane REST API (api-version 2024-12-01) over aiohttp: dispatch, auth and errors.
+"""The data-plane REST API (api-version 2024-12-01) over aiohttp: dispatch and auth.
 
-:mod:`emulator.routing` matches the path, :mod:`emulator.handlers` does the work. Errors are
-mapped to HTTP here, in one place: ``{"code", "message"}`` with ``x-ms-error-code``, as the
-service answers; an authentication failure is an empty 401.
+:mod:`emulator.routing` matches the path, :mod:`emulator.handlers` does the work, and
+:mod:`emulator.errors` writes every error; an authentication failure is an empty 401.
 """
 
 from __future__ import annotations
@@ -10,10 +9,11 @@ from __future__ import annotations
 import jwt
 from aiohttp import web
 
-from emulator.auth import TokenRejected, verify_rest_token
+from emulator.auth import TokenRejected, bearer_token, verify_rest_token
+from emulator.errors import RestError, bad_request, error_response
 from emulator.handlers import router
 from emulator.model import Service, TooManyGroups
-from emulator.routing import Call, RestError, bad_request
+from emulator.routing import Call
 from emulator.validation import API_VERSIONS, valid_hub
 
 ENTRA_AUDIENCE = "https://webpubsub.azure.com"
@@ -57,19 +57,11 @@ class RestApi:
 
 def _unvalidated_entra_token(authorization: str | None) -> bool:
     """Development only: accept any unexpired Entra token for Web PubSub, unverified."""
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer":
+    token = bearer_token(authorization)
+    if token is None:
         return False
     try:
-        claims = jwt.decode(token.strip(), options={"verify_signature": False, "verify_exp": True, "require": ["exp"]})
+        claims = jwt.decode(token, options={"verify_signature": False, "verify_exp": True, "require": ["exp"]})
     except jwt.PyJWTError:
         return False
     return str(claims.get("aud", "")).rstrip("/").lower() == ENTRA_AUDIENCE
-
-
-def error_response(error: RestError) -> web.Response:
-    return web.json_response(
-        {"code": error.code, "message": error.message},
-        status=error.status,
-        headers={"x-ms-error-code": error.code},
-    )

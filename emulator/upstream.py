@@ -32,7 +32,7 @@ from multidict import MultiMapping
 
 from emulator.hub_settings import EventHandlerSettings
 from emulator.messages import DATA_TYPES
-from emulator.validation import parse_json, valid_group
+from emulator.validation import media_type, parse_json, valid_group
 
 SPEC_VERSION = "1.0"
 AWPS_VERSION = "1.0"
@@ -299,10 +299,10 @@ def event_answer(status: int, headers: MultiMapping[str], body: bytes) -> EventA
     if len(body) > MAX_ANSWER_BYTES:
         return EventAnswer(error="The event handler's answer is over 1 MiB.")
     # As Microsoft's emulator: no Content-Type is text; a type that is none of the three is an error.
-    media_type = headers.get("Content-Type", "text/plain").split(";", 1)[0].strip().lower()
-    data_type = DATA_TYPES.get(media_type)
+    answered_type = media_type(headers.get("Content-Type", "text/plain"))
+    data_type = DATA_TYPES.get(answered_type)
     if data_type is None:
-        return EventAnswer(error=f"The event handler answered an unsupported content type {media_type[:100]!r}.")
+        return EventAnswer(error=f"The event handler answered an unsupported content type {answered_type[:100]!r}.")
     if data_type == "json":
         try:
             parse_json(body.decode("utf-8"))
