@@ -17,7 +17,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from emulator import http_guard
-from emulator.errors import RestError, bad_request, not_found
+from emulator.errors import RestError, invalid, not_found
 from emulator.messages import DATA_TYPES, Message
 from emulator.model import CLOSE_NORMAL, Connection, Hub
 from emulator.odata import FilterError, compile_filter
@@ -52,16 +52,16 @@ async def read_message(call: Call, group: str | None = None) -> Message:
         raise RestError(415, "Error.UnsupportedMediaType", f"Content-Type must be one of {', '.join(CONTENT_TYPES)}.")
     body = await read_body(call.request)
     if content_type == "application/json":
-        read_json(body)  # subscribers get the bytes as sent, so they must be valid JSON
+        read_json(body, "message")  # subscribers get the bytes as sent, so they must be valid JSON
     return Message(body, DATA_TYPES[content_type], group=group)
 
 
-def read_json(body: bytes) -> Any:
-    """Strict JSON (no ``NaN``/``Infinity``, no overflowing numbers); 400 otherwise."""
+def read_json(body: bytes, parameter: str) -> Any:
+    """Strict JSON (:func:`~emulator.validation.parse_json`); 400 naming ``parameter`` otherwise."""
     try:
         return parse_json(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
-        raise bad_request("The body is not valid JSON.") from None
+        raise invalid(parameter, "The body is not valid JSON.") from None
 
 
 async def read_body(request: web.Request) -> bytes:
@@ -81,7 +81,7 @@ async def read_body(request: web.Request) -> bytes:
 def check_ttl(call: Call) -> None:
     raw = call.query("messageTtlSeconds")
     if raw is not None and (not is_whole_number(raw) or int(raw) > MAX_TTL_SECONDS):
-        raise bad_request(f"messageTtlSeconds must be an integer from 0 to {MAX_TTL_SECONDS}.")
+        raise invalid("messageTtlSeconds", f"messageTtlSeconds must be an integer from 0 to {MAX_TTL_SECONDS}.")
 
 
 def select(call: Call, candidates: Iterable[Connection], *, allow_excluded: bool = True) -> list[Connection]:
@@ -90,21 +90,22 @@ def select(call: Call, candidates: Iterable[Connection], *, allow_excluded: bool
     return apply_filter([c for c in candidates if c.id not in excluded], call.query("filter"))
 
 
-def apply_filter(connections: list[Connection], text: str | None) -> list[Connection]:
-    """The connections an OData filter selects (all of them without one); 400 for a bad filter."""
+def apply_filter(connections: list[Connection], text: str | None, target: str = "filter") -> list[Connection]:
+    """The connections an OData filter selects (all of them without one); 400 for a bad filter,
+    in the service's words, pointing at ``target``."""
     if not text:
         return connections
     try:
         predicate = compile_filter(text)
     except FilterError as error:
-        raise bad_request(f"Invalid filter: {error}") from None
+        raise invalid("filter", f"Invalid syntax for '{text}': {error}.", target=target) from None
     return [c for c in connections if predicate(c.filter_context())]
 
 
 def group_value(call: Call) -> str:
     group = call.values["group"]
     if not valid_group(group):
-        raise bad_request(GROUP_NAME_RULE)
+        raise invalid("group", GROUP_NAME_RULE)
     return group
 
 
@@ -136,7 +137,7 @@ def int_query(call: Call, name: str, default: int, low: int, high: int) -> int:
     if raw is None:
         return default
     if not is_whole_number(raw) or not low <= int(raw) <= high:
-        raise bad_request(f"{name} must be an integer from {low} to {high}.")
+        raise invalid(name, f"{name} must be an integer from {low} to {high}.")
     return int(raw)
 
 
@@ -302,9 +303,9 @@ def _read_cursor(token: str) -> tuple[str, int]:
         value = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         after, left = value["after"], value["left"]
     except (binascii.Error, ValueError, TypeError, KeyError):
-        raise bad_request("continuationToken is not one this emulator issued.") from None
+        raise invalid("continuationToken", "continuationToken is not one this emulator issued.") from None
     if not isinstance(after, str) or not isinstance(left, int) or isinstance(left, bool) or not 1 <= left <= MAX_TOP:
-        raise bad_request("continuationToken is not one this emulator issued.")
+        raise invalid("continuationToken", "continuationToken is not one this emulator issued.")
     return after, left
 
 
@@ -331,16 +332,16 @@ async def _groups_and_filter(call: Call) -> tuple[list[str], list[Connection]]:
     optional string filter and nothing else, as the service's schema says."""
     if media_type(call.request.headers.get("Content-Type")) != "application/json":
         raise RestError(415, "Error.UnsupportedMediaType", "Content-Type must be application/json.")
-    body = read_json(await read_body(call.request))
+    body = read_json(await read_body(call.request), "body")
     if not isinstance(body, dict) or set(body) - {"groups", "filter"}:
-        raise bad_request("The body is an object with 'groups' and an optional 'filter', nothing else.")
+        raise invalid("body", "The body is an object with 'groups' and an optional 'filter', nothing else.")
     groups = body.get("groups")
     if not isinstance(groups, list) or not groups or not all(isinstance(g, str) and valid_group(g) for g in groups):
-        raise bad_request("groups must be a non-empty list of valid group names.")
+        raise invalid("groups", "groups must be a non-empty list of valid group names.", target="Groups")
     odata = body.get("filter")
     if odata is not None and not isinstance(odata, str):
-        raise bad_request("filter must be a string.")
-    return groups, apply_filter(list(call.hub.connections.values()), odata)
+        raise invalid("filter", "filter must be a string.", target="Filter")
+    return groups, apply_filter(list(call.hub.connections.values()), odata, target="Filter")
 
 
 # -- permissions and tokens -------------------------------------------------------------------
@@ -374,10 +375,10 @@ async def generate_token(call: Call) -> web.Response:
     minutes = int_query(call, "minutesToExpire", 60, 1, MAX_TOP)
     client_type = (call.query("clientType") or "Default").lower()
     if client_type not in ("default", "mqtt"):
-        raise bad_request("clientType must be Default or MQTT.")
+        raise invalid("clientType", "clientType must be Default or MQTT.")
     groups = call.query_all("group")
     if not all(valid_group(g) for g in groups):
-        raise bad_request(GROUP_NAME_RULE)
+        raise invalid("group", GROUP_NAME_RULE)
     token = issue_client_token(
         call.access_key,
         call.origin,
@@ -394,8 +395,8 @@ async def generate_token(call: Call) -> web.Response:
 def _permission(call: Call) -> tuple[str, str | None]:
     permission = call.values["permission"]
     if permission not in PERMISSIONS:
-        raise bad_request(f"permission must be one of {', '.join(PERMISSIONS)}.")
+        raise invalid("permission", f"permission must be one of {', '.join(PERMISSIONS)}.")
     target = call.query("targetName")
     if target is not None and not valid_group(target):
-        raise bad_request("targetName must be a valid group name.")
+        raise invalid("targetName", "targetName must be a valid group name.")
     return permission, target

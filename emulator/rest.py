@@ -10,7 +10,7 @@ import jwt
 from aiohttp import web
 
 from emulator.auth import TokenRejected, bearer_token, verify_rest_token
-from emulator.errors import RestError, bad_request, error_response
+from emulator.errors import RestError, bad_request, error_response, invalid
 from emulator.handlers import router
 from emulator.model import Service, TooManyGroups
 from emulator.routing import Call
@@ -37,12 +37,12 @@ class RestApi:
         handler, values = router.match(request.raw_path, request.method)
         version = request.query.get("api-version")
         if version is not None and version not in API_VERSIONS:
-            raise bad_request(f"api-version must be one of {', '.join(API_VERSIONS)}.")
+            raise bad_request(f"api-version must be one of {', '.join(API_VERSIONS)}.")  # versioning, not validation
         if not self._authenticated(request):
             return web.Response(status=401)
         hub = values.pop("hub")
         if not valid_hub(hub):
-            raise bad_request("Invalid hub name.")
+            raise invalid("hub", "Invalid hub name.")
         return await handler(Call(request, self.service.hub(hub), values, self.access_key))
 
     def _authenticated(self, request: web.Request) -> bool:
