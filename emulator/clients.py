@@ -360,8 +360,8 @@ async def _drain(
         while True:
             await wake.wait()
             wake.clear()
-            while connection.outbox:
-                if transmit(connection.outbox[0]):
+            while (frame := connection.first_live_frame(time.monotonic())) is not None:  # drops expired ones
+                if transmit(frame):
                     connection.next_frame()
                 elif connection.close_request is not None:
                     break

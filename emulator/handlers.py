@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote
@@ -47,13 +48,14 @@ route = router.route
 
 
 async def read_message(call: Call, group: str | None = None) -> Message:
+    expires_at = message_expiry(call)
     content_type = media_type(call.request.headers.get("Content-Type"))
     if content_type not in CONTENT_TYPES:
         raise RestError(415, "Error.UnsupportedMediaType", f"Content-Type must be one of {', '.join(CONTENT_TYPES)}.")
     body = await read_body(call.request)
     if content_type == "application/json":
         read_json(body, "message")  # subscribers get the bytes as sent, so they must be valid JSON
-    return Message(body, DATA_TYPES[content_type], group=group)
+    return Message(body, DATA_TYPES[content_type], group=group, expires_at=expires_at)
 
 
 def read_json(body: bytes, parameter: str) -> Any:
@@ -78,10 +80,14 @@ async def read_body(request: web.Request) -> bytes:
         raise RestError(408, "Error.RequestTimeout", "The body arrived too slowly.") from None
 
 
-def check_ttl(call: Call) -> None:
+def message_expiry(call: Call) -> float | None:
+    """When the message expires (``time.monotonic``), from ``messageTtlSeconds``; 0 or none: never."""
     raw = call.query("messageTtlSeconds")
-    if raw is not None and (not is_whole_number(raw) or int(raw) > MAX_TTL_SECONDS):
+    if raw is None:
+        return None
+    if not is_whole_number(raw) or int(raw) > MAX_TTL_SECONDS:
         raise invalid("messageTtlSeconds", f"messageTtlSeconds must be an integer from 0 to {MAX_TTL_SECONDS}.")
+    return time.monotonic() + int(raw) if int(raw) else None
 
 
 def select(call: Call, candidates: Iterable[Connection], *, allow_excluded: bool = True) -> list[Connection]:
@@ -146,7 +152,6 @@ def int_query(call: Call, name: str, default: int, low: int, high: int) -> int:
 
 @route("POST", "hubs/{hub}/:send")
 async def send_to_all(call: Call) -> web.Response:
-    check_ttl(call)
     message = await read_message(call)
     call.hub.publish(message, select(call, call.hub.connections.values()))
     return status(202)
@@ -154,7 +159,6 @@ async def send_to_all(call: Call) -> web.Response:
 
 @route("POST", "hubs/{hub}/groups/{group}/:send")
 async def send_to_group(call: Call) -> web.Response:
-    check_ttl(call)
     group = group_value(call)
     message = await read_message(call, group)
     call.hub.publish(message, select(call, call.hub.group_members(group)))
@@ -163,7 +167,6 @@ async def send_to_group(call: Call) -> web.Response:
 
 @route("POST", "hubs/{hub}/users/{user}/:send")
 async def send_to_user(call: Call) -> web.Response:
-    check_ttl(call)
     message = await read_message(call)
     call.hub.publish(message, select(call, call.hub.user_connections(call.values["user"]), allow_excluded=False))
     return status(202)
@@ -171,7 +174,6 @@ async def send_to_user(call: Call) -> web.Response:
 
 @route("POST", "hubs/{hub}/connections/{connection}/:send")
 async def send_to_connection(call: Call) -> web.Response:
-    check_ttl(call)
     message = await read_message(call)
     connection = call.hub.connections.get(call.values["connection"])
     call.hub.publish(message, [connection] if connection else [])

@@ -1,7 +1,8 @@
 """The data-plane REST API (api-version 2024-12-01) over aiohttp: dispatch and auth.
 
 :mod:`emulator.routing` matches the path, :mod:`emulator.handlers` does the work, and
-:mod:`emulator.errors` writes every error; an authentication failure is an empty 401.
+:mod:`emulator.errors` writes every error; an authentication failure is an empty 401. A
+successful answer carries ``api-supported-versions``, as the service's do.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from emulator.routing import Call
 from emulator.validation import API_VERSIONS, valid_hub
 
 ENTRA_AUDIENCE = "https://webpubsub.azure.com"
+# The service's ASP.NET API versioning reports the versions it serves, e.g. "2021-10-01, 2022-11-01,
+# 2023-07-01" in Microsoft's JS SDK test recordings of 2023.
+SUPPORTED_VERSIONS = ", ".join(API_VERSIONS)
 
 
 class RestApi:
@@ -43,7 +47,10 @@ class RestApi:
         hub = values.pop("hub")
         if not valid_hub(hub):
             raise invalid("hub", "Invalid hub name.")
-        return await handler(Call(request, self.service.hub(hub), values, self.access_key))
+        response = await handler(Call(request, self.service.hub(hub), values, self.access_key))
+        if 200 <= response.status < 300:  # as the service: on success only (not on errors, nor a 404 "no")
+            response.headers["api-supported-versions"] = SUPPORTED_VERSIONS
+        return response
 
     def _authenticated(self, request: web.Request) -> bool:
         authorization = request.headers.get("Authorization")

@@ -95,3 +95,30 @@ async def test_a_js_app_reads_the_services_message_from_the_error(emulator: Emul
         assert seen["statusCode"] == 400, name
         assert seen["message"].encode() == validation_problem(target), name
         assert seen["parsed"] == FILTER_MESSAGE, name
+
+
+SUPPORTED = "2021-10-01, 2022-11-01, 2023-07-01, 2024-01-01, 2024-12-01"
+
+
+async def test_successful_answers_carry_api_supported_versions_as_the_services_do(emulator: Emulator) -> None:
+    async with WebPubSubServiceClient.from_connection_string(emulator.connection_string, hub="chat") as service:
+        calls = {
+            "send (202)": HttpRequest(
+                "POST", "/api/hubs/chat/:send", content=b"x", headers={"Content-Type": "text/plain"}
+            ),
+            "close (204)": HttpRequest("POST", "/api/hubs/chat/:closeConnections"),
+            "token (200)": HttpRequest("POST", "/api/hubs/chat/:generateToken"),
+            "exists, no (404)": HttpRequest("HEAD", "/api/hubs/chat/groups/none"),
+            "bad ttl (400)": HttpRequest("POST", "/api/hubs/chat/:send?messageTtlSeconds=-1", content=b"x"),
+        }
+        seen = {}
+        for name, request in calls.items():
+            response = await service.send_request(request)
+            seen[name] = (response.status_code, response.headers.get("api-supported-versions"))
+    assert seen == {
+        "send (202)": (202, SUPPORTED),
+        "close (204)": (204, SUPPORTED),
+        "token (200)": (200, SUPPORTED),
+        "exists, no (404)": (404, None),
+        "bad ttl (400)": (400, None),
+    }
