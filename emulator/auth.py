@@ -42,11 +42,17 @@ def decode_token(token: str, access_key: str) -> dict[str, Any]:
         raise TokenRejected(type(error).__name__) from None
 
 
-def verify_rest_token(authorization: str | None, access_key: str, request_url: str) -> dict[str, Any]:
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header (scheme in any case), else None."""
     scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer":
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def verify_rest_token(authorization: str | None, access_key: str, request_url: str) -> dict[str, Any]:
+    token = bearer_token(authorization)
+    if token is None:
         raise TokenRejected("no bearer token")
-    claims = decode_token(token.strip(), access_key)
+    claims = decode_token(token, access_key)
     audience = claims.get("aud")
     if not isinstance(audience, str) or not _audience_matches_url(audience, request_url):
         raise TokenRejected("audience does not match the request")

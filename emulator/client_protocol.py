@@ -18,14 +18,13 @@ from collections.abc import Callable
 from typing import Any
 
 from emulator.messages import PLAIN, PONG_FRAME, RELIABLE, SUBPROTOCOLS, Frame, Message, ack_frame, decode_client_data
-from emulator.model import Connection, Hub, TooManyGroups
-from emulator.upstream import EventAnswer, header_safe
+from emulator.model import CLOSE_POLICY, Connection, Hub, TooManyGroups
+from emulator.upstream import EventAnswer, valid_event_name
 from emulator.validation import parse_json, valid_group
 
 CLOSE_INVALID_PAYLOAD = 1007
 CLOSE_UNSUPPORTED_DATA = 1003
 CLOSE_INTERNAL_ERROR = 1011
-CLOSE_POLICY = 1008
 
 AckError = tuple[str, str]
 DEFERRED: AckError = ("", "")  # the request is with an event handler, which acks it later
@@ -162,8 +161,8 @@ def _event(hub: Hub, connection: Connection, request: dict[str, Any]) -> AckErro
         raise malformed("event must be a non-empty string.")
     data = _data_of(request) if "data" in request else None
     if connection.user_event is not None:
-        if not header_safe(event):
-            return ("BadRequest", "The event name has control characters; it cannot reach an event handler.")
+        if not valid_event_name(event):
+            return ("BadRequest", "The event name is '.' or '..' or has control characters; it cannot reach a handler.")
         body, data_type = data or (b"", "binary")
         if connection.user_event(event, body, data_type, request.get("ackId")):
             return DEFERRED

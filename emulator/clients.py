@@ -25,7 +25,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from emulator.auth import TokenRejected, claim_list, verify_client_token
+from emulator.auth import TokenRejected, bearer_token, claim_list, verify_client_token
 from emulator.client_protocol import (
     CLOSE_UNSUPPORTED_DATA,
     ProtocolViolation,
@@ -34,6 +34,7 @@ from emulator.client_protocol import (
     handle_plain_frame,
     negotiate,
 )
+from emulator.errors import RestError, error_response
 from emulator.events import EventHandlers
 from emulator.messages import PLAIN, Frame, connected_frame
 from emulator.model import (
@@ -166,7 +167,7 @@ class ClientEndpoint:
 
     def _authorize(self, request: web.Request, hub: Hub, *, allow_anonymous: bool) -> Identity:
         """Who a valid token says the client is; no token is anonymous only where the hub allows it."""
-        token = request.query.get("access_token") or _bearer(request.headers.get("Authorization"))
+        token = request.query.get("access_token") or bearer_token(request.headers.get("Authorization"))
         if not token:
             if allow_anonymous:
                 return Identity(None, frozenset(), (), {})
@@ -359,8 +360,8 @@ async def _drain(
         while True:
             await wake.wait()
             wake.clear()
-            while connection.outbox:
-                if transmit(connection.outbox[0]):
+            while (frame := connection.first_live_frame(time.monotonic())) is not None:  # drops expired ones
+                if transmit(frame):
                     connection.next_frame()
                 elif connection.close_request is not None:
                     break
@@ -388,11 +389,5 @@ def close_reason(reason: str) -> bytes:
     return reason.encode("utf-8")[:MAX_CLOSE_REASON_BYTES].decode("utf-8", "ignore").encode("utf-8")
 
 
-def _bearer(authorization: str | None) -> str | None:
-    scheme, _, token = (authorization or "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else None
-
-
 def _reject(status: int, message: str) -> web.Response:
-    code = "Error.BadRequest"
-    return web.json_response({"code": code, "message": message}, status=status, headers={"x-ms-error-code": code})
+    return error_response(RestError(status, "Error.BadRequest", message))

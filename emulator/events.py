@@ -11,7 +11,16 @@ with one aiohttp ``ClientSession``. The bounds:
 * each connection's events go out one after the other, in the order they happened, from one
   worker task per connection; at most :data:`MAX_PENDING_EVENTS` user events and
   :data:`MAX_PENDING_BYTES` of their data wait behind the one in flight, further ones are
-  answered with an error at once.
+  answered with an error at once;
+* across all connections, at most :data:`MAX_HELD_EVENTS` user events and
+  :data:`MAX_HELD_BYTES` of their data are held for delivery (waiting or in flight); past
+  either, a new user event is answered with an error at once. Without this bound every
+  connection could hold its own 16 MiB: eight clients that each queued 17 events of 1 MiB
+  behind a hung handler took the emulator from 48 MB to 192 MB. With it, event data never
+  holds more than 64 MiB, whatever the number of connections;
+* when a connection ends, its user events still waiting are dropped (nobody is left to answer)
+  and ``disconnected`` goes out at once: after ``connected`` if that is still on its way, never
+  behind a user event (one already in flight finishes on its own, within the timeout).
 
 So a handler that hangs or is down holds up only the events bound for it, never a client's
 socket, the fan-out of messages, or other handlers. A hub without handlers costs nothing: its
@@ -31,7 +40,7 @@ import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -52,6 +61,7 @@ from emulator.upstream import (
     event_answer,
     event_failure,
     event_request,
+    valid_event_name,
     validation_allows,
     validation_request,
 )
@@ -64,6 +74,8 @@ REVALIDATE_SECONDS = 1.0
 HANDLER_CONCURRENCY = 32
 MAX_PENDING_EVENTS = 1000
 MAX_PENDING_BYTES = 16 * 1024 * 1024  # a client may send 1 MiB events: 1,000 of them would be 1 GiB
+MAX_HELD_EVENTS = 10_000  # across all connections, waiting or in flight
+MAX_HELD_BYTES = 64 * 1024 * 1024
 MAX_RESPONSE_BYTES = 1024 * 1024 + 1024
 SHUTDOWN_SECONDS = 2.0
 
@@ -104,6 +116,7 @@ class ConnectionEvents:
     closed: bool = False
     waiting_user_events: int = 0
     waiting_bytes: int = 0
+    current: _Pending | None = None  # the event in flight
 
     def facts(self) -> ConnectionFacts:
         return ConnectionFacts(self.hub, self.connection_id, self.user_id, self.subprotocol, self.state)
@@ -119,6 +132,14 @@ class ConnectionEvents:
         self.waiting_user_events -= not pending.event.system
         self.waiting_bytes -= len(pending.event.body)
         return pending
+
+    def drop_user_events(self) -> list[_Pending]:
+        """Take the waiting user events out of the queue (system events stay, in order)."""
+        dropped = [pending for pending in self.queue if not pending.event.system]
+        self.queue = deque(pending for pending in self.queue if pending.event.system)
+        self.waiting_user_events = 0
+        self.waiting_bytes = sum(len(pending.event.body) for pending in self.queue)
+        return dropped
 
 
 class EventHandlers:
@@ -141,6 +162,8 @@ class EventHandlers:
         self._checks: dict[tuple[str, int], _Check] = {}
         self._connections: dict[str, ConnectionEvents] = {}
         self._workers: set[asyncio.Task[None]] = set()  # also those of connections that ended
+        self.held_events = 0  # user events waiting or in flight, across all connections
+        self.held_bytes = 0
 
     def settings(self, hub: str) -> HubSettings:
         return self.hubs.get(hub.lower(), NO_SETTINGS)
@@ -200,9 +223,7 @@ class EventHandlers:
             return None
         events = ConnectionEvents(facts.hub, facts.connection_id, facts.user_id, facts.subprotocol, facts.state)
         self._connections[facts.connection_id] = events
-        worker = asyncio.get_running_loop().create_task(self._work(events))
-        self._workers.add(worker)
-        worker.add_done_callback(self._workers.discard)
+        self._spawn(self._work(events))
         if self.handles(facts.hub, "connected", system=True):
             events.put(_Pending(connected_event(), None))
         return events
@@ -212,39 +233,71 @@ class EventHandlers:
         events = self._connections.get(connection_id)
         if events is None or events.closed or not self.handles(events.hub, event.name, system=False):
             return False
+        if not valid_event_name(event.name):
+            answered(event_failure("The event name cannot reach an event handler."))
+            return True
+        size = len(event.body)
         if (
             events.waiting_user_events >= MAX_PENDING_EVENTS
-            or events.waiting_bytes + len(event.body) > MAX_PENDING_BYTES
+            or events.waiting_bytes + size > MAX_PENDING_BYTES
+            or self.held_events >= MAX_HELD_EVENTS
+            or self.held_bytes + size > MAX_HELD_BYTES
         ):
             answered(event_failure("Too many events are waiting for the event handler."))
             return True
+        self.held_events += 1
+        self.held_bytes += size
         events.put(_Pending(event, answered))
         return True
 
     def disconnect(self, connection_id: str, reason: str) -> None:
-        """Queue ``disconnected`` behind the connection's other events; the worker then ends."""
+        """Drop the connection's waiting user events and send ``disconnected`` without waiting
+        behind a user event in flight; the worker then ends."""
         events = self._connections.pop(connection_id, None)
         if events is None:
             return
-        if self.handles(events.hub, "disconnected", system=True):
-            events.put(_Pending(disconnected_event(reason), None))
         events.closed = True
+        for pending in events.drop_user_events():
+            self._release(pending)
+        if self.handles(events.hub, "disconnected", system=True):
+            farewell = _Pending(disconnected_event(reason), None)
+            if events.current is not None and not events.current.event.system:
+                self._spawn(self._deliver_safely(events, farewell))
+            else:  # nothing in flight, or connected: disconnected comes right after it
+                events.put(farewell)
         events.wake.set()
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._workers.add(task)
+        task.add_done_callback(self._workers.discard)
+
+    def _release(self, pending: _Pending) -> None:
+        """A user event is answered or dropped: it no longer counts against the global bound."""
+        if not pending.event.system:
+            self.held_events -= 1
+            self.held_bytes -= len(pending.event.body)
 
     async def _work(self, events: ConnectionEvents) -> None:
         while True:
             await events.wake.wait()
             events.wake.clear()
             while events.queue:
-                pending = events.take()
-                try:
-                    await self._deliver(events, pending)
-                except Exception:  # one broken event must not stop the connection's later ones
-                    logger.exception("%s event of %s could not be delivered", pending.event.name, events.connection_id)
-                    if pending.answered is not None:
-                        pending.answered(event_failure("The event could not be delivered."))
+                events.current = events.take()
+                await self._deliver_safely(events, events.current)
+                events.current = None
             if events.closed:
                 return
+
+    async def _deliver_safely(self, events: ConnectionEvents, pending: _Pending) -> None:
+        try:
+            await self._deliver(events, pending)
+        except Exception:  # one broken event must not stop the connection's later ones
+            logger.exception("%s event of %s could not be delivered", pending.event.name, events.connection_id)
+            if pending.answered is not None:
+                pending.answered(event_failure("The event could not be delivered."))
+        finally:
+            self._release(pending)
 
     async def _deliver(self, events: ConnectionEvents, pending: _Pending) -> None:
         event = pending.event

@@ -1,8 +1,8 @@
 """The 2024-12-01 data-plane operations, one handler per route, over the in-memory model.
 
 Status codes follow the service: sends 202, adds and grants 200, removes and closes 204,
-existence checks 200/404. Handlers raise :class:`~emulator.routing.RestError` (or the model's
-:class:`~emulator.model.TooManyGroups`); :mod:`emulator.rest` maps them to HTTP.
+existence checks 200/404. Handlers raise :class:`~emulator.errors.RestError` (or the model's
+:class:`~emulator.model.TooManyGroups`); :mod:`emulator.errors` writes them.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote
@@ -17,11 +18,12 @@ from urllib.parse import quote
 from aiohttp import web
 
 from devtools import http_guard
+from emulator.errors import RestError, invalid, not_found
 from emulator.messages import DATA_TYPES, Message
 from emulator.model import CLOSE_NORMAL, Connection, Hub
 from emulator.odata import FilterError, compile_filter
 from emulator.permissions import PERMISSIONS
-from emulator.routing import Call, RestError, Router, bad_request, not_found
+from emulator.routing import Call, Router
 from emulator.tokens import issue_client_token
 from emulator.validation import (
     API_VERSIONS,
@@ -29,6 +31,7 @@ from emulator.validation import (
     MAX_BODY_BYTES,
     MAX_TTL_SECONDS,
     is_whole_number,
+    media_type,
     parse_json,
     valid_group,
 )
@@ -45,28 +48,29 @@ route = router.route
 
 
 async def read_message(call: Call, group: str | None = None) -> Message:
-    content_type = (call.request.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+    expires_at = message_expiry(call)
+    content_type = media_type(call.request.headers.get("Content-Type"))
     if content_type not in CONTENT_TYPES:
         raise RestError(415, "Error.UnsupportedMediaType", f"Content-Type must be one of {', '.join(CONTENT_TYPES)}.")
     body = await read_body(call.request)
     if content_type == "application/json":
-        read_json(body)  # subscribers get the bytes as sent, so they must be valid JSON
-    return Message(body, DATA_TYPES[content_type], group=group)
+        read_json(body, "message")  # subscribers get the bytes as sent, so they must be valid JSON
+    return Message(body, DATA_TYPES[content_type], group=group, expires_at=expires_at)
 
 
-def read_json(body: bytes) -> Any:
-    """Strict JSON (no ``NaN``/``Infinity``, no overflowing numbers); 400 otherwise."""
+def read_json(body: bytes, parameter: str) -> Any:
+    """Strict JSON (:func:`~emulator.validation.parse_json`); 400 naming ``parameter`` otherwise."""
     try:
         return parse_json(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
-        raise bad_request("The body is not valid JSON.") from None
+        raise invalid(parameter, "The body is not valid JSON.") from None
 
 
 async def read_body(request: web.Request) -> bytes:
     """The whole body: 413 past ``MAX_BODY_BYTES``, 408 when it trickles in too slowly.
 
     A single ``content.read(n)`` would return only what had arrived so far (bodies over about
-    64 KiB were cut short); :func:`emulator.http_guard.read_body` reads to the end.
+    64 KiB were cut short); :func:`devtools.http_guard.read_body` reads to the end.
     """
     try:
         return await http_guard.read_body(request, MAX_BODY_BYTES)
@@ -76,10 +80,14 @@ async def read_body(request: web.Request) -> bytes:
         raise RestError(408, "Error.RequestTimeout", "The body arrived too slowly.") from None
 
 
-def check_ttl(call: Call) -> None:
+def message_expiry(call: Call) -> float | None:
+    """When the message expires (``time.monotonic``), from ``messageTtlSeconds``; 0 or none: never."""
     raw = call.query("messageTtlSeconds")
-    if raw is not None and (not is_whole_number(raw) or int(raw) > MAX_TTL_SECONDS):
-        raise bad_request(f"messageTtlSeconds must be an integer from 0 to {MAX_TTL_SECONDS}.")
+    if raw is None:
+        return None
+    if not is_whole_number(raw) or int(raw) > MAX_TTL_SECONDS:
+        raise invalid("messageTtlSeconds", f"messageTtlSeconds must be an integer from 0 to {MAX_TTL_SECONDS}.")
+    return time.monotonic() + int(raw) if int(raw) else None
 
 
 def select(call: Call, candidates: Iterable[Connection], *, allow_excluded: bool = True) -> list[Connection]:
@@ -88,21 +96,22 @@ def select(call: Call, candidates: Iterable[Connection], *, allow_excluded: bool
     return apply_filter([c for c in candidates if c.id not in excluded], call.query("filter"))
 
 
-def apply_filter(connections: list[Connection], text: str | None) -> list[Connection]:
-    """The connections an OData filter selects (all of them without one); 400 for a bad filter."""
+def apply_filter(connections: list[Connection], text: str | None, target: str = "filter") -> list[Connection]:
+    """The connections an OData filter selects (all of them without one); 400 for a bad filter,
+    in the service's words, pointing at ``target``."""
     if not text:
         return connections
     try:
         predicate = compile_filter(text)
     except FilterError as error:
-        raise bad_request(f"Invalid filter: {error}") from None
+        raise invalid("filter", f"Invalid syntax for '{text}': {error}.", target=target) from None
     return [c for c in connections if predicate(c.filter_context())]
 
 
 def group_value(call: Call) -> str:
     group = call.values["group"]
     if not valid_group(group):
-        raise bad_request(GROUP_NAME_RULE)
+        raise invalid("group", GROUP_NAME_RULE)
     return group
 
 
@@ -134,7 +143,7 @@ def int_query(call: Call, name: str, default: int, low: int, high: int) -> int:
     if raw is None:
         return default
     if not is_whole_number(raw) or not low <= int(raw) <= high:
-        raise bad_request(f"{name} must be an integer from {low} to {high}.")
+        raise invalid(name, f"{name} must be an integer from {low} to {high}.")
     return int(raw)
 
 
@@ -143,7 +152,6 @@ def int_query(call: Call, name: str, default: int, low: int, high: int) -> int:
 
 @route("POST", "hubs/{hub}/:send")
 async def send_to_all(call: Call) -> web.Response:
-    check_ttl(call)
     message = await read_message(call)
     call.hub.publish(message, select(call, call.hub.connections.values()))
     return status(202)
@@ -151,7 +159,6 @@ async def send_to_all(call: Call) -> web.Response:
 
 @route("POST", "hubs/{hub}/groups/{group}/:send")
 async def send_to_group(call: Call) -> web.Response:
-    check_ttl(call)
     group = group_value(call)
     message = await read_message(call, group)
     call.hub.publish(message, select(call, call.hub.group_members(group)))
@@ -160,7 +167,6 @@ async def send_to_group(call: Call) -> web.Response:
 
 @route("POST", "hubs/{hub}/users/{user}/:send")
 async def send_to_user(call: Call) -> web.Response:
-    check_ttl(call)
     message = await read_message(call)
     call.hub.publish(message, select(call, call.hub.user_connections(call.values["user"]), allow_excluded=False))
     return status(202)
@@ -168,7 +174,6 @@ async def send_to_user(call: Call) -> web.Response:
 
 @route("POST", "hubs/{hub}/connections/{connection}/:send")
 async def send_to_connection(call: Call) -> web.Response:
-    check_ttl(call)
     message = await read_message(call)
     connection = call.hub.connections.get(call.values["connection"])
     call.hub.publish(message, [connection] if connection else [])
@@ -300,9 +305,9 @@ def _read_cursor(token: str) -> tuple[str, int]:
         value = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         after, left = value["after"], value["left"]
     except (binascii.Error, ValueError, TypeError, KeyError):
-        raise bad_request("continuationToken is not one this emulator issued.") from None
+        raise invalid("continuationToken", "continuationToken is not one this emulator issued.") from None
     if not isinstance(after, str) or not isinstance(left, int) or isinstance(left, bool) or not 1 <= left <= MAX_TOP:
-        raise bad_request("continuationToken is not one this emulator issued.")
+        raise invalid("continuationToken", "continuationToken is not one this emulator issued.")
     return after, left
 
 
@@ -327,19 +332,18 @@ async def _change_groups(call: Call, change: Callable[[Connection, str], None]) 
 async def _groups_and_filter(call: Call) -> tuple[list[str], list[Connection]]:
     """The body ``{"groups": [...], "filter": "..."}``: a non-empty list of valid names, an
     optional string filter and nothing else, as the service's schema says."""
-    content_type = (call.request.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
-    if content_type != "application/json":
+    if media_type(call.request.headers.get("Content-Type")) != "application/json":
         raise RestError(415, "Error.UnsupportedMediaType", "Content-Type must be application/json.")
-    body = read_json(await read_body(call.request))
+    body = read_json(await read_body(call.request), "body")
     if not isinstance(body, dict) or set(body) - {"groups", "filter"}:
-        raise bad_request("The body is an object with 'groups' and an optional 'filter', nothing else.")
+        raise invalid("body", "The body is an object with 'groups' and an optional 'filter', nothing else.")
     groups = body.get("groups")
     if not isinstance(groups, list) or not groups or not all(isinstance(g, str) and valid_group(g) for g in groups):
-        raise bad_request("groups must be a non-empty list of valid group names.")
+        raise invalid("groups", "groups must be a non-empty list of valid group names.", target="Groups")
     odata = body.get("filter")
     if odata is not None and not isinstance(odata, str):
-        raise bad_request("filter must be a string.")
-    return groups, apply_filter(list(call.hub.connections.values()), odata)
+        raise invalid("filter", "filter must be a string.", target="Filter")
+    return groups, apply_filter(list(call.hub.connections.values()), odata, target="Filter")
 
 
 # -- permissions and tokens -------------------------------------------------------------------
@@ -373,10 +377,10 @@ async def generate_token(call: Call) -> web.Response:
     minutes = int_query(call, "minutesToExpire", 60, 1, MAX_TOP)
     client_type = (call.query("clientType") or "Default").lower()
     if client_type not in ("default", "mqtt"):
-        raise bad_request("clientType must be Default or MQTT.")
+        raise invalid("clientType", "clientType must be Default or MQTT.")
     groups = call.query_all("group")
     if not all(valid_group(g) for g in groups):
-        raise bad_request(GROUP_NAME_RULE)
+        raise invalid("group", GROUP_NAME_RULE)
     token = issue_client_token(
         call.access_key,
         call.origin,
@@ -393,8 +397,8 @@ async def generate_token(call: Call) -> web.Response:
 def _permission(call: Call) -> tuple[str, str | None]:
     permission = call.values["permission"]
     if permission not in PERMISSIONS:
-        raise bad_request(f"permission must be one of {', '.join(PERMISSIONS)}.")
+        raise invalid("permission", f"permission must be one of {', '.join(PERMISSIONS)}.")
     target = call.query("targetName")
     if target is not None and not valid_group(target):
-        raise bad_request("targetName must be a valid group name.")
+        raise invalid("targetName", "targetName must be a valid group name.")
     return permission, target

@@ -32,15 +32,23 @@ def dumps(value: Any) -> str:
 
 
 class Message:
-    """One data message: its bytes, their type, and where it came from."""
+    """One data message: its bytes, their type, where it came from, and until when it may wait
+    in a connection's send queue (``expires_at``, on the ``time.monotonic`` clock; None: forever)."""
 
     def __init__(
-        self, data: bytes, data_type: str, *, group: str | None = None, from_user_id: str | None = None
+        self,
+        data: bytes,
+        data_type: str,
+        *,
+        group: str | None = None,
+        from_user_id: str | None = None,
+        expires_at: float | None = None,
     ) -> None:
         self.data = data
         self.data_type = data_type  # "text" | "json" | "binary"
         self.group = group  # set for messages published to a group by a client
         self.from_user_id = from_user_id
+        self.expires_at = expires_at
 
     @cached_property
     def plain_frame(self) -> Frame:

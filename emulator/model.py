@@ -11,6 +11,10 @@ Bounds (per connection):
 * outbox: :data:`MAX_OUTBOX_FRAMES` frames or :data:`MAX_OUTBOX_BYTES` bytes, whichever
   comes first, on top of what the socket itself buffers (see ``clients.SOCKET_BUFFER_LIMIT``);
   past either, the connection is closed with 1008 and a reason;
+* message TTL: a message sent with ``messageTtlSeconds`` that is still waiting in the outbox
+  when its time is up has expired: it is dropped, never written (a frame already handed to the
+  socket is written; a reliable client's replay after recovery skips expired messages too), and
+  a full outbox drops its expired frames before it closes the connection;
 * reliable replay buffer: :data:`MAX_UNACKED` messages or :data:`MAX_UNACKED_BYTES`, whichever
   comes first (the service's own limits); past either, closed and not recoverable;
 * remembered ``ackId`` values for de-duplication: the last :data:`ACK_WINDOW`;
@@ -19,6 +23,7 @@ Bounds (per connection):
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from collections import deque
@@ -70,7 +75,9 @@ class Connection:
     # set by the I/O layer too: told once, with the reason, when the connection leaves its hub
     ended: Callable[[str], None] = lambda reason: None
     outbox: deque[Frame] = field(default_factory=deque)
+    outbox_expiry: deque[float] = field(default_factory=deque)  # per frame, time.monotonic(); inf: never
     outbox_bytes: int = 0
+    expired_frames: int = 0
     close_request: tuple[int, str] | None = None
     # json protocols: ackIds already processed, oldest first
     seen_acks: set[int] = field(default_factory=set)
@@ -78,7 +85,7 @@ class Connection:
     # reliable protocol
     reconnection_token: str | None = None
     next_sequence_id: int = 1
-    unacked: deque[tuple[int, Frame]] = field(default_factory=deque)
+    unacked: deque[tuple[int, Frame, float]] = field(default_factory=deque)  # sequence id, frame, expiry
     unacked_bytes: int = 0
     detached_since: float | None = None
 
@@ -99,52 +106,85 @@ class Connection:
 
     # -- sending ---------------------------------------------------------------------------
 
-    def send(self, frame: Frame) -> None:
-        """Write now if the socket keeps up, else queue; too far behind means closed."""
+    def send(self, frame: Frame, expires_at: float | None = None) -> None:
+        """Write now if the socket keeps up, else queue (until ``expires_at``, if given); too far
+        behind means closed."""
         if self.close_request is not None or not self.attached:
             return
         if not self.outbox and self.transmit(frame):
             return
-        if len(self.outbox) >= MAX_OUTBOX_FRAMES or self.outbox_bytes + len(frame) > MAX_OUTBOX_BYTES:
-            self.request_close(CLOSE_POLICY, "The client is reading too slowly; its send queue is full.")
-            return
-        self.outbox.append(frame)
-        self.outbox_bytes += len(frame)
+        if self._full(len(frame)):
+            self.drop_expired(time.monotonic())
+            if self._full(len(frame)):
+                self.request_close(CLOSE_POLICY, "The client is reading too slowly; its send queue is full.")
+                return
+        self._queue(frame, math.inf if expires_at is None else expires_at)
         self.wake()
+
+    def _full(self, size: int) -> bool:
+        return len(self.outbox) >= MAX_OUTBOX_FRAMES or self.outbox_bytes + size > MAX_OUTBOX_BYTES
+
+    def _queue(self, frame: Frame, expires_at: float) -> None:
+        self.outbox.append(frame)
+        self.outbox_expiry.append(expires_at)
+        self.outbox_bytes += len(frame)
 
     def deliver(self, message: Message) -> None:
         """Send a data message; reliable clients also keep it until the client acks it."""
         if self.protocol != RELIABLE:
-            self.send(message.frame_for(self.protocol))
+            self.send(message.frame_for(self.protocol), message.expires_at)
             return
         if self.close_request is not None:
             return
         sequence_id = self.next_sequence_id
         self.next_sequence_id += 1
         frame = message.frame_for(RELIABLE, sequence_id)
-        self.unacked.append((sequence_id, frame))
+        self.unacked.append((sequence_id, frame, math.inf if message.expires_at is None else message.expires_at))
         self.unacked_bytes += len(frame)
         if len(self.unacked) > MAX_UNACKED or self.unacked_bytes > MAX_UNACKED_BYTES:
             self.reconnection_token = None  # not recoverable any more
             self.request_close(CLOSE_POLICY, "Too many unacknowledged messages.")
             return
-        self.send(frame)
+        self.send(frame, message.expires_at)
 
     def take_frames(self) -> list[Frame]:
         frames = list(self.outbox)
-        self.outbox.clear()
-        self.outbox_bytes = 0
+        self._clear_outbox()
         return frames
+
+    def _clear_outbox(self) -> None:
+        self.outbox.clear()
+        self.outbox_expiry.clear()
+        self.outbox_bytes = 0
+
+    def first_live_frame(self, now: float) -> Frame | None:
+        """The next frame to write, once the expired ones ahead of it are dropped; None when the
+        outbox is empty."""
+        while self.outbox and self.outbox_expiry[0] <= now:
+            self.next_frame()
+            self.expired_frames += 1
+        return self.outbox[0] if self.outbox else None
 
     def next_frame(self) -> Frame:
         frame = self.outbox.popleft()
+        self.outbox_expiry.popleft()
         self.outbox_bytes -= len(frame)
         return frame
+
+    def drop_expired(self, now: float) -> None:
+        """Drop every expired frame of the outbox, wherever it waits."""
+        if all(expiry > now for expiry in self.outbox_expiry):
+            return
+        kept = [(frame, expiry) for frame, expiry in zip(self.outbox, self.outbox_expiry, strict=True) if expiry > now]
+        self.expired_frames += len(self.outbox) - len(kept)
+        self._clear_outbox()
+        for frame, expiry in kept:
+            self._queue(frame, expiry)
 
     def request_close(self, code: int, reason: str) -> None:
         if self.close_request is None:
             if self.is_json and self.attached:
-                self.outbox.append(disconnected_frame(reason))
+                self._queue(disconnected_frame(reason), math.inf)
             self.close_request = (code, reason)
             self.wake()
 
@@ -170,23 +210,23 @@ class Connection:
     def detach(self) -> None:
         self.detached_since = time.monotonic()
         self.transmit = lambda frame: False
-        self.outbox.clear()
-        self.outbox_bytes = 0
+        self._clear_outbox()
 
     def reattach(self, transmit: Callable[[Frame], bool], wake: Callable[[], None]) -> None:
         """A recovered socket takes over; every unacked message is replayed, in order.
 
         What the old socket had queued is dropped: its data messages are all in ``unacked``.
+        Messages whose TTL ran out meanwhile are not replayed.
         """
         self.detached_since = None
         self.close_request = None
         self.transmit = transmit
         self.wake = wake
-        self.outbox.clear()
-        self.outbox_bytes = 0
-        for _, frame in self.unacked:
-            self.outbox.append(frame)
-            self.outbox_bytes += len(frame)
+        self._clear_outbox()
+        now = time.monotonic()
+        for _, frame, expires_at in self.unacked:
+            if expires_at > now:
+                self._queue(frame, expires_at)
         self.wake()
 
     def recoverable(self, token: str, now: float) -> bool:

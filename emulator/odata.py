@@ -7,6 +7,12 @@ quote), integers, ``true``, ``false`` and ``null``. Precedence: ``not`` over com
 ``and`` over ``or``. Types are checked when the filter is parsed (``userId gt 1`` or ``1 in userId`` is a
 :class:`FilterError`), so evaluation never raises. An invalid filter raises :class:`FilterError`
 (400 at the REST layer).
+
+As the service's OData parser, syntax comes first: a filter that does not parse is a syntax
+error at the position just past the token that broke it (``Syntax error at position 14 in
+'invalid filter'``: ``filter`` ends at 14, where an operator was due), even when it also names
+something unknown; names and types are checked only for a filter that parses. Messages end
+without a period: the REST layer quotes them in the service's sentence.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ MAX_DEPTH = 50
 
 
 class FilterError(ValueError):
-    pass
+    """Why a filter cannot be used, without a final period."""
 
 
 _TOKEN = re.compile(
@@ -76,34 +82,45 @@ class _Typed:
 class _Token:
     kind: str
     text: str
+    end: int  # the position just past the token
 
 
 def _tokenize(text: str) -> list[_Token]:
     tokens: list[_Token] = []
     position = 0
-    text = text.rstrip()
-    while position < len(text):
-        match = _TOKEN.match(text, position)
+    stripped = text.rstrip()
+    while position < len(stripped):
+        match = _TOKEN.match(stripped, position)
         if not match or match.end() == position:
-            raise FilterError(f"Unexpected character at position {position} of the filter.")
+            rest = stripped[position:]
+            at = position + len(rest) - len(rest.lstrip())
+            raise FilterError(f"Syntax error: character '{stripped[at]}' is not valid at position {at} in '{text}'")
         kind = match.lastgroup or ""
-        tokens.append(_Token(kind, match.group(kind)))
+        tokens.append(_Token(kind, match.group(kind), match.end()))
         position = match.end()
     return tokens
 
 
-def _expect(typed: _Typed, *types: str, what: str) -> Node:
-    """The node, if its type is one of ``types`` (``null`` always fits); else a 400-bound error."""
-    if typed.type != "null" and typed.type not in types:
-        raise FilterError(f"{what} needs {' or '.join(types)}, not {typed.type}.")
-    return typed.node
-
-
 class _Parser:
-    def __init__(self, tokens: list[_Token]) -> None:
+    def __init__(self, text: str, tokens: list[_Token]) -> None:
+        self.text = text
         self.tokens = tokens
         self.index = 0
         self.depth = 0
+        self.problems: list[str] = []  # names and types, reported once the syntax is known good
+
+    def syntax_error(self, token: _Token | None) -> FilterError:
+        position = token.end if token is not None else len(self.text)
+        return FilterError(f"Syntax error at position {position} in '{self.text}'")
+
+    def problem(self, message: str) -> None:
+        self.problems.append(message)
+
+    def expect(self, typed: _Typed, *types: str, what: str) -> Node:
+        """The node; a type outside ``types`` (``null`` always fits) is a problem for later."""
+        if typed.type != "null" and typed.type not in types:
+            self.problem(f"{what} needs {' or '.join(types)}, not {typed.type}")
+        return typed.node
 
     def peek(self) -> _Token | None:
         return self.tokens[self.index] if self.index < len(self.tokens) else None
@@ -115,15 +132,18 @@ class _Parser:
     def take(self, text: str | None = None) -> _Token:
         token = self.peek()
         if token is None or (text is not None and token.text != text):
-            raise FilterError(f"Expected {text or 'more input'} in the filter.")
+            raise self.syntax_error(token)
         self.index += 1
         return token
 
     def parse(self) -> Node:
         typed = self.or_expression()
         if self.peek() is not None:
-            raise FilterError(f"Unexpected '{self.peek().text}' in the filter.")  # type: ignore[union-attr]
-        return _expect(typed, "bool", what="A filter")
+            raise self.syntax_error(self.peek())
+        node = self.expect(typed, "bool", what="A filter")
+        if self.problems:
+            raise FilterError(self.problems[0])
+        return node
 
     def or_expression(self) -> _Typed:
         return self._chain("or", self.and_expression, lambda a, b: lambda ctx: bool(a(ctx)) or bool(b(ctx)))
@@ -137,13 +157,13 @@ class _Parser:
         while self.peek_word() == word:
             self.take()
             right = operand()
-            left = _Typed(combine(_expect(left, "bool", what=word), _expect(right, "bool", what=word)), "bool")
+            left = _Typed(combine(self.expect(left, "bool", what=word), self.expect(right, "bool", what=word)), "bool")
         return left
 
     def unary(self) -> _Typed:
         if self.peek_word() == "not":
             self.take()
-            operand = _expect(self._nested(self.unary), "bool", what="not")
+            operand = self.expect(self._nested(self.unary), "bool", what="not")
             return _Typed(lambda ctx: not operand(ctx), "bool")
         return self.comparison()
 
@@ -155,18 +175,18 @@ class _Parser:
             right = self.primary()
             if word in ("eq", "ne"):
                 if "null" not in (left.type, right.type) and left.type != right.type:
-                    raise FilterError(f"{word} compares {left.type} with {right.type}.")
+                    self.problem(f"{word} compares {left.type} with {right.type}")
                 if left.type in ("collection", "list"):
-                    raise FilterError(f"{word} cannot compare a {left.type}.")
+                    self.problem(f"{word} cannot compare a {left.type}")
             elif left.type not in ORDERED or right.type not in (left.type, "null"):
-                raise FilterError(f"{word} compares {left.type} with {right.type}.")
+                self.problem(f"{word} compares {left.type} with {right.type}")
             compare, first, second = _COMPARISONS[word], left.node, right.node
             return _Typed(lambda ctx: compare(first(ctx), second(ctx)), "bool")
         if word == "in":
             self.take()
             right = self.primary()
-            item = _expect(left, "string", "number", "bool", what="The left side of in")
-            collection = _expect(right, "collection", "list", what="The right side of in")
+            item = self.expect(left, "string", "number", "bool", what="The left side of in")
+            collection = self.expect(right, "collection", "list", what="The right side of in")
 
             def contained(ctx: Mapping[str, Any]) -> bool:
                 values = collection(ctx)
@@ -182,7 +202,7 @@ class _Parser:
         """Every level of nesting counts, so a hostile filter cannot exhaust the stack."""
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise FilterError("The filter is nested too deeply.")
+            raise FilterError("The filter is nested too deeply")
         try:
             return parse()
         finally:
@@ -199,7 +219,7 @@ class _Parser:
         if token.text == "(":
             return self._parenthesized()
         if token.kind != "word":
-            raise FilterError(f"Unexpected '{token.text}' in the filter.")
+            raise self.syntax_error(token)
         return self._word(token.text)
 
     def _comma_list(self) -> list[_Typed]:
@@ -215,7 +235,7 @@ class _Parser:
         items = self._comma_list()
         if len(items) == 1:
             return items[0]
-        nodes = [_expect(item, "string", "number", "bool", what="A list item") for item in items]
+        nodes = [self.expect(item, "string", "number", "bool", what="A list item") for item in items]
         return _Typed(lambda ctx: [node(ctx) for node in nodes], "list")
 
     def _word(self, word: str) -> _Typed:
@@ -231,15 +251,16 @@ class _Parser:
             return _Typed(lambda ctx: ctx.get(word), IDENTIFIERS[word])
         if word in _FUNCTIONS:
             return self._call(word)
-        raise FilterError(f"Unknown name '{word}' in the filter.")
+        self.problem(f"Unknown name '{word}'")
+        return _Typed(lambda ctx: None, "null")
 
     def _call(self, name: str) -> _Typed:
         types, required, result, implementation = _FUNCTIONS[name]
         self.take("(")
         typed = self._comma_list()
         if not required <= len(typed) <= len(types):
-            raise FilterError(f"{name}() takes {required} to {len(types)} arguments.")
-        args = [_expect(arg, kind, what=f"{name}()") for arg, kind in zip(typed, types, strict=False)]
+            self.problem(f"{name}() takes {required} to {len(types)} arguments")
+        args = [self.expect(arg, kind, what=f"{name}()") for arg, kind in zip(typed, types, strict=False)]
 
         def call(ctx: Mapping[str, Any]) -> Any:
             values = [arg(ctx) for arg in args]
@@ -253,8 +274,8 @@ class _Parser:
 def compile_filter(text: str) -> Node:
     """Parse ``text`` into a predicate over ``{"userId", "connectionId", "groups"}``."""
     if len(text) > MAX_FILTER_LENGTH:
-        raise FilterError(f"The filter is longer than {MAX_FILTER_LENGTH} characters.")
+        raise FilterError(f"The filter is longer than {MAX_FILTER_LENGTH} characters")
     tokens = _tokenize(text)
     if not tokens:
-        raise FilterError("The filter is empty.")
-    return _Parser(tokens).parse()
+        raise FilterError("The filter is empty")
+    return _Parser(text, tokens).parse()

@@ -1,8 +1,8 @@
-"""The data-plane REST API (api-version 2024-12-01) over aiohttp: dispatch, auth and errors.
+"""The data-plane REST API (api-version 2024-12-01) over aiohttp: dispatch and auth.
 
-:mod:`emulator.routing` matches the path, :mod:`emulator.handlers` does the work. Errors are
-mapped to HTTP here, in one place: ``{"code", "message"}`` with ``x-ms-error-code``, as the
-service answers; an authentication failure is an empty 401.
+:mod:`emulator.routing` matches the path, :mod:`emulator.handlers` does the work, and
+:mod:`emulator.errors` writes every error; an authentication failure is an empty 401. A
+successful answer carries ``api-supported-versions``, as the service's do.
 """
 
 from __future__ import annotations
@@ -10,13 +10,17 @@ from __future__ import annotations
 import jwt
 from aiohttp import web
 
-from emulator.auth import TokenRejected, verify_rest_token
+from emulator.auth import TokenRejected, bearer_token, verify_rest_token
+from emulator.errors import RestError, bad_request, error_response, invalid
 from emulator.handlers import router
 from emulator.model import Service, TooManyGroups
-from emulator.routing import Call, RestError, bad_request
+from emulator.routing import Call
 from emulator.validation import API_VERSIONS, valid_hub
 
 ENTRA_AUDIENCE = "https://webpubsub.azure.com"
+# The service's ASP.NET API versioning reports the versions it serves, e.g. "2021-10-01, 2022-11-01,
+# 2023-07-01" in Microsoft's JS SDK test recordings of 2023.
+SUPPORTED_VERSIONS = ", ".join(API_VERSIONS)
 
 
 class RestApi:
@@ -37,13 +41,16 @@ class RestApi:
         handler, values = router.match(request.raw_path, request.method)
         version = request.query.get("api-version")
         if version is not None and version not in API_VERSIONS:
-            raise bad_request(f"api-version must be one of {', '.join(API_VERSIONS)}.")
+            raise bad_request(f"api-version must be one of {', '.join(API_VERSIONS)}.")  # versioning, not validation
         if not self._authenticated(request):
             return web.Response(status=401)
         hub = values.pop("hub")
         if not valid_hub(hub):
-            raise bad_request("Invalid hub name.")
-        return await handler(Call(request, self.service.hub(hub), values, self.access_key))
+            raise invalid("hub", "Invalid hub name.")
+        response = await handler(Call(request, self.service.hub(hub), values, self.access_key))
+        if 200 <= response.status < 300:  # as the service: on success only (not on errors, nor a 404 "no")
+            response.headers["api-supported-versions"] = SUPPORTED_VERSIONS
+        return response
 
     def _authenticated(self, request: web.Request) -> bool:
         authorization = request.headers.get("Authorization")
@@ -57,19 +64,11 @@ class RestApi:
 
 def _unvalidated_entra_token(authorization: str | None) -> bool:
     """Development only: accept any unexpired Entra token for Web PubSub, unverified."""
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer":
+    token = bearer_token(authorization)
+    if token is None:
         return False
     try:
-        claims = jwt.decode(token.strip(), options={"verify_signature": False, "verify_exp": True, "require": ["exp"]})
+        claims = jwt.decode(token, options={"verify_signature": False, "verify_exp": True, "require": ["exp"]})
     except jwt.PyJWTError:
         return False
     return str(claims.get("aud", "")).rstrip("/").lower() == ENTRA_AUDIENCE
-
-
-def error_response(error: RestError) -> web.Response:
-    return web.json_response(
-        {"code": error.code, "message": error.message},
-        status=error.status,
-        headers={"x-ms-error-code": error.code},
-    )

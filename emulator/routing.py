@@ -1,9 +1,9 @@
-"""The REST routing core: a route table matched on the raw path, and the typed REST error.
+"""The REST routing core: a route table matched on the raw path.
 
 Routes are matched segment by segment on the raw path, so that ``%2F`` inside a group or user
 id stays the literal text ``%2F`` as on the service (it is not a path separator there).
 Literal segments compare case-insensitively. Handlers take one :class:`Call` and raise
-:class:`RestError`; :mod:`emulator.rest` turns it into the service's error shape.
+:class:`~emulator.errors.RestError`; :mod:`emulator.errors` writes it in the service's shape.
 """
 
 from __future__ import annotations
@@ -15,23 +15,10 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from emulator.errors import RestError, not_found
 from emulator.model import Hub
 
 _ENCODED_SLASH = re.compile("%2F", re.IGNORECASE)
-
-
-class RestError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
-def bad_request(message: str) -> RestError:
-    return RestError(400, "Error.BadRequest", message)
-
-
-def not_found(message: str) -> RestError:
-    return RestError(404, "Error.NotFound", message)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from multidict import MultiMapping
 
 from emulator.hub_settings import EventHandlerSettings
 from emulator.messages import DATA_TYPES
-from emulator.validation import parse_json, valid_group
+from emulator.validation import media_type, parse_json, valid_group
 
 SPEC_VERSION = "1.0"
 AWPS_VERSION = "1.0"
@@ -44,6 +44,7 @@ MAX_ANSWER_BYTES = 1024 * 1024  # an answer is sent to a client, so it obeys the
 # A connect event carries every header but the one the token travels in, as Microsoft's emulator
 # does; cookies stay, so a handler can sign in a browser client by its session cookie.
 HIDDEN_CONNECT_HEADERS = frozenset({"authorization"})
+DOT_SEGMENTS = frozenset({".", ".."})
 
 
 @dataclass(frozen=True)
@@ -163,15 +164,27 @@ def event_request(
 
 
 def header_safe(value: str) -> bool:
-    """Whether ``value`` can be a ``ce-*`` header: valid UTF-8 and no control characters
-    (``\r\n`` would start a header of its own)."""
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+    """Whether ``value`` can be a ``ce-*`` header: valid UTF-8 and no control character, C0
+    (``\r\n`` would start a header of its own), DEL or C1 (U+0080 to U+009F: ``U+0085`` is a line
+    break to some readers)."""
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in value):
         return False
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
         return False
     return True
+
+
+def valid_event_name(name: str) -> bool:
+    """Whether a client's event name can reach a handler as one path segment and one header.
+
+    Percent-encoding keeps ``/``, ``?`` and ``#`` inside the ``{event}`` segment, but not ``.`` and
+    ``..``: URL clients remove dot segments (RFC 3986 section 5.2.4), ``%2E`` included, so an event
+    named ``..`` would be posted to the handler URL's parent path. Those two are refused, as are
+    names that cannot be a ``ce-eventName`` header (:func:`header_safe`).
+    """
+    return bool(name) and name not in DOT_SEGMENTS and header_safe(name)
 
 
 # -- events --------------------------------------------------------------------------------------
@@ -286,10 +299,10 @@ def event_answer(status: int, headers: MultiMapping[str], body: bytes) -> EventA
     if len(body) > MAX_ANSWER_BYTES:
         return EventAnswer(error="The event handler's answer is over 1 MiB.")
     # As Microsoft's emulator: no Content-Type is text; a type that is none of the three is an error.
-    media_type = headers.get("Content-Type", "text/plain").split(";", 1)[0].strip().lower()
-    data_type = DATA_TYPES.get(media_type)
+    answered_type = media_type(headers.get("Content-Type", "text/plain"))
+    data_type = DATA_TYPES.get(answered_type)
     if data_type is None:
-        return EventAnswer(error=f"The event handler answered an unsupported content type {media_type[:100]!r}.")
+        return EventAnswer(error=f"The event handler answered an unsupported content type {answered_type[:100]!r}.")
     if data_type == "json":
         try:
             parse_json(body.decode("utf-8"))

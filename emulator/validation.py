@@ -1,4 +1,8 @@
-"""Name rules of the Web PubSub REST API (api-version 2024-12-01), as the service applies them."""
+"""Input rules of the Web PubSub REST API (api-version 2024-12-01), as the service applies them:
+names, content types and strict JSON.
+
+The app (``shared/validation.py``) holds some of the same rules; the two must not import each
+other, so a rule such as :func:`parse_json` is copied, and tests pin both to one corpus."""
 
 from __future__ import annotations
 
@@ -45,11 +49,36 @@ def valid_group(group: str) -> bool:
     )
 
 
+def media_type(content_type: str | None) -> str:
+    """The media type of a ``Content-Type`` value, lower-cased, without its parameters."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
 def _finite(text: str) -> float:
     number = float(text)
-    if not math.isfinite(number):
+    if not math.isfinite(number):  # 1e999: JSON.parse makes it Infinity
         raise ValueError("number out of range")
     return number
+
+
+# A double's largest value has 309 digits: shorter integers never overflow, so the float check is
+# left to the rare long one rather than run for every integer of every JSON body.
+DOUBLE_DIGITS = 309
+
+
+def _finite_int(text: str) -> int:
+    if len(text.lstrip("-")) >= DOUBLE_DIGITS and not math.isfinite(float(text)):  # JSON.parse: Infinity
+        raise ValueError("number out of range")
+    return int(text)
+
+
+def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """RFC 8259 leaves duplicate names to the parser: some keep the first, Python the last, so a
+    client and a handler could read two different messages from one text."""
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        raise ValueError("a name appears twice in one object")
+    return document
 
 
 def _no_constants(text: str) -> Any:
@@ -57,9 +86,17 @@ def _no_constants(text: str) -> Any:
 
 
 def parse_json(text: str) -> Any:
-    """Strict JSON: ``NaN``, ``Infinity`` and numbers that overflow a double are refused, so
-    whatever is forwarded re-encodes as valid JSON. ``ValueError`` when it is not."""
+    """Strict JSON: no ``NaN``/``Infinity``, no number beyond a double's range (``1e999``, an
+    integer of 309+ digits), each name once per object; so whatever is forwarded re-encodes as
+    valid JSON and reads the same everywhere. ``ValueError`` when it is not (also for nesting
+    too deep to parse). The same rule as the app's ``shared.validation.parse_json``."""
     try:
-        return json.loads(text, parse_float=_finite, parse_constant=_no_constants)
+        return json.loads(
+            text,
+            parse_float=_finite,
+            parse_int=_finite_int,
+            parse_constant=_no_constants,
+            object_pairs_hook=_unique_names,
+        )
     except RecursionError:
         raise ValueError("nested too deeply") from None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import shutil
 import subprocess
 import threading
 import time
@@ -23,11 +22,11 @@ from emulator import DEFAULT_ACCESS_KEY, Emulator
 from emulator.hub_settings import parse_hub_settings
 from tests.audit import KNOWN_SECRETS
 from tests.emulator.event_handler import EventHandlerApp, echo_upper
+from tests.emulator.js_peers import installed_js_peers
 from tests.emulator.test_event_handlers import client_url, emulator_for, hub_settings, json_client, receive_json
 from tests.support import BackgroundLoop
 
 UPSTREAM_APP = Path(__file__).parent / "upstream_app"
-JS_PEERS = Path(__file__).parent.parent / "js"  # package.json + package-lock.json pin the JS client
 FUNCTION_KEY = "upstream-function-key"
 KNOWN_SECRETS.add(FUNCTION_KEY)  # the session audit checks every log line and answer for it
 
@@ -101,13 +100,7 @@ async def test_a_function_app_on_the_dev_host_is_the_event_handler(
 @pytest.fixture(scope="session")
 def node_client() -> Path:
     """The official JS client, installed from this project's own lock file on first use."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    assert node and npm, "node and npm are needed for the JS client test (Debian: apt-get install nodejs npm)"
-    if not (JS_PEERS / "node_modules" / "@azure" / "web-pubsub-client").is_dir():
-        subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"], cwd=JS_PEERS, check=True, timeout=300, capture_output=True
-        )
-    return JS_PEERS / "send_event.mjs"
+    return installed_js_peers() / "send_event.mjs"
 
 
 async def test_the_js_client_send_event_gets_its_answers_through_the_handler(node_client: Path) -> None:

@@ -420,13 +420,15 @@ async def test_connection_state_round_trips_through_the_handler(handler: EventHa
             return web.Response(status=204, headers={"ce-connectionState": "s0"})
         if received.event == "message":
             state = received.headers.get("ce-connectionState", "")
-            return web.Response(status=204, headers={"ce-connectionState": state + "+"})
+            body = b"done" if state == "s0++" else b""  # the last one answers, so the client knows
+            return web.Response(status=200, body=body, headers={"ce-connectionState": state + "+"})
         return web.Response(status=200, headers={"ce-connectionState": "ignored"})
 
     handler.answer = stateful
     async with websockets.connect(client_url(emulator, user_id="alice")) as ws:
         for _ in range(3):
             await ws.send("tick")
+        assert await asyncio.wait_for(ws.recv(), 10) == b"done"  # a close would drop events still waiting
     await handler.wait_for(lambda: len(handler.events("disconnected")) == 1)
     states = [(r.event, r.headers.get("ce-connectionState")) for r in handler.events()[1:]]
     assert states == [

@@ -262,6 +262,8 @@ def test_errors_use_the_service_shape(service: WebPubSubServiceClient, shared_em
         HttpRequest("POST", "/api/hubs/9nope/:send", content=b"x", headers={"Content-Type": "text/plain"})
     )
     assert bad_hub.status_code == 400
+    assert bad_hub.headers["Content-Type"] == "application/problem+json; charset=utf-8"
+    assert bad_hub.json()["target"] == "hub" and bad_hub.json()["message"] == "Invalid hub name. (Parameter 'hub')"
     html = service.send_request(
         HttpRequest("POST", f"/api/hubs/{hub}/:send", content=b"x", headers={"Content-Type": "text/html"})
     )

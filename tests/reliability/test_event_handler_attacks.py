@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 
 from emulator import Emulator
-from emulator.events import HANDLER_CONCURRENCY, MAX_PENDING_BYTES, MAX_PENDING_EVENTS
+from emulator.events import HANDLER_CONCURRENCY, MAX_HELD_BYTES, MAX_PENDING_BYTES, MAX_PENDING_EVENTS
 from emulator.hub_settings import HubSettingsError, load_hub_settings, parse_hub_settings
 from tests.emulator.event_handler import EventHandlerApp, Received, echo_upper
 from tests.emulator.test_event_handlers import (
@@ -38,6 +38,10 @@ EVENT_NAMES = [
     "tab\there",
     "nul\x00byte",
     "\ud800",
+    "next\x85line",  # C1: U+0085 is a line break to some header readers
+    "\x9b",
+    ".",
+    "..",
 ]
 
 
@@ -55,7 +59,17 @@ async def test_hostile_event_names_stay_in_their_path_segment_and_inject_no_head
             if reply["type"] == "ack":
                 acks[reply["ackId"]] = reply
         refused = {EVENT_NAMES[i] for i, ack in acks.items() if not ack["success"]}
-        assert refused == {"a\r\nX-Injected: 1", "tab\there", "nul\x00byte", "\ud800"}  # control characters
+        # control characters (C0 and C1), and the two names a URL client would resolve as dot segments
+        assert refused == {
+            "a\r\nX-Injected: 1",
+            "tab\there",
+            "nul\x00byte",
+            "\ud800",
+            "next\x85line",
+            "\x9b",
+            ".",
+            "..",
+        }
         for received in handler.events():
             if received.event in ("connect", "connected"):
                 continue
@@ -71,6 +85,35 @@ async def test_hostile_event_names_stay_in_their_path_segment_and_inject_no_head
             "delivered": sum(1 for r in handler.events() if r.headers["ce-type"].startswith("azure.webpubsub.user.")),
             "refused with an error ack": sum(1 for a in acks.values() if not a["success"]),
         }
+
+
+async def test_dot_segment_event_names_get_a_bad_request_ack_and_never_reach_the_parent_path() -> None:
+    """Issue 19: ``..`` in ``/api/events/{event}?code=KEY`` was posted to ``/api/?code=KEY``."""
+    async with EventHandlerApp() as handler:
+        template = f"http://127.0.0.1:{handler.port}/api/events/{{event}}?code=KEY"
+        entry = {"urlTemplate": template, "userEventPattern": "*", "systemEvents": ["connect", "connected"]}
+        async with emulator_for({"hubs": {"chat": {"eventHandlers": [entry]}}}) as emulator:
+            ws = await json_client(client_url(emulator, user_id="alice"))
+            names = ["..", ".", "%2e%2e", ".%2E", "...", "ok"]
+            for ack_id, name in enumerate(names):
+                await ws.send(json.dumps({"type": "event", "event": name, "ackId": ack_id, "dataType": "text"}))
+            acks = {}
+            while len(acks) < len(names):
+                reply = await receive_json(ws)
+                if reply["type"] == "ack":
+                    acks[names[reply["ackId"]]] = reply
+            assert acks[".."]["error"]["name"] == acks["."]["error"]["name"] == "BadRequest"
+            assert all(acks[name]["success"] for name in names[2:])
+            await ws.close()
+        posted = [r for r in handler.events() if r.event not in ("connect", "connected")]
+        assert sorted(r.event for r in posted) == sorted(names[2:])
+        assert all(r.path.startswith("/api/events/") and r.raw_path.count("/") == 3 for r in handler.received)
+
+
+async def test_a_user_id_with_a_c1_control_character_never_reaches_a_ce_header() -> None:
+    async with EventHandlerApp() as handler, emulator_for(hub_settings(handler)) as emulator:
+        assert await handshake_status(client_url(emulator, user_id="alice\x85bob")) == 500
+        assert handler.events() == []  # connect was refused before it was sent
 
 
 async def test_a_user_id_with_a_line_break_cannot_inject_headers_into_the_connect_event() -> None:
@@ -342,3 +385,60 @@ async def test_clients_that_give_up_while_connect_hangs_leave_nothing_behind(log
         assert len(handler.events("connected")) == 1  # only the last client's
         assert emulator.service.hub("chat").connections == {}
     assert not [line for line in log_lines if "Traceback" in line or "Error handling request" in line]
+
+
+async def test_a_closed_connections_waiting_events_are_dropped_and_disconnected_goes_out_at_once() -> None:
+    """Issue 19: behind a hung handler, 17 queued 1 MiB events outlived their connection and
+    ``disconnected`` came 17 timeouts later; now they go with it and ``disconnected`` is at once."""
+    release = asyncio.Event()
+    async with EventHandlerApp() as handler, emulator_for(hub_settings(handler), timeout=60) as emulator:
+        handler.answer = hanging_on("slow", release)
+        ws = await json_client(client_url(emulator, user_id="alice"))
+        data = "x" * (1024 * 1024 - 100)
+        for ack_id in range(17):
+            await ws.send(
+                json.dumps({"type": "event", "event": "slow", "ackId": ack_id, "dataType": "text", "data": data})
+            )
+        async with asyncio.timeout(10):
+            while emulator.events.held_events < 17:
+                await asyncio.sleep(0.01)
+        await ws.close()
+        await handler.wait_for(lambda: len(handler.events("disconnected")) == 1)  # the handler still hangs
+        assert (emulator.events.held_events, emulator.events.held_bytes) == (1, len(data))  # the one in flight
+        release.set()
+        async with asyncio.timeout(10):
+            while emulator.events.held_events:
+                await asyncio.sleep(0.01)
+        assert len(handler.events("slow")) == 1
+        assert emulator.events.held_bytes == 0
+
+
+async def test_event_data_held_across_all_connections_is_bounded(figures: dict[str, Any]) -> None:
+    """Five clients, each within its own 16 MiB, together past the 64 MiB held for every connection."""
+    release = asyncio.Event()
+    async with EventHandlerApp() as handler, emulator_for(hub_settings(handler), timeout=60) as emulator:
+        handler.answer = hanging_on("big", release)
+        clients = [await json_client(client_url(emulator, user_id=f"u{i}")) for i in range(5)]
+        data = "x" * (1024 * 1024 - 100)
+        for ws in clients:
+            for ack_id in range(15):
+                await ws.send(
+                    json.dumps({"type": "event", "event": "big", "ackId": ack_id, "dataType": "text", "data": data})
+                )
+        accepted = MAX_HELD_BYTES // len(data)
+        refused = 0
+        async with asyncio.timeout(20):
+            while emulator.events.held_events + refused < 75:
+                for ws in clients:
+                    try:
+                        ack = json.loads(await asyncio.wait_for(ws.recv(), 0.05))
+                    except TimeoutError:
+                        continue
+                    assert ack["success"] is False
+                    refused += 1
+        assert emulator.events.held_events == accepted and refused == 75 - accepted
+        assert emulator.events.held_bytes <= MAX_HELD_BYTES
+        figures["upstream events held across connections"] = {"sent": 75, "held": accepted, "refused": refused}
+        release.set()
+        for ws in clients:
+            await ws.close()
