@@ -68,9 +68,7 @@ def hub_settings(port: int, hub: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def events_stack(
-    stack: Stack, background: BackgroundLoop, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[EventsStack]:
+def events_stack(stack: Stack, background: BackgroundLoop, monkeypatch: pytest.MonkeyPatch) -> Iterator[EventsStack]:
     """An emulator of this test's own (in the background loop, so sync clients may block the test)
     whose hub sends every event to the dev host's ``events`` function."""
     hub = unique_hub()

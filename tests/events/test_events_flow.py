@@ -17,6 +17,7 @@ from websockets.exceptions import InvalidStatus
 
 from shared.events.queue import MAX_ENVELOPE_BYTES
 from tests.events.conftest import EventsStack, cloud_event, drain, queued_count
+from tests.support import http_call
 
 JSON_PROTOCOL = "json.webpubsub.azure.v1"
 
@@ -52,9 +53,9 @@ async def send_event(ws: websockets.ClientConnection, ack_id: int, name: str, da
 
 
 async def test_abuse_protection_allows_only_the_configured_web_pubsub_host(events_stack: EventsStack) -> None:
-    from tests.support import http_call
-
-    ok = await http_call(events_stack.base_url, "OPTIONS", "/api/events", headers={"WebHook-Request-Origin": "localhost"})
+    ok = await http_call(
+        events_stack.base_url, "OPTIONS", "/api/events", headers={"WebHook-Request-Origin": "localhost"}
+    )
     assert ok[0] == 200 and ok[2]["WebHook-Allowed-Origin"] == "localhost"
     other = await http_call(
         events_stack.base_url, "OPTIONS", "/api/events", headers={"WebHook-Request-Origin": "evil.example"}
