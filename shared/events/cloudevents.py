@@ -42,6 +42,9 @@ SYSTEM_EVENTS = ("connect", "connected", "disconnected")
 MAX_ATTRIBUTE_CHARS = 4096
 DATA_TYPES = {"text/plain": "text", "application/json": "json", "application/octet-stream": "binary"}
 NO_COMMA = ("ce-specversion", "ce-type", "ce-id", "ce-connectionid", "ce-time", "ce-subprotocol", "ce-eventname")
+SPELLED = {
+    name.lower(): name for name in ("ce-connectionId", "ce-eventName", "ce-userId", "ce-connectionState")
+}  # how the service spells the attributes the messages name
 _NOT_TEXT = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
@@ -105,6 +108,7 @@ Event = ConnectEvent | ConnectedEvent | DisconnectedEvent | GroupEvent | UserEve
 def attribute(headers: Mapping[str, str], name: str, *, required: bool = True) -> str | None:
     """One ``ce-*`` header as valid text, or None when absent and not required."""
     value = headers.get(name)
+    name = SPELLED.get(name, name)
     if value is None or value == "":
         if required:
             raise BadRequest(f"The {name} header is required.")
@@ -113,7 +117,7 @@ def attribute(headers: Mapping[str, str], name: str, *, required: bool = True) -
         raise BadRequest(f"The {name} header is longer than {MAX_ATTRIBUTE_CHARS} characters.")
     if _NOT_TEXT.search(value):
         raise BadRequest(f"The {name} header holds control characters or bytes that are not UTF-8.")
-    if name in NO_COMMA and "," in value:
+    if name.lower() in NO_COMMA and "," in value:
         raise BadRequest(f"The {name} header is repeated.")
     return value
 
