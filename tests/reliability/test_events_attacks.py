@@ -16,18 +16,16 @@ import websockets
 from azure.storage.queue import QueueClient
 
 from shared.events.state import ConnectionState, state_keys, write_state
-from tests.events.conftest import (  # noqa: F401 - fixtures
-    EMULATOR_KEY,
-    EventsStack,
-    cloud_event,
-    events_stack,
-    queue,
-    queue_azurite,
-    queued_count,
-)
+from tests.events import conftest as events_fixtures
+from tests.events.conftest import EMULATOR_KEY, EventsStack, cloud_event, queued_count
 from tests.fakes.oidc_issuer import AUDIENCE, FakeIssuer
 from tests.reliability.rawhttp import raw_request
 from tests.support import BackgroundLoop, http_call
+
+# The events tests' fixtures, used here too.
+events_stack = events_fixtures.events_stack
+queue = events_fixtures.queue
+queue_azurite = events_fixtures.queue_azurite
 
 USER_EVENT = "azure.webpubsub.user.order"
 OBJECT_ID = "11111111-2222-3333-4444-555555555555"
