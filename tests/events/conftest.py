@@ -22,11 +22,13 @@ from shared.events.caller import signature_entries
 from shared.events.queue import close_queue_senders
 from shared.events.settings import EVENTS_SETTING_NAMES
 from shared.service import close_clients
+from tests.audit import KNOWN_SECRETS
 from tests.conftest import Stack
 from tests.support import BackgroundLoop, http_call, unique_hub
 
 EMULATOR_KEY = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ABCDEFGH"  # the emulator's public default key
-QUEUE = "client-events"
+ROTATION_KEY = "ROTATIONKEYROTATIONKEYROTATIONKEYROTATIONKEY"  # EventsSecondaryAccessKey in tests
+KNOWN_SECRETS.add(ROTATION_KEY)
 
 
 @dataclass

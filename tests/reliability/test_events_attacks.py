@@ -17,7 +17,7 @@ from azure.storage.queue import QueueClient
 
 from shared.events.state import ConnectionState, state_keys, write_state
 from tests.events import conftest as events_fixtures
-from tests.events.conftest import EMULATOR_KEY, EventsStack, cloud_event, queued_count
+from tests.events.conftest import EMULATOR_KEY, ROTATION_KEY, EventsStack, cloud_event, queued_count
 from tests.fakes.oidc_issuer import AUDIENCE, FakeIssuer
 from tests.reliability.rawhttp import raw_request
 from tests.support import BackgroundLoop, http_call
@@ -90,8 +90,8 @@ async def test_no_signature_wrong_signature_or_another_connections_signature_is_
 
 
 async def test_the_rotation_key_is_accepted_and_only_it(events_stack: EventsStack, queue: QueueClient) -> None:
-    events_stack.set(EventsQueueEvents="*", EventsSecondaryAccessKey="S" * 44)
-    signed = user_event(events_stack, key="S" * 44)
+    events_stack.set(EventsQueueEvents="*", EventsSecondaryAccessKey=ROTATION_KEY)
+    signed = user_event(events_stack, key=ROTATION_KEY)
     assert (await events_stack.post(signed, b"rotated"))[0] == 204
     assert queued_count(queue) == 1
 
