@@ -89,7 +89,7 @@ async def test_no_event_acked_as_queued_is_lost_under_handler_faults_and_a_stora
 ) -> None:
     emulator, hub, proxy, queue = faulty_events
     service = WebPubSubServiceClient.from_connection_string(emulator.connection_string, hub=hub)
-    per_client = max(30, sizes.fault_publishes // 2)  # 40 events a client fast, 150 under --soak
+    per_client = max(30, sizes.fault_publishes // 2)  # 30 events a client fast, 150 under --soak
     acks: dict[str, bool] = {}
     started = time.monotonic()
 
