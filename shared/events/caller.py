@@ -52,6 +52,10 @@ def signature_matches(signature: str, connection_id: str, keys: Sequence[str]) -
 
 async def authenticate(headers: Mapping[str, str], keys: Sequence[str], identity: ServiceIdentity | None) -> str:
     """How the caller proved it is the service (``key`` or ``identity``), or :class:`Unauthorized`."""
+    signature = headers.get("ce-signature")
+    connection_id = headers.get("ce-connectionid")
+    if signature and connection_id and keys and signature_matches(signature, connection_id, keys):
+        return "key"  # enough on its own, and cheaper than a token: checked first
     try:
         token = bearer_token(headers)
     except InvalidBearerToken as error:
@@ -59,10 +63,6 @@ async def authenticate(headers: Mapping[str, str], keys: Sequence[str], identity
     if token is not None and identity is not None:
         await _verify_identity(token, identity)
         return "identity"
-    signature = headers.get("ce-signature")
-    connection_id = headers.get("ce-connectionid")
-    if signature and connection_id and keys and signature_matches(signature, connection_id, keys):
-        return "key"
     if token is not None:
         raise _refused(f"a bearer token was sent, but no service identity is set (see {_IDENTITY_SETTINGS}).")
     if signature:
