@@ -221,7 +221,7 @@ async def test_surrogates_and_bodies_that_do_not_fit_their_type_are_400(watched:
 
 
 def state_for(connection_id: str, user_id: str | None, tokens: float = 3.0) -> str:
-    key = state_keys(None, [EMULATOR_KEY])[0]
+    key = state_keys(None, (EMULATOR_KEY,))[0]
     return write_state(ConnectionState(user_id, tokens, time.time()), connection_id, key)
 
 
