@@ -3,6 +3,8 @@ either reads an event or raises one of the app's request errors (a 4xx), never a
 
 from __future__ import annotations
 
+import contextlib
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -54,10 +56,8 @@ def test_parsing_any_event_is_an_event_or_a_request_error(
         "content-type": content_type,
         **overrides,
     }
-    try:
+    with contextlib.suppress(RequestError):  # any other exception fails the test
         parse_event(headers, body)
-    except RequestError:
-        pass
 
 
 @settings(max_examples=FAST.fuzz_examples * 5, deadline=None)
@@ -65,7 +65,5 @@ def test_parsing_any_event_is_an_event_or_a_request_error(
 def test_any_connection_state_is_read_or_refused_as_a_bad_request(
     value: str, connection_id: str, user_id: str | None
 ) -> None:
-    try:
+    with contextlib.suppress(RequestError):  # any other exception fails the test
         read_state("v1." + value, connection_id, user_id, state_keys(None, ("k" * 44,)))
-    except RequestError:
-        pass
