@@ -13,6 +13,8 @@ from emulator.events import DEFAULT_RETRY_DELAYS, DEFAULT_TIMEOUT_SECONDS
 from emulator.hub_settings import HubSettingsError, load_hub_settings
 from emulator.server import DEFAULT_ACCESS_KEY, DEFAULT_PORT, Emulator, check_access_key
 
+MAX_RETRIES = 10  # a failing handler is not to be hammered; Microsoft's emulator makes three retries
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m emulator", description="Local Azure Web PubSub emulator.")
@@ -49,8 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.retry_delays = tuple(float(d) for d in args.event_handler_retry_delays.split(",") if d.strip())
     except ValueError:
         args.retry_delays = (-1.0,)
-    if any(not 0 <= delay <= 60 for delay in args.retry_delays):
-        parser.error("--event-handler-retry-delays: a comma list of seconds from 0 to 60")
+    if len(args.retry_delays) > MAX_RETRIES or any(not 0 <= delay <= 60 for delay in args.retry_delays):
+        parser.error(f"--event-handler-retry-delays: a comma list of at most {MAX_RETRIES} waits, each 0 to 60 seconds")
     try:
         check_access_key(args.access_key)
     except ValueError as error:
