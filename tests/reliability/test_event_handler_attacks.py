@@ -243,6 +243,7 @@ def test_hostile_settings_files_are_refused_with_a_message_not_a_traceback(tmp_p
 HOSTILE_STATE_ANSWERS: dict[str, tuple[dict[str, str], bool | None]] = {
     "state over the header limit": ({"ce-connectionState": "s" * 100_000}, True),
     "state with a tab": ({"ce-connectionState": "a\tb"}, True),
+    "state with a C1 line break": ({"ce-connectionState": "a\x85b"}, True),
     "state not UTF-8": ({"ce-connectionState": "\udcff"}, True),
     "ten thousand headers": ({f"X-H{i}": "v" for i in range(10_000)}, None),
 }
