@@ -163,7 +163,7 @@ class EventHandlers:
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
     ) -> None:
         """``timeout`` bounds each event, retries included; ``retry_delays`` are the waits before
-        each retry (the service's 1, 3 and 5 s by default; tests shorten them)."""
+        each retry (1, 3 and 5 s by default, as Microsoft's emulator; tests shorten them)."""
         self.hubs = hubs
         self.access_keys = tuple(access_keys)
         self.origin = origin

@@ -108,7 +108,7 @@ class Emulator:
         ``keepalive_seconds`` is how often each client socket is pinged and ``header_timeout``
         how long a request head may take (tests shorten both); ``hub_settings`` (see
         :mod:`emulator.hub_settings`) name the hubs' event handlers, and ``event_handler_retry_delays``
-        the waits before each retry of a failed event (the service's 1, 3 and 5 s; tests shorten them)."""
+        the waits before each retry of a failed event (1, 3 and 5 s, as Microsoft's emulator; tests shorten them)."""
         check_access_key(access_key)
         self.host = host
         self.port = port

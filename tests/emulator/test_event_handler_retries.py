@@ -41,7 +41,7 @@ def failing(times: int, status: int, event: str | None = "echo") -> Answer:
     return answer
 
 
-def test_the_default_delays_are_the_services() -> None:
+def test_the_default_delays_are_1_3_and_5_seconds() -> None:
     assert DEFAULT_RETRY_DELAYS == (1.0, 3.0, 5.0)
     assert parse_args([]).retry_delays == (1.0, 3.0, 5.0)
     assert parse_args(["--event-handler-retry-delays", "0.1,0.2"]).retry_delays == (0.1, 0.2)

@@ -35,7 +35,7 @@ def hub_settings(
     return {"hubs": {hub: {"eventHandlers": [handler], **overrides}}}
 
 
-FAST_RETRIES = (0.01, 0.02, 0.03)  # the service's 1, 3 and 5 s, shortened so failing handlers cost no time
+FAST_RETRIES = (0.01, 0.02, 0.03)  # the default 1, 3 and 5 s, shortened so failing handlers cost no time
 
 
 @asynccontextmanager
