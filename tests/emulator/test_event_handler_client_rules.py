@@ -90,7 +90,7 @@ async def test_an_event_the_handler_fails_keeps_its_ack_id_and_one_it_answers_us
             return web.Response(status=204 if received.event == "connect" else 200)
         calls += 1
         if calls == 1:
-            return web.Response(status=503)
+            return web.Response(status=400)  # an answer, not retried (a 503 would be)
         return web.Response(text=f"call {calls}")
 
     handler.answer = fails_once
