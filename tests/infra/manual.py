@@ -17,7 +17,7 @@ from tests.infra.template import HUB_TYPE, PRESENCE_EVENT_NAMES, Template, at, r
 
 DEPLOYMENT_DOCS = "docs/deployment.md"
 BLOCK_MARKER = "The same by hand with `az`"
-PRESENCE_MARKER = "For group presence events (preview"
+PRESENCE_MARKER = "For group presence events (a preview"
 ASSIGNMENT = re.compile(r"^(?P<name>[A-Za-z_]\w*)=(?P<value>.*)$")
 SUBSTITUTION = re.compile(r"^\$\((?P<command>.*)\)$")
 VARIABLE_USE = re.compile(r"\$\{?([A-Za-z_]\w*)")
