@@ -434,7 +434,11 @@ def events_problems(template: Template) -> list[str]:
     for hub in plain:
         if "preview" in hub.api_version:
             problems.append(f"{hub.symbol}: the default hub uses a preview API version ({hub.api_version})")
-    handlers = [_handler_problems(template, hub, settings, problems) for hub in hubs]
+    handlers = []
+    for hub in hubs:
+        hub_problems, handler = _event_handler(template, hub, settings)
+        problems.extend(hub_problems)
+        handlers.append(handler)
     if len({json.dumps(handler, sort_keys=True) for handler in handlers}) > 1:
         problems.append("the hub declarations configure different event handlers")
     problems.extend(_presence_parameter_problems(template))
@@ -450,10 +454,10 @@ def _takes_presence_events(hub: Resource) -> bool:
     return "groupPresenceEvents" in types.get(handler, {})
 
 
-def _handler_problems(
-    template: Template, hub: Resource, settings: Mapping[str, Any], problems: list[str]
-) -> dict[str, Any]:
-    """Checks one hub declaration; returns its event handler without the presence part, for comparison."""
+def _event_handler(template: Template, hub: Resource, settings: Mapping[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    """One hub declaration's problems, and its event handler without the presence part (for comparing
+    the two declarations)."""
+    problems: list[str] = []
     body = hub.body
     if body.get("parent") != "webPubSub" or body.get("name") != "hubName":
         problems.append(f"{hub.symbol}: must be the hub named hubName (WebPubSubHub) of webPubSub")
@@ -462,7 +466,7 @@ def _handler_problems(
     handlers = at(body, "properties.eventHandlers") or []
     if len(handlers) != 1:
         problems.append(f"{hub.symbol}: {len(handlers)} event handlers, expected the events function alone")
-        return {}
+        return problems, {}
     handler = dict(handlers[0])
     url = handler.get("urlTemplate")
     if url != template.events_url:
@@ -486,7 +490,7 @@ def _handler_problems(
         names = (presence or {}).get("eventNames")
         if names is None or sorted(names) != sorted(PRESENCE_EVENT_NAMES):
             problems.append(f"{hub.symbol}: groupPresenceEvents.eventNames is {names!r}, not {PRESENCE_EVENT_NAMES}")
-    return handler
+    return problems, handler
 
 
 def _presence_parameter_problems(template: Template) -> list[str]:

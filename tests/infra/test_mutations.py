@@ -364,6 +364,20 @@ MUTATIONS = [
         "groupPresenceEvents: no such property",
     ),
     Mutation(
+        "presence hub with a handler of its own",
+        RESOURCES,
+        PRESENCE_HUB + " = if (groupPresenceEvents) {\n  parent: webPubSub\n  name: hubName\n  properties: {\n"
+        "    anonymousConnectPolicy: 'deny'\n    eventHandlers: [\n      {\n"
+        "        urlTemplate: 'https://${functionApp.properties.defaultHostName}/api/events'\n"
+        "        userEventPattern: '*'\n        systemEvents: ['connect', 'connected', 'disconnected']",
+        PRESENCE_HUB + " = if (groupPresenceEvents) {\n  parent: webPubSub\n  name: hubName\n  properties: {\n"
+        "    anonymousConnectPolicy: 'deny'\n    eventHandlers: [\n      {\n"
+        "        urlTemplate: 'https://${functionApp.properties.defaultHostName}/api/events'\n"
+        "        userEventPattern: '*'\n        systemEvents: ['connect']",
+        events,
+        "the hub declarations configure different event handlers",
+    ),
+    Mutation(
         "presence hub at the GA API version",
         RESOURCES,
         PRESENCE_HUB,
