@@ -19,6 +19,7 @@ import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
+from devhost.local_settings import SettingsError
 from devhost.web_pubsub import connection_fields, endpoint_of, with_port
 
 LOOPBACK_URL = re.compile(
@@ -55,7 +56,7 @@ def loopback_origins(value: str) -> list[tuple[str, int]]:
     if "endpoint" in fields:
         try:
             endpoint = endpoint_of(fields["endpoint"], fields.get("port"), "")
-        except Exception:  # noqa: BLE001 - a malformed string is the app's to report
+        except SettingsError:  # a malformed string is the app's to report, when it reads it
             return []
         return [(endpoint.origin, endpoint.port)] if endpoint.is_loopback else []
     return [(m["origin"], int(m["port"] or DEFAULT_PORTS[m["scheme"].lower()])) for m in LOOPBACK_URL.finditer(value)]

@@ -1,4 +1,5 @@
-"""``python -m emulator [--host 127.0.0.1] [--port 8080] [--access-key KEY] [--hub-settings FILE]``."""
+"""``python -m emulator [--host 127.0.0.1] [--port 8080] [--access-key KEY] [--hub-settings FILE]
+[--event-handler-timeout SECONDS] [--event-handler-retry-delays 1,3,5]``."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import contextlib
 import logging
 import signal
 
-from emulator.events import DEFAULT_TIMEOUT_SECONDS
+from emulator.events import DEFAULT_RETRY_DELAYS, DEFAULT_TIMEOUT_SECONDS
 from emulator.hub_settings import HubSettingsError, load_hub_settings
 from emulator.server import DEFAULT_ACCESS_KEY, DEFAULT_PORT, Emulator, check_access_key
+
+MAX_RETRIES = 10  # a failing handler is not to be hammered; Microsoft's emulator makes three retries
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -34,9 +37,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=DEFAULT_TIMEOUT_SECONDS,
         help=f"seconds an event handler may take (default {DEFAULT_TIMEOUT_SECONDS:g})",
     )
+    parser.add_argument(
+        "--event-handler-retry-delays",
+        metavar="SECONDS,...",
+        default=",".join(f"{delay:g}" for delay in DEFAULT_RETRY_DELAYS),
+        help="waits before each retry of an event the handler failed with 408/5xx or a network error "
+        "(default 1,3,5: at most four attempts; empty: no retries)",
+    )
     args = parser.parse_args(argv)
     if args.event_handler_timeout <= 0:
         parser.error("--event-handler-timeout must be positive")
+    try:
+        args.retry_delays = tuple(float(d) for d in args.event_handler_retry_delays.split(",") if d.strip())
+    except ValueError:
+        args.retry_delays = (-1.0,)
+    if len(args.retry_delays) > MAX_RETRIES or any(not 0 <= delay <= 60 for delay in args.retry_delays):
+        parser.error(f"--event-handler-retry-delays: a comma list of at most {MAX_RETRIES} waits, each 0 to 60 seconds")
     try:
         check_access_key(args.access_key)
     except ValueError as error:
@@ -60,6 +76,7 @@ async def serve(args: argparse.Namespace) -> None:
         allow_unvalidated_entra_tokens=args.allow_unvalidated_entra_tokens,
         hub_settings=args.hubs,
         event_handler_timeout=args.event_handler_timeout,
+        event_handler_retry_delays=args.retry_delays,
     )
     await emulator.start()
     print(f"Web PubSub emulator listening on http://{args.host}:{emulator.port}", flush=True)

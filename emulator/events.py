@@ -5,9 +5,14 @@ with one aiohttp ``ClientSession``. The bounds:
 
 * each handler (one ``eventHandlers`` entry of one hub) has at most
   :data:`HANDLER_CONCURRENCY` requests in flight; more wait their turn;
-* every event, including its wait for a free slot, ends after ``timeout`` seconds (30 by
-  default); a ``connect`` that runs out of time refuses the handshake with 500, a user event
-  answers with an error, ``connected``/``disconnected`` are logged and dropped;
+* every event, including its wait for a free slot and its retries, ends after ``timeout``
+  seconds (30 by default); a ``connect`` that runs out of time refuses the handshake with 500, a
+  user event answers with an error, ``connected``/``disconnected`` are logged and dropped;
+* every event (``connect``, user events, ``connected``, ``disconnected``) whose handler answers
+  408 or 5xx, or cannot be reached, is tried again after 1, 3 and 5 seconds (``retry_delays``),
+  at most four attempts, and only while a retry can start before the timeout. Other answers,
+  a failed abuse-protection check, an answer over the size limit and a timeout are not retried.
+  A waiting retry holds no handler slot and delays only its own connection's later events;
 * each connection's events go out one after the other, in the order they happened, from one
   worker task per connection; at most :data:`MAX_PENDING_EVENTS` user events and
   :data:`MAX_PENDING_BYTES` of their data wait behind the one in flight, further ones are
@@ -15,12 +20,14 @@ with one aiohttp ``ClientSession``. The bounds:
 * across all connections, at most :data:`MAX_HELD_EVENTS` user events and
   :data:`MAX_HELD_BYTES` of their data are held for delivery (waiting or in flight); past
   either, a new user event is answered with an error at once. Without this bound every
-  connection could hold its own 16 MiB: eight clients that each queued 17 events of 1 MiB
-  behind a hung handler took the emulator from 48 MB to 192 MB. With it, event data never
-  holds more than 64 MiB, whatever the number of connections;
+  connection could hold its own 16 MiB. Measured behind a hung handler, eight clients that each
+  sent 17 events of 1 MiB and stayed open took the emulator from 47 MB to 190 MB, and each more
+  client added 16 MiB; with the bound, 124 MB however many clients there are;
 * when a connection ends, its user events still waiting are dropped (nobody is left to answer)
   and ``disconnected`` goes out at once: after ``connected`` if that is still on its way, never
-  behind a user event (one already in flight finishes on its own, within the timeout).
+  behind a user event (one already in flight finishes on its own, within the timeout). Eight
+  rounds of connect, 17 events of 1 MiB, close, behind a hung handler: 47 MB to 181 MB before
+  (the events stayed, and went out one timeout after another), 47 MB to 57 MB now.
 
 So a handler that hangs or is down holds up only the events bound for it, never a client's
 socket, the fan-out of messages, or other handlers. A hub without handlers costs nothing: its
@@ -69,6 +76,7 @@ from emulator.upstream import (
 logger = logging.getLogger("emulator.events")
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
+DEFAULT_RETRY_DELAYS = (1.0, 3.0, 5.0)  # as Microsoft's emulator: at most four attempts
 VALIDATION_TIMEOUT_SECONDS = 10.0
 REVALIDATE_SECONDS = 1.0
 HANDLER_CONCURRENCY = 32
@@ -152,11 +160,15 @@ class EventHandlers:
         *,
         origin: str,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
     ) -> None:
+        """``timeout`` bounds each event, retries included; ``retry_delays`` are the waits before
+        each retry (1, 3 and 5 s by default, as Microsoft's emulator; tests shorten them)."""
         self.hubs = hubs
         self.access_keys = tuple(access_keys)
         self.origin = origin
         self.timeout = timeout
+        self.retry_delays = tuple(retry_delays)
         self._session: aiohttp.ClientSession | None = None
         self._slots: dict[tuple[str, int], asyncio.Semaphore] = {}
         self._checks: dict[tuple[str, int], _Check] = {}
@@ -322,21 +334,52 @@ class EventHandlers:
     async def _send(
         self, hub: str, handler: EventHandlerSettings, event: UpstreamEvent, facts: ConnectionFacts, event_id: int
     ) -> tuple[int, Any, bytes]:
-        """Status, headers and body of the handler's answer; :class:`HandlerRefused` otherwise."""
+        """Status, headers and body of the handler's (last) answer; :class:`HandlerRefused` otherwise.
+
+        An answer of 408 or 5xx, or a network error, is tried again after each of ``retry_delays``
+        (the same request, ``ce-id`` included), as long as the retry starts before the event's
+        timeout; the slot is given back while waiting, so a retry delays only this connection's
+        later events, never another connection's.
+        """
         url = _safe(handler.url(hub, event.name))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
         try:
             request = event_request(
                 handler, event, facts, event_id=event_id, origin=self.origin, access_keys=self.access_keys
             )
-            async with asyncio.timeout(self.timeout):
-                if not await self._allowed(hub, handler):
-                    raise HandlerRefused(f"{url} did not pass abuse protection")
-                async with self._slot(hub, handler):
-                    return await self._exchange(request)
+            async with asyncio.timeout_at(deadline):
+                for delay in (*self.retry_delays, None):
+                    failure: aiohttp.ClientError | OSError | None = None
+                    try:
+                        answer = await self._attempt(hub, handler, request, url)
+                    except (aiohttp.ClientError, OSError) as error:
+                        failure = error
+                    final = delay is None or loop.time() + delay >= deadline
+                    if failure is None and (final or not retryable(answer[0])):
+                        return answer
+                    if failure is not None and final:
+                        raise failure
+                    why = (
+                        f"answered {answer[0]}"
+                        if failure is None
+                        else f"could not be reached ({type(failure).__name__})"
+                    )
+                    logger.info("%s %s; trying again in %g s", url, why, delay)
+                    await asyncio.sleep(delay or 0)
+                raise AssertionError("unreachable: the last attempt returns or raises")
         except TimeoutError:
             raise HandlerRefused(f"{url} did not answer within {self.timeout:g} s") from None
         except (aiohttp.ClientError, OSError, ValueError) as error:  # ValueError: a header that cannot be sent
             raise HandlerRefused(f"{url} could not be reached ({type(error).__name__})") from None
+
+    async def _attempt(
+        self, hub: str, handler: EventHandlerSettings, request: UpstreamRequest, url: str
+    ) -> tuple[int, Any, bytes]:
+        if not await self._allowed(hub, handler):
+            raise HandlerRefused(f"{url} did not pass abuse protection")
+        async with self._slot(hub, handler):
+            return await self._exchange(request)
 
     def _key(self, hub: str, handler: EventHandlerSettings) -> tuple[str, int]:
         """One handler entry of one hub: its slots and its abuse-protection check are its own."""
@@ -422,6 +465,11 @@ async def _read_limited(response: aiohttp.ClientResponse) -> bytes:
             raise ValueError("the answer is too large")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def retryable(status: int) -> bool:
+    """408 and 5xx are worth another try, as Microsoft's emulator retries them; other 4xx are answers."""
+    return status == 408 or status >= 500
 
 
 def _safe(url: str) -> str:

@@ -51,7 +51,8 @@ class EventHandlerSettings:
 
     def url(self, hub: str, event: str) -> str:
         """The handler URL for one event; names are percent-encoded, so a client's event name
-        such as ``../admin`` stays one path segment."""
+        such as ``../admin`` stays one path segment (``.`` and ``..``, which no encoding keeps in
+        place, are refused before: :func:`emulator.upstream.valid_event_name`)."""
         hub, event = quote(hub, safe="", errors="replace"), quote(event, safe="", errors="replace")
         return self.url_template.replace("{hub}", hub).replace("{event}", event)
 

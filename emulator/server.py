@@ -17,7 +17,7 @@ from aiohttp import web
 
 from devtools.http_guard import HEADER_TIMEOUT_SECONDS, host_guard, install_log_filters
 from emulator.clients import KEEPALIVE_SECONDS, ClientEndpoint
-from emulator.events import DEFAULT_TIMEOUT_SECONDS, EventHandlers
+from emulator.events import DEFAULT_RETRY_DELAYS, DEFAULT_TIMEOUT_SECONDS, EventHandlers
 from emulator.hub_settings import HubSettings
 from emulator.model import RECOVERY_SECONDS, Service
 from emulator.rest import RestApi
@@ -102,11 +102,13 @@ class Emulator:
         header_timeout: float = HEADER_TIMEOUT_SECONDS,
         hub_settings: dict[str, HubSettings] | None = None,
         event_handler_timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        event_handler_retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS,
     ) -> None:
         """``middlewares`` are extra aiohttp middlewares, outermost first (tracing, auditing);
         ``keepalive_seconds`` is how often each client socket is pinged and ``header_timeout``
         how long a request head may take (tests shorten both); ``hub_settings`` (see
-        :mod:`emulator.hub_settings`) name the hubs' event handlers."""
+        :mod:`emulator.hub_settings`) name the hubs' event handlers, and ``event_handler_retry_delays``
+        the waits before each retry of a failed event (1, 3 and 5 s, as Microsoft's emulator; tests shorten them)."""
         check_access_key(access_key)
         self.host = host
         self.port = port
@@ -114,7 +116,11 @@ class Emulator:
         self.service = Service()
         self.stats = Stats()
         self.events = EventHandlers(
-            hub_settings or {}, (access_key,), origin=self.public_host, timeout=event_handler_timeout
+            hub_settings or {},
+            (access_key,),
+            origin=self.public_host,
+            timeout=event_handler_timeout,
+            retry_delays=event_handler_retry_delays,
         )
         self.app, self.clients = build_app(
             self.service,

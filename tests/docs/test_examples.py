@@ -25,8 +25,9 @@ from urllib.request import urlopen
 import pytest
 import websockets.sync.client
 
-from tests.e2e.test_commands import free_port, make_run_arguments
-from tests.support import APP_ROOT
+from shared.idempotency.settings import IDEMPOTENCY_SETTING_NAMES
+from shared.settings import SETTING_NAMES
+from tests.support import APP_ROOT, free_port, make_run_arguments
 
 DOCUMENTS = (APP_ROOT / "README.md", *sorted((APP_ROOT / "docs").glob("*.md")))
 NOT_RUN = re.compile(r"<!-- not run by tests: (?P<reason>.*\S) -->")
@@ -35,6 +36,8 @@ FENCE = re.compile(r"```(?P<language>\S*)\s*$")
 DEV_HOST_PORT, EMULATOR_PORT = 7071, 8080
 # Fails the block on an HTTP error and keeps its output short; the examples' own flags still apply.
 PRELUDE = 'set -eo pipefail\ncurl() { command curl --silent --show-error --fail-with-body --max-time 15 "$@"; }\n'
+
+APP_SETTING_NAMES = frozenset(SETTING_NAMES) | frozenset(IDEMPOTENCY_SETTING_NAMES)
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             cwd=APP_ROOT,
             # Variables win over the file: the example's own values, moved to the free ports.
             env={
-                **os.environ,
+                # The session's own app settings (tests/conftest.py's stack) stay out: the stack
+                # must read the example file, as `make run` does on a fresh machine.
+                **{name: value for name, value in os.environ.items() if name not in APP_SETTING_NAMES},
                 **{name: ports.localize(value) for name, value in example.items() if name.startswith("Negotiate")},
                 "WebPubSubConnectionString": ports.localize(example["WebPubSubConnectionString"]).replace(
                     f"Port={EMULATOR_PORT};", f"Port={ports.emulator_port};"

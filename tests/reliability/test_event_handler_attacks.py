@@ -14,12 +14,15 @@ import pytest
 from aiohttp import web
 
 from emulator import Emulator
+from emulator.__main__ import parse_args
 from emulator.events import HANDLER_CONCURRENCY, MAX_HELD_BYTES, MAX_PENDING_BYTES, MAX_PENDING_EVENTS
 from emulator.hub_settings import HubSettingsError, load_hub_settings, parse_hub_settings
-from tests.emulator.event_handler import EventHandlerApp, Received, echo_upper
-from tests.emulator.test_event_handlers import (
+from tests.emulator.event_handler import (
     JSON_PROTOCOL,
+    EventHandlerApp,
+    Received,
     client_url,
+    echo_upper,
     emulator_for,
     handshake_status,
     hub_settings,
@@ -242,6 +245,7 @@ def test_hostile_settings_files_are_refused_with_a_message_not_a_traceback(tmp_p
 HOSTILE_STATE_ANSWERS: dict[str, tuple[dict[str, str], bool | None]] = {
     "state over the header limit": ({"ce-connectionState": "s" * 100_000}, True),
     "state with a tab": ({"ce-connectionState": "a\tb"}, True),
+    "state with a C1 line break": ({"ce-connectionState": "a\x85b"}, True),
     "state not UTF-8": ({"ce-connectionState": "\udcff"}, True),
     "ten thousand headers": ({f"X-H{i}": "v" for i in range(10_000)}, None),
 }
@@ -442,3 +446,16 @@ async def test_event_data_held_across_all_connections_is_bounded(figures: dict[s
         release.set()
         for ws in clients:
             await ws.close()
+
+
+@pytest.mark.parametrize(
+    "value", ["abc", "-1", "61", "1e999", "nan", "inf", "-inf", "1;2", "0x10", ",".join(["0"] * 11), "1" * 5000]
+)
+def test_hostile_retry_delays_stop_the_emulator_with_usage_not_a_traceback(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        parse_args(["--event-handler-retry-delays", value])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "--event-handler-retry-delays" in err and "Traceback" not in err
