@@ -55,4 +55,4 @@ def test_tiny_benchmark_runs_and_reports_every_scenario() -> None:
         if row["baseline"] is not None:
             assert row["ratio"] is not None and row["ratio"] > 0
     counts = {row["metric"]: row["value"] for row in document["rows"] if row["unit"] == "count"}
-    assert counts == {"non-200 answers": 0, "non-202 answers": 0}
+    assert counts == {"non-200 answers": 0, "non-202 answers": 0, "error acks": 0}
