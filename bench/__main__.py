@@ -57,6 +57,8 @@ SCENARIO_HELP = {
     " message, and the CPU of one SDK call against a bare aiohttp POST (the per-item budget for 3x)",
     "idempotency": "publishes/s with a fresh Idempotency-Key on each, keys in memory and in Azurite (Table"
     " Storage), against publish without a key",
+    "events": "client events/s (JSON clients' sendEvent with ack) through the events function, queue off,"
+    " against a no-op event handler function on the same dev host; and with every event queued in Azurite",
     "fanout": "the highest outbound messages/s (2 KiB) to 100, 1,000 and 5,000 subscribers with p99 delivery"
     " under 1 s and nothing lost, against a websockets.broadcast() server; emulator CPU per delivered message",
     "coldstart": "importing negotiate and publish in a fresh interpreter (median) against importing"

@@ -17,6 +17,7 @@ from typing import Any
 
 import jwt
 
+from bench.events import client_events
 from bench.fanout import run_fanout
 from bench.processes import ROOT, Child
 from bench.stack import CLIENT_CORES, FUNCTION_KEY, HUB, SERVER_CORES, Stack, pin, start_stack
@@ -468,6 +469,7 @@ SCENARIOS = {
     "publish": [publish],
     "actions": [actions_batches],
     "idempotency": [idempotency],
+    "events": [client_events],
     "fanout": [fanout],
     "coldstart": [cold_start],
 }

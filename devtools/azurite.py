@@ -1,8 +1,13 @@
-"""Azurite, Microsoft's Azure Storage emulator: its table service only, on a free loopback port.
+"""Azurite, Microsoft's Azure Storage emulator: one service (table or queue), on a free loopback port.
 
-The idempotency-key store writes to Table Storage; tests and benchmarks run it against the
-``azurite`` npm package that ``make azurite`` installs into ``.tools/`` (version pinned in the
-Makefile). ``make run`` does not need it: with ``AzureWebJobsStorage`` empty, keys stay in memory.
+The idempotency-key store writes to Table Storage and the ``events`` function to a Storage queue;
+tests and benchmarks run them against the ``azurite`` npm package that ``make azurite`` installs
+into ``.tools/`` (version pinned in the Makefile). ``make run`` does not need the table service:
+with ``AzureWebJobsStorage`` empty, keys stay in memory.
+
+``Azurite()`` is the table service in memory; ``Azurite("queue", location=dir)`` the queue
+service keeping its data in ``dir``, so that :meth:`Azurite.restart` (on the same port) loses
+nothing, as a storage outage would not.
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-EXECUTABLE = ROOT / ".tools" / "node_modules" / ".bin" / "azurite-table"
+BIN = ROOT / ".tools" / "node_modules" / ".bin"
+EXECUTABLE = BIN / "azurite-table"
+SERVICES = ("table", "queue")
 # Azurite's documented, public development account (not a secret).
 ACCOUNT = "devstoreaccount1"
 ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -23,17 +30,23 @@ START_SECONDS = 30
 class Azurite:
     """``with Azurite() as azurite:`` runs the table service; ``connection_string`` reaches it."""
 
-    def __init__(self) -> None:
-        if not EXECUTABLE.exists():
-            raise FileNotFoundError(f"{EXECUTABLE} is missing; run `make azurite` (needs npm).")
+    def __init__(self, service: str = "table", *, location: Path | None = None) -> None:
+        if service not in SERVICES:
+            raise ValueError(f"service must be one of {SERVICES}")
+        self.service = service
+        self.executable = BIN / f"azurite-{service}"
+        if not self.executable.exists():
+            raise FileNotFoundError(f"{self.executable} is missing; run `make azurite` (needs npm).")
+        self.location = location
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def connection_string(self) -> str:
+        endpoint = "TableEndpoint" if self.service == "table" else "QueueEndpoint"
         return (
             f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
-            f"TableEndpoint=http://127.0.0.1:{self.port}/{ACCOUNT};"
+            f"{endpoint}=http://127.0.0.1:{self.port}/{ACCOUNT};"
         )
 
     @property
@@ -44,21 +57,32 @@ class Azurite:
     def start(self) -> None:
         for _ in range(3):  # a port picked free can be taken before Azurite binds it
             self.port = _free_port()
-            self._process = subprocess.Popen(  # noqa: S603 - our own pinned executable
-                [
-                    str(EXECUTABLE),
-                    *("--tableHost", "127.0.0.1", "--tablePort", str(self.port)),
-                    "--inMemoryPersistence",
-                    *("--skipApiVersionCheck", "--disableTelemetry", "--silent"),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            if self._wait_until_listening():
+            if self._launch():
                 return
             self.stop()
         raise RuntimeError("Azurite did not start.")
+
+    def restart(self) -> None:
+        """Stop and start again on the same port (with ``location``, the data is kept)."""
+        self.stop()
+        if not self._launch():
+            self.stop()
+            raise RuntimeError("Azurite did not start again.")
+
+    def _launch(self) -> bool:
+        storage = ("--location", str(self.location)) if self.location else ("--inMemoryPersistence",)
+        self._process = subprocess.Popen(  # noqa: S603 - our own pinned executable
+            [
+                str(self.executable),
+                *(f"--{self.service}Host", "127.0.0.1", f"--{self.service}Port", str(self.port)),
+                *storage,
+                *("--skipApiVersionCheck", "--disableTelemetry", "--silent"),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        return self._wait_until_listening()
 
     def _wait_until_listening(self) -> bool:
         deadline = time.monotonic() + START_SECONDS

@@ -25,7 +25,9 @@ The tree::
     └── RetryLater                    the same request may succeed later: Retry-After
         ├── Conflict                  409  the same Idempotency-Key is still running (1 s)
         ├── UpstreamUnavailable       503  Web PubSub could not be reached in time (5 s)
+        ├── TooManyRequests           429  a connection sends events faster than EventsPerMinute (5 s)
         ├── StoreUnavailable          503  the idempotency key store could not be reached (5 s)
+        ├── QueueUnavailable          503  the events queue could not be reached; nothing was queued (5 s)
         └── IdentityProviderUnavailable 503  the issuer's signing keys could not be fetched (5 s)
 """
 
@@ -170,6 +172,19 @@ class UpstreamUnavailable(RetryLater):
     """Web PubSub could not be reached in time."""
 
     code = "UpstreamUnavailable"
+
+
+class TooManyRequests(RetryLater):
+    """A client connection sends events faster than its limit allows."""
+
+    status = 429
+    code = "TooManyRequests"
+
+
+class QueueUnavailable(RetryLater):
+    """The Storage queue for client events could not be reached; the event was not queued."""
+
+    code = "QueueUnavailable"
 
 
 class StoreUnavailable(RetryLater):

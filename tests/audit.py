@@ -30,6 +30,7 @@ AUDITED_LOGGERS = (
     "azure.messaging.webpubsubservice",
     "azure.identity",
     "azure.data.tables",
+    "azure.storage",
     "__app__",
 )
 TOKEN_ISSUING_PATHS = ("/api/negotiate", ":generatetoken")  # compared lower-cased

@@ -16,7 +16,7 @@ import pytest
 
 from tests.support import APP_ROOT
 
-EXPECTED_SCENARIOS = {"negotiate", "publish", "actions", "idempotency", "fanout", "cold start"}
+EXPECTED_SCENARIOS = {"negotiate", "publish", "actions", "idempotency", "events", "fanout", "cold start"}
 # About 40 s alone; the bound only stops a hung run, and it ends before pytest's own timeout (set
 # above it for this test) so that the failure shows the benchmark's output, not a stack dump.
 BENCH_SECONDS = 240

@@ -80,7 +80,7 @@ def test_same_route_with_different_methods_is_fine(tmp_path: Path) -> None:
 def test_this_repository_loads(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[2]
     functions = {f.name: f for f in load(root)}
-    assert set(functions) == {"negotiate", "publish", "actions"}
+    assert set(functions) == {"negotiate", "publish", "actions", "events"}
     assert functions["negotiate"].auth_level == "anonymous"
     assert functions["negotiate"].methods == {"GET", "POST"}
     assert functions["publish"].auth_level == "function"
@@ -89,6 +89,8 @@ def test_this_repository_loads(tmp_path: Path) -> None:
     assert functions["actions"].auth_level == "function"
     assert functions["actions"].methods == {"POST"}
     assert functions["actions"].is_async
+    assert functions["events"].auth_level == "anonymous"  # it checks the service's own proof
+    assert functions["events"].methods == {"OPTIONS", "POST"}
 
 
 def test_product_code_never_imports_dev_tools() -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from tests.support import APP_ROOT
 
-PRODUCT_PACKAGES = ("shared", "negotiate", "publish", "actions")
+PRODUCT_PACKAGES = ("shared", "negotiate", "publish", "actions", "events")
 DEV_ONLY = ("emulator", "devhost", "devtools", "bench", "tests")
 
 

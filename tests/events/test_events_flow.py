@@ -1,0 +1,228 @@
+"""The events function through real servers on loopback: the emulator calls it as the service
+does, official clients connect and send, presence reaches the right groups, and user events
+arrive on Azurite's queue byte for byte."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from typing import Any
+
+import websockets
+from azure.messaging.webpubsubclient import WebPubSubClient, WebPubSubClientCredential
+from azure.messaging.webpubsubclient.models import CallbackType, SendMessageError, WebPubSubDataType
+from azure.storage.queue import QueueClient
+from websockets.exceptions import InvalidStatus
+
+from shared.events.queue import MAX_ENVELOPE_BYTES
+from tests.events.conftest import EventsStack, cloud_event, drain, queued_count
+from tests.support import http_call
+
+JSON_PROTOCOL = "json.webpubsub.azure.v1"
+
+
+async def json_client(url: str) -> websockets.ClientConnection:
+    ws = await websockets.connect(url, subprotocols=[JSON_PROTOCOL], open_timeout=10)  # type: ignore[list-item]
+    connected = await receive(ws)
+    assert connected["event"] == "connected"
+    return ws
+
+
+async def receive(ws: websockets.ClientConnection, timeout: float = 10) -> dict[str, Any]:
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+async def nothing_arrives(ws: websockets.ClientConnection, wait: float = 0.5) -> bool:
+    try:
+        await asyncio.wait_for(ws.recv(), wait)
+    except TimeoutError:
+        return True
+    return False
+
+
+async def send_event(ws: websockets.ClientConnection, ack_id: int, name: str, data_type: str, data: Any) -> dict:
+    frame = {"type": "event", "event": name, "ackId": ack_id, "dataType": data_type, "data": data}
+    await ws.send(json.dumps(frame))
+    reply = await receive(ws)
+    assert reply["type"] == "ack" and reply["ackId"] == ack_id, reply
+    return reply
+
+
+# -- abuse protection ---------------------------------------------------------------------------
+
+
+async def test_abuse_protection_allows_only_the_configured_web_pubsub_host(events_stack: EventsStack) -> None:
+    ok = await http_call(
+        events_stack.base_url, "OPTIONS", "/api/events", headers={"WebHook-Request-Origin": "localhost"}
+    )
+    assert ok[0] == 200 and ok[2]["WebHook-Allowed-Origin"] == "localhost"
+    other = await http_call(
+        events_stack.base_url, "OPTIONS", "/api/events", headers={"WebHook-Request-Origin": "evil.example"}
+    )
+    assert other[0] == 403 and other[1]["error"]["code"] == "Forbidden"
+    assert "WebHook-Allowed-Origin" not in other[2]
+
+
+# -- connect --------------------------------------------------------------------------------------
+
+
+async def test_the_function_answers_connect_for_the_official_python_client(events_stack: EventsStack) -> None:
+    events_stack.set(EventsRequireUser="true")
+    # Refused by the function (no user id), so the emulator really asked it:
+    try:
+        await websockets.connect(events_stack.client_url(), open_timeout=10)
+        raise AssertionError("a client without a user id was accepted")
+    except InvalidStatus as error:
+        assert error.response.status_code == 401
+
+    client = WebPubSubClient(WebPubSubClientCredential(events_stack.client_url(user_id="py")))
+    connected: list[str] = []
+    client.subscribe(CallbackType.CONNECTED, lambda event: connected.append(event.user_id))
+    await asyncio.to_thread(client.open)
+    try:
+        for _ in range(100):  # the callback runs on the client's own thread
+            if connected:
+                break
+            await asyncio.sleep(0.05)
+        assert connected == ["py"]
+        await asyncio.to_thread(client.send_event, "hello", "from python", WebPubSubDataType.TEXT)
+    finally:
+        await asyncio.to_thread(client.close)
+
+
+async def test_the_official_js_client_connects_and_its_events_are_queued(
+    events_stack: EventsStack, queue: QueueClient
+) -> None:
+    from tests.emulator.js_peers import installed_js_peers
+
+    script = installed_js_peers() / "events_client.mjs"
+    events_stack.set(EventsQueueEvents="order*")
+    process = await asyncio.create_subprocess_exec(
+        "node", str(script), events_stack.client_url(user_id="node"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()[-2000:]
+    report = json.loads(out.decode().strip().splitlines()[-1])
+    assert [result["ok"] for result in report] == [True, True, True]
+    envelopes = drain(queue)
+    assert [(e["eventName"], e["dataType"], e["data"], e["userId"]) for e in envelopes] == [
+        ("order", "text", "hello from node", "node"),
+        ("order", "json", '{"n":[1,2]}', "node"),
+        ("order", "binary", base64.b64encode(bytes([0, 1, 255])).decode(), "node"),
+    ]
+
+
+# -- presence -------------------------------------------------------------------------------------
+
+
+async def test_presence_reaches_the_group_that_was_joined_and_no_other(events_stack: EventsStack) -> None:
+    events_stack.set(EventsPresenceGroups="lobby*,user-{userId}")
+    lobby = await json_client(events_stack.client_url(user_id="watcher", groups=["lobby-1"]))
+    other = await json_client(events_stack.client_url(user_id="other", groups=["kitchen", "lobby-2"]))
+    hub = events_stack.hub
+    for ce_type, group in (("azure.webpubsub.gp.joined", "lobby-1"), ("azure.webpubsub.gp.left", "lobby-1")):
+        headers = cloud_event(hub, "conn-a", ce_type, user_id="alice")
+        status, _, _ = await events_stack.post(headers, json.dumps({"group": group}).encode())
+        assert status == 204
+    joined, left = await receive(lobby), await receive(lobby)
+    for message, event in ((joined, "joined"), (left, "left")):
+        assert message["group"] == "lobby-1" and message["dataType"] == "json"
+        assert message["data"] == {
+            "type": "presence",
+            "event": event,
+            "group": "lobby-1",
+            "userId": "alice",
+            "connectionId": "conn-a",
+            "time": "2026-12-07T14:00:00Z",
+        }
+    # A group outside the setting: answered, not announced. A per-user group of another user: neither.
+    for group, user in (("kitchen", "alice"), ("user-bob", "alice")):
+        headers = cloud_event(hub, "conn-a", "azure.webpubsub.gp.joined", user_id=user)
+        assert (await events_stack.post(headers, json.dumps({"group": group}).encode()))[0] == 204
+    assert await nothing_arrives(other)
+    assert await nothing_arrives(lobby)
+    await lobby.close()
+    await other.close()
+
+
+async def test_presence_is_off_without_its_setting(events_stack: EventsStack) -> None:
+    lobby = await json_client(events_stack.client_url(user_id="watcher", groups=["lobby"]))
+    headers = cloud_event(events_stack.hub, "conn-a", "azure.webpubsub.gp.joined", user_id="alice")
+    assert (await events_stack.post(headers, b'{"group": "lobby"}'))[0] == 204
+    assert await nothing_arrives(lobby)
+    await lobby.close()
+
+
+# -- user events to the queue -------------------------------------------------------------------
+
+
+async def test_user_events_arrive_on_the_queue_byte_for_byte(events_stack: EventsStack, queue: QueueClient) -> None:
+    events_stack.set(EventsQueueEvents="order,audit*")
+    ws = await json_client(events_stack.client_url(user_id="alice"))
+    text = "héllo \u2603 \U0001f600"
+    document = {"items": [1, 2.5, "x"], "nested": {"a": None}}
+    binary = bytes(range(256))
+    assert (await send_event(ws, 1, "order", "text", text))["success"] is True
+    assert (await send_event(ws, 2, "audit-log", "json", document))["success"] is True
+    assert (await send_event(ws, 3, "order", "binary", base64.b64encode(binary).decode()))["success"] is True
+    assert (await send_event(ws, 4, "chatter", "text", "not for the queue"))["success"] is True
+    envelopes = drain(queue)
+    assert [e["eventName"] for e in envelopes] == ["order", "audit-log", "order"]
+    assert envelopes[0]["data"].encode() == text.encode()
+    assert json.loads(envelopes[1]["data"]) == document
+    assert base64.b64decode(envelopes[2]["data"]) == binary
+    for envelope in envelopes:
+        assert envelope["hub"].lower() == events_stack.hub.lower()
+        assert envelope["userId"] == "alice" and envelope["connectionId"]
+    assert len({e["id"] for e in envelopes}) == 3
+    await ws.close()
+
+
+async def test_the_largest_event_a_queue_message_holds_is_queued_and_one_byte_more_is_refused(
+    events_stack: EventsStack, queue: QueueClient
+) -> None:
+    events_stack.set(EventsQueueEvents="big")
+    ws = await json_client(events_stack.client_url(user_id="alice"))
+    # The envelope around an empty text event tells how much room the data has.
+    assert (await send_event(ws, 1, "big", "text", ""))["success"] is True
+    [empty] = drain(queue)
+    room = MAX_ENVELOPE_BYTES - len(json.dumps(empty, separators=(",", ":"), ensure_ascii=False).encode())
+    room -= len(str(2)) - len(str(1))  # ce-id does not change the envelope's size; the data does
+    largest = "x" * room
+    assert (await send_event(ws, 2, "big", "text", largest))["success"] is True
+    [queued] = drain(queue)
+    assert queued["data"] == largest
+    refused = await send_event(ws, 3, "big", "text", largest + "x")
+    assert refused["success"] is False
+    assert queued_count(queue) == 0
+    await ws.close()
+
+
+async def test_limits_refuse_with_an_error_ack_and_queue_nothing(events_stack: EventsStack, queue: QueueClient) -> None:
+    events_stack.set(EventsQueueEvents="*", EventsPerMinute="3", EventsMaxBytes="10")
+    ws = await json_client(events_stack.client_url(user_id="alice"))
+    assert (await send_event(ws, 1, "e", "text", "x" * 11))["success"] is False  # over the size limit
+    results = [(await send_event(ws, 10 + i, "e", "text", str(i)))["success"] for i in range(5)]
+    assert results == [True, True, True, False, False]
+    assert [e["data"] for e in drain(queue)] == ["0", "1", "2"]
+    await ws.close()
+
+
+async def test_a_python_client_event_error_ack_says_it_was_not_queued(
+    events_stack: EventsStack, queue: QueueClient
+) -> None:
+    events_stack.set(EventsQueueEvents="*", EventsMaxBytes="4")
+    client = WebPubSubClient(WebPubSubClientCredential(events_stack.client_url(user_id="py")))
+    await asyncio.to_thread(client.open)
+    try:
+        await asyncio.to_thread(client.send_event, "e", "fits", WebPubSubDataType.TEXT)
+        try:
+            await asyncio.to_thread(client.send_event, "e", "too long", WebPubSubDataType.TEXT)
+            raise AssertionError("an event over the limit was acked as queued")
+        except SendMessageError:
+            pass
+    finally:
+        await asyncio.to_thread(client.close)
+    assert [e["data"] for e in drain(queue)] == ["fits"]
