@@ -1,0 +1,162 @@
+"""`make run`'s whole loop with no cloud: Azurite, the emulator wired to the `events` function, presence, the queue.
+
+The stack runs as `make run` runs it (its arguments from the Makefile, the example settings) on
+free ports; two signed-in clients go through it as the demo page does, and the queue is read as
+the banner says a developer reads it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import sys
+from typing import Any
+from urllib.parse import urlencode
+from urllib.request import Request, urlopen
+
+import websockets.sync.client
+
+from devtools.azurite import ACCOUNT, ACCOUNT_KEY
+from tests.e2e.test_commands import free_port, make_run_arguments, stack_banner, start, stop, warnings_in
+from tests.support import APP_ROOT
+
+SUBPROTOCOL = "json.webpubsub.azure.v1"
+
+
+def signed_in_url(base_url: str, user: str) -> str:
+    """What the demo page does: a token from the development identity provider, then negotiate
+    with the demo group and the user's own."""
+    with urlopen(
+        Request(f"{base_url}/dev-identity/token", data=urlencode({"username": user}).encode()), timeout=5
+    ) as r:
+        token = json.loads(r.read())["access_token"]
+    query = urlencode([("group", "demo"), ("group", f"user-{user}")])
+    request = Request(f"{base_url}/api/negotiate?{query}", headers={"Authorization": f"Bearer {token}"})
+    with urlopen(request, timeout=10) as response:
+        return json.loads(response.read())["url"]
+
+
+def receive(ws: websockets.sync.client.ClientConnection) -> dict[str, Any]:
+    return json.loads(ws.recv(timeout=10))
+
+
+def presence_seen(ws: websockets.sync.client.ClientConnection, event: str, user: str) -> dict[str, Any]:
+    """The next presence message about ``user`` doing ``event`` (other messages are skipped)."""
+    for _ in range(20):
+        message = receive(ws)
+        data = message.get("data")
+        presence = message.get("type") == "message" and isinstance(data, dict) and data.get("type") == "presence"
+        if presence and (data["event"], data["userId"]) == (event, user):
+            return message
+    raise AssertionError(f"no presence message: {user} {event}")
+
+
+def ack(ws: websockets.sync.client.ClientConnection) -> dict[str, Any]:
+    """The next ack (presence messages may come first)."""
+    for _ in range(20):
+        message = receive(ws)
+        if message.get("type") == "ack":
+            return message
+    raise AssertionError("no ack")
+
+
+def storage_ports(banner: list[str]) -> tuple[int, int]:
+    line = next(line for line in banner if line.startswith("Storage: "))
+    found = re.fullmatch(r"Storage: Azurite, queues http://127\.0\.0\.1:(\d+), tables http://127\.0\.0\.1:(\d+)", line)
+    assert found, line
+    return int(found[1]), int(found[2])
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_make_queue_runs_the_queue_reader() -> None:
+    dry_run = subprocess.run(
+        ["make", "--no-print-directory", "-n", "queue", "TAKE=1"], cwd=APP_ROOT, capture_output=True, text=True
+    )
+    assert dry_run.returncode == 0, dry_run.stderr
+    assert dry_run.stdout.strip().splitlines()[-1].endswith("-m devtools.queue_peek --take")
+
+
+def test_make_run_starts_azurite_and_wires_the_events_function_for_events_presence_and_the_queue() -> None:
+    host_port, emulator_port = free_port(), free_port()
+    base_url = f"http://localhost:{host_port}"
+    arguments = make_run_arguments(PORT=host_port, EMULATOR_PORT=emulator_port)
+    process = start(["-m", "devhost.stack", *arguments, "--settings", "local.settings.example.json"], clean=True)
+    try:
+        banner = stack_banner(process)
+        queue_port, table_port = storage_ports(banner)
+        assert listening(queue_port) and listening(table_port)
+        assert "    AzureWebJobsStorage names no account: the app uses Azurite's, for this run" in banner
+        storage = (
+            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
+            f"QueueEndpoint=http://127.0.0.1:{queue_port}/{ACCOUNT};"
+        )
+        reader = next(line for line in banner if "what your services would receive from the queue: " in line)
+        if queue_port == 10001:  # Azurite's default port, where make queue looks
+            assert reader.endswith(": make queue")
+        else:
+            assert f"-m devtools.queue_peek --connection-string '{storage}" in reader
+        assert f"Event handler: the emulator sends the events of hub pubsub to {base_url}/api/events" in banner
+        assert warnings_in(banner) == []
+
+        with websockets.sync.client.connect(signed_in_url(base_url, "bob"), subprotocols=[SUBPROTOCOL]) as bob:  # type: ignore[list-item]
+            assert receive(bob)["event"] == "connected"
+            presence_seen(bob, "joined", "bob")  # his own join, published to the group by the events function
+            alice_url = signed_in_url(base_url, "alice")
+            with websockets.sync.client.connect(alice_url, subprotocols=[SUBPROTOCOL]) as alice:  # type: ignore[list-item]
+                connected = receive(alice)
+                joined = presence_seen(bob, "joined", "alice")
+                assert joined["group"] == "demo" and joined["dataType"] == "json"
+                assert joined["data"]["group"] == "demo"
+                assert joined["data"]["connectionId"] == connected["connectionId"]
+                alice.send(
+                    json.dumps(
+                        {"type": "event", "event": "note", "dataType": "text", "data": "hello back end", "ackId": 1}
+                    )
+                )
+                assert ack(alice) == {"type": "ack", "ackId": 1, "success": True}  # queued before the ack
+            presence_seen(bob, "left", "alice")
+
+        peek = subprocess.run(
+            [sys.executable, "-m", "devtools.queue_peek", "--connection-string", storage],
+            cwd=APP_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert peek.returncode == 0, peek.stderr
+        (envelope,) = [json.loads(line) for line in peek.stdout.splitlines()]
+        assert {name: envelope[name] for name in ("hub", "eventName", "userId", "dataType", "data")} == {
+            "hub": "pubsub",
+            "eventName": "note",
+            "userId": "alice",
+            "dataType": "text",
+            "data": "hello back end",
+        }
+        assert envelope["connectionId"] == connected["connectionId"]
+        assert "1 waiting on client-events" in peek.stderr
+        taken = subprocess.run(
+            [sys.executable, "-m", "devtools.queue_peek", "--connection-string", storage, "--take"],
+            cwd=APP_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert [json.loads(line)["id"] for line in taken.stdout.splitlines()] == [envelope["id"]]
+        again = subprocess.run(
+            [sys.executable, "-m", "devtools.queue_peek", "--connection-string", storage],
+            cwd=APP_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert again.stdout == ""  # taken means gone, as for a back-end service
+    finally:
+        output = stop(process)
+    assert process.returncode == 0, output
+    assert not listening(queue_port) and not listening(table_port)  # Azurite stops with the stack
