@@ -12,6 +12,9 @@ import re
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 from urllib.request import Request, urlopen
@@ -74,6 +77,50 @@ def listening(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
+@dataclass(frozen=True)
+class LocalLoop:
+    """A running `make run` stack: its banner, the demo page's URL, and the queue's account."""
+
+    banner: list[str]
+    base_url: str
+    queue_port: int
+    table_port: int
+
+    @property
+    def queue_storage(self) -> str:
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
+            f"QueueEndpoint=http://127.0.0.1:{self.queue_port}/{ACCOUNT};"
+        )
+
+    def queued(self, *options: str) -> subprocess.CompletedProcess[str]:
+        """The queue reader the banner names, on this stack's queue."""
+        return subprocess.run(
+            [sys.executable, "-m", "devtools.queue_peek", "--connection-string", self.queue_storage, *options],
+            cwd=APP_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+
+@contextmanager
+def local_loop() -> Iterator[LocalLoop]:
+    """`make run`'s stack (its arguments from the Makefile, the example settings) on free ports;
+    stopped with Ctrl-C at the end, which must stop Azurite too."""
+    host_port, emulator_port = free_port(), free_port()
+    arguments = make_run_arguments(PORT=host_port, EMULATOR_PORT=emulator_port)
+    process = start(["-m", "devhost.stack", *arguments, "--settings", "local.settings.example.json"], clean=True)
+    try:
+        banner = stack_banner(process)
+        yield LocalLoop(banner, f"http://localhost:{host_port}", *storage_ports(banner))
+    finally:
+        output = stop(process)
+    assert process.returncode == 0, output
+    queue_port, table_port = storage_ports(banner)
+    assert not listening(queue_port) and not listening(table_port)  # Azurite stops with the stack
+
+
 def test_make_queue_runs_the_queue_reader() -> None:
     dry_run = subprocess.run(
         ["make", "--no-print-directory", "-n", "queue", "TAKE=1"], cwd=APP_ROOT, capture_output=True, text=True
@@ -83,24 +130,15 @@ def test_make_queue_runs_the_queue_reader() -> None:
 
 
 def test_make_run_starts_azurite_and_wires_the_events_function_for_events_presence_and_the_queue() -> None:
-    host_port, emulator_port = free_port(), free_port()
-    base_url = f"http://localhost:{host_port}"
-    arguments = make_run_arguments(PORT=host_port, EMULATOR_PORT=emulator_port)
-    process = start(["-m", "devhost.stack", *arguments, "--settings", "local.settings.example.json"], clean=True)
-    try:
-        banner = stack_banner(process)
-        queue_port, table_port = storage_ports(banner)
-        assert listening(queue_port) and listening(table_port)
+    with local_loop() as loop:
+        banner, base_url = loop.banner, loop.base_url
+        assert listening(loop.queue_port) and listening(loop.table_port)
         assert "    AzureWebJobsStorage names no account: the app uses Azurite's, for this run" in banner
-        storage = (
-            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
-            f"QueueEndpoint=http://127.0.0.1:{queue_port}/{ACCOUNT};"
-        )
         reader = next(line for line in banner if "what your services would receive from the queue: " in line)
-        if queue_port == 10001:  # Azurite's default port, where make queue looks
+        if loop.queue_port == 10001:  # Azurite's default port, where make queue looks
             assert reader.endswith(": make queue")
         else:
-            assert f"-m devtools.queue_peek --connection-string '{storage}" in reader
+            assert f"-m devtools.queue_peek --connection-string '{loop.queue_storage}" in reader
         assert f"Event handler: the emulator sends the events of hub pubsub to {base_url}/api/events" in banner
         assert warnings_in(banner) == []
 
@@ -114,21 +152,12 @@ def test_make_run_starts_azurite_and_wires_the_events_function_for_events_presen
                 assert joined["group"] == "demo" and joined["dataType"] == "json"
                 assert joined["data"]["group"] == "demo"
                 assert joined["data"]["connectionId"] == connected["connectionId"]
-                alice.send(
-                    json.dumps(
-                        {"type": "event", "event": "note", "dataType": "text", "data": "hello back end", "ackId": 1}
-                    )
-                )
+                event = {"type": "event", "event": "note", "dataType": "text", "data": "hello back end", "ackId": 1}
+                alice.send(json.dumps(event))
                 assert ack(alice) == {"type": "ack", "ackId": 1, "success": True}  # queued before the ack
             presence_seen(bob, "left", "alice")
 
-        peek = subprocess.run(
-            [sys.executable, "-m", "devtools.queue_peek", "--connection-string", storage],
-            cwd=APP_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        peek = loop.queued()
         assert peek.returncode == 0, peek.stderr
         (envelope,) = [json.loads(line) for line in peek.stdout.splitlines()]
         assert {name: envelope[name] for name in ("hub", "eventName", "userId", "dataType", "data")} == {
@@ -140,23 +169,6 @@ def test_make_run_starts_azurite_and_wires_the_events_function_for_events_presen
         }
         assert envelope["connectionId"] == connected["connectionId"]
         assert "1 waiting on client-events" in peek.stderr
-        taken = subprocess.run(
-            [sys.executable, "-m", "devtools.queue_peek", "--connection-string", storage, "--take"],
-            cwd=APP_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        taken = loop.queued("--take")
         assert [json.loads(line)["id"] for line in taken.stdout.splitlines()] == [envelope["id"]]
-        again = subprocess.run(
-            [sys.executable, "-m", "devtools.queue_peek", "--connection-string", storage],
-            cwd=APP_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-        assert again.stdout == ""  # taken means gone, as for a back-end service
-    finally:
-        output = stop(process)
-    assert process.returncode == 0, output
-    assert not listening(queue_port) and not listening(table_port)  # Azurite stops with the stack
+        assert loop.queued().stdout == ""  # taken means gone, as for a back-end service
