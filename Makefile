@@ -39,7 +39,7 @@ chromium:
 azurite: $(AZURITE)
 
 $(AZURITE):
-	@command -v npm >/dev/null || { echo "Install Node.js and npm (sudo apt-get install npm) for the Azurite tests." >&2; exit 1; }
+	@command -v npm >/dev/null || { echo "Install Node.js and npm (sudo apt-get install npm) for Azurite (make run's storage, and the tests)." >&2; exit 1; }
 	npm install --silent --no-audit --no-fund --prefix .tools azurite@$(AZURITE_VERSION)
 
 ## lint: ruff check and ruff format --check only (the first step of make test)
