@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 from urllib.request import Request, urlopen
@@ -22,7 +23,15 @@ from urllib.request import Request, urlopen
 import websockets.sync.client
 
 from devtools.azurite import ACCOUNT, ACCOUNT_KEY
-from tests.e2e.test_commands import free_port, make_run_arguments, stack_banner, start, stop, warnings_in
+from tests.e2e.test_commands import (
+    free_port,
+    make_run_arguments,
+    settings_file,
+    stack_banner,
+    start,
+    stop,
+    warnings_in,
+)
 from tests.support import APP_ROOT
 
 SUBPROTOCOL = "json.webpubsub.azure.v1"
@@ -172,3 +181,20 @@ def test_make_run_starts_azurite_and_wires_the_events_function_for_events_presen
         taken = loop.queued("--take")
         assert [json.loads(line)["id"] for line in taken.stdout.splitlines()] == [envelope["id"]]
         assert loop.queued().stdout == ""  # taken means gone, as for a back-end service
+
+
+def test_a_storage_account_in_the_settings_starts_no_azurite(tmp_path: Path) -> None:
+    account = "DefaultEndpointsProtocol=https;AccountName=contoso;AccountKey=bm90LWEtcmVhbC1rZXk=;"
+    path = settings_file(tmp_path, AzureWebJobsStorage=account)
+    process = start(["-m", "devhost.stack", *stack_arguments(), "--settings", str(path)], clean=True)
+    try:
+        banner = stack_banner(process)
+    finally:
+        stop(process)
+    assert not any(line.startswith("Storage: ") for line in banner)
+    assert any(line.startswith("Event handler: the emulator sends the events of hub pubsub") for line in banner)
+    assert "bm90LWEtcmVhbC1rZXk=" not in "\n".join(banner)
+
+
+def stack_arguments() -> list[str]:
+    return ["--dev-identity", "--port", str(free_port()), "--emulator-port", str(free_port())]
