@@ -101,8 +101,10 @@ def client_events(size: Any) -> list[Any]:
         connection = start_events_stack(exits)
         events_load(connection, NOOP_HUB, warm, concurrency)
         events_load(connection, HUB, warm, concurrency)
-        noop = events_load(connection, NOOP_HUB, events, concurrency)
-        through_app = events_load(connection, HUB, events, concurrency)
+        # Interleaved, best of two: the least disturbed run of each on a shared machine.
+        runs = [(hub, events_load(connection, hub, events, concurrency)) for hub in (NOOP_HUB, HUB) * 2]
+        noop = max((run for hub, run in runs if hub == NOOP_HUB), key=lambda run: run["rps"])
+        through_app = max((run for hub, run in runs if hub == HUB), key=lambda run: run["rps"])
     with ExitStack() as exits:
         azurite = exits.enter_context(Azurite("queue"))
         pin(azurite.pid, SERVER_CORES)
@@ -112,7 +114,7 @@ def client_events(size: Any) -> list[Any]:
         events_load(connection, HUB, warm, concurrency)
         queued = events_load(connection, HUB, events, concurrency)
     ratio = through_app["rps"] / noop["rps"]
-    failed = sum(count for name, count in {**through_app["statuses"]}.items() if name != "success")
+    failed = sum(count for _, run in runs for name, count in run["statuses"].items() if name != "success")
     failed_queued = sum(count for name, count in queued["statuses"].items() if name != "success")
     return [
         Row(

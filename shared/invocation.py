@@ -105,7 +105,7 @@ def _log(function: str, invocation_id: str, fields: LogFields, seconds: float) -
     if not logger.isEnabledFor(level):
         return
     duration_ms = round(seconds * 1000, 1)
-    present = {name: value for name, value in dataclasses.asdict(fields).items() if value is not None}
+    present = fields.present()
     parts = [f"function={function}", *(f"{name}={value}" for name, value in present.items())]
     parts += [f"duration_ms={duration_ms}", f"invocation_id={invocation_id}"]
     dimensions = {"function": function, **present, "duration_ms": duration_ms, "invocation_id": invocation_id}

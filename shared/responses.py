@@ -43,10 +43,15 @@ class LogFields:
     upstream_status: int | None = None
     request_id: str | None = None
 
+    def present(self) -> dict[str, Any]:
+        """The fields that are set, in order. Not ``dataclasses.asdict``: it deep-copies every
+        value, and two calls of it per invocation were a tenth of an event handler's time."""
+        values = ((field.name, getattr(self, field.name)) for field in dataclasses.fields(self))
+        return {name: value for name, value in values if value is not None}
+
     def merged(self, later: LogFields) -> LogFields:
         """These fields, overridden by every field ``later`` sets."""
-        changes = {name: value for name, value in dataclasses.asdict(later).items() if value is not None}
-        return dataclasses.replace(self, **changes)
+        return dataclasses.replace(self, **later.present())
 
 
 @dataclass(frozen=True)

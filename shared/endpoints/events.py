@@ -60,7 +60,7 @@ class EventsContext:
 
     settings: Settings
     events: EventsSettings
-    keys: tuple[bytes, ...]  # for the connection state; empty when nothing can sign it
+    keys: tuple[bytes, ...]  # for the connection state; empty when nothing reads or signs it
 
     def signed(self, state: ConnectionState, connection_id: str) -> str | None:
         return write_state(state, connection_id, self.keys[0]) if self.keys else None
@@ -75,7 +75,7 @@ async def handle_events(incoming: Incoming) -> Answer:
     await authenticate(headers, access_keys, events.identity)
     event = parse_event(headers, incoming.req.get_body())
     hub = incoming.settings.hubs.resolve(event.context.hub)
-    keys = state_keys(events.state_key, access_keys)
+    keys = state_keys(events.state_key, access_keys) if events.limits.rate_limited else ()
     if events.limits.rate_limited and not keys:
         raise ConfigurationError(f"{PER_MINUTE} needs {STATE_KEY} when the app reaches Web PubSub by identity.")
     answer = await decide(event, hub, EventsContext(incoming.settings, events, keys))

@@ -43,11 +43,18 @@ def signature_entries(connection_id: str, keys: Sequence[str]) -> list[str]:
 
 
 def signature_matches(signature: str, connection_id: str, keys: Sequence[str]) -> bool:
-    entries = [entry.strip() for entry in signature.split(",")][:MAX_SIGNATURE_ENTRIES]
-    expected = signature_entries(connection_id, keys)
+    """Whether an entry of ``signature`` is the HMAC of ``connection_id`` with one of ``keys``.
+
+    Header bytes that are not UTF-8 reach Python as lone surrogates: such a connection id was
+    never signed by the service, and such an entry is no hex digest (neither is an error here).
+    """
+    try:
+        expected = [wanted.encode() for wanted in signature_entries(connection_id, keys)]
+    except UnicodeEncodeError:
+        return False
+    entries = [entry.strip().encode("utf-8", "replace") for entry in signature.split(",")][:MAX_SIGNATURE_ENTRIES]
     # Every pair is compared, so the time taken does not depend on which one matched.
-    matches = [hmac.compare_digest(entry.encode(), wanted.encode()) for entry in entries for wanted in expected]
-    return any(matches)
+    return any([hmac.compare_digest(entry, wanted) for entry in entries for wanted in expected])
 
 
 async def authenticate(headers: Mapping[str, str], keys: Sequence[str], identity: ServiceIdentity | None) -> str:

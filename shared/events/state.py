@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
@@ -38,7 +39,8 @@ class ConnectionState:
     counted_at: float
 
 
-def state_keys(explicit: str | None, access_keys: Sequence[str]) -> tuple[bytes, ...]:
+@functools.lru_cache(maxsize=16)
+def state_keys(explicit: str | None, access_keys: tuple[str, ...]) -> tuple[bytes, ...]:
     """``EventsStateKey``, else one key derived from each access key (never the key itself)."""
     if explicit:
         return (explicit.encode("utf-8"),)

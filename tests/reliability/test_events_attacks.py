@@ -197,6 +197,18 @@ async def test_a_ce_value_that_is_not_utf8_is_400(watched: Any, value: bytes) ->
     assert "not UTF-8" in answer.json()["error"]["message"]  # type: ignore[index]
 
 
+@pytest.mark.parametrize("name", ["ce-signature", "ce-connectionId", "Authorization"])
+async def test_proof_headers_that_are_not_utf8_are_401_not_500(watched: Any, name: str) -> None:
+    stack, _ = watched
+    headers = user_event(stack)
+    headers[name] = headers.get(name, "Bearer a.b.c") + b"\xff\xfe".decode("utf-8", "surrogateescape")
+    if name == "Authorization":
+        del headers["ce-signature"]
+    answer = raw_request(stack.port, "POST", "/api/events", headers=headers, body=b"hi")
+    assert answer.status == 401, answer
+    assert answer.json()["error"]["code"] == "Unauthorized"  # type: ignore[index]
+
+
 async def test_surrogates_and_bodies_that_do_not_fit_their_type_are_400(watched: Any) -> None:
     stack, _ = watched
     await expect(stack, group_event(stack), b'{"group": "\\ud800"}', 400, "BadRequest")
@@ -221,7 +233,7 @@ async def test_surrogates_and_bodies_that_do_not_fit_their_type_are_400(watched:
 
 
 def state_for(connection_id: str, user_id: str | None, tokens: float = 3.0) -> str:
-    key = state_keys(None, [EMULATOR_KEY])[0]
+    key = state_keys(None, (EMULATOR_KEY,))[0]
     return write_state(ConnectionState(user_id, tokens, time.time()), connection_id, key)
 
 

@@ -7,8 +7,8 @@ import pytest
 from shared.errors import BadRequest, TooManyRequests
 from shared.events.state import ConnectionState, full_bucket, read_state, spend, state_keys, write_state
 
-KEYS = state_keys(None, ["primary-access-key-primary-access-key-0000"])
-ROTATED = state_keys(None, ["secondary-access-key-secondary-access-key-0"])
+KEYS = state_keys(None, ("primary-access-key-primary-access-key-0000",))
+ROTATED = state_keys(None, ("secondary-access-key-secondary-access-key-0",))
 
 
 def test_a_state_round_trips_for_its_connection_and_user() -> None:
