@@ -42,7 +42,7 @@ $(AZURITE):
 	@command -v npm >/dev/null || { echo "Install Node.js and npm (sudo apt-get install npm) for Azurite (make run's storage, and the tests)." >&2; exit 1; }
 	npm install --silent --no-audit --no-fund --prefix .tools azurite@$(AZURITE_VERSION)
 
-## lint: ruff check and ruff format --check only (the first step of make test)
+## lint: ruff check, ruff format --check and mypy (strict for product code): the first step of make test
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .

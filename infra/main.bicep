@@ -57,8 +57,20 @@ param principalType string = 'User'
 @description('Web PubSub SKU.')
 param webPubSubSku string = 'Free_F1'
 
-@description('Default hub (WebPubSubHub).')
+@description('Default hub (WebPubSubHub); the template gives it the events function as its event handler.')
 param hubName string = 'pubsub'
+
+@description('Send group presence events (joined, left) to the events function. Needs the preview API version 2025-08-01-preview of Microsoft.SignalRService/webPubSub/hubs; off by default.')
+param groupPresenceEvents bool = false
+
+@description('Audience of the token Web PubSub sends to the events function (EventsIdentityAudience): an Entra application ID or App ID URI; empty: the function app identity\'s client id.')
+param eventHandlerAudience string = ''
+
+@description('User events the events function puts on the queue (EventsQueueEvents): comma list, trailing * for a prefix; empty: none.')
+param eventsToQueue string = ''
+
+@description('Groups whose joins and leaves the events function publishes to them (EventsPresenceGroups); needs groupPresenceEvents. Empty: none.')
+param presenceGroups string = ''
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
@@ -80,6 +92,10 @@ module resources 'resources.bicep' = {
     principalType: principalType
     webPubSubSku: webPubSubSku
     hubName: hubName
+    groupPresenceEvents: groupPresenceEvents
+    eventHandlerAudience: eventHandlerAudience
+    eventsToQueue: eventsToQueue
+    presenceGroups: presenceGroups
   }
 }
 
@@ -89,5 +105,6 @@ output AZURE_FUNCTION_APP_NAME string = resources.outputs.functionAppName
 output NEGOTIATE_URL string = resources.outputs.negotiateUrl
 output PUBLISH_URL string = resources.outputs.publishUrl
 output ACTIONS_URL string = resources.outputs.actionsUrl
+output EVENTS_URL string = resources.outputs.eventsUrl
 output WEBPUBSUB_ENDPOINT string = resources.outputs.webPubSubEndpoint
 output WEBPUBSUB_HUB string = hubName

@@ -1,6 +1,8 @@
 // Everything in the resource group. The function app reaches Storage (blob, queue and table, each
 // with its data role), Application Insights and Web PubSub with its user-assigned managed identity;
 // Web PubSub and Application Insights run with local auth disabled, Storage without shared keys.
+// Web PubSub calls the app back (the hub's event handler, the `events` function) with a token of
+// its own system-assigned identity, which the function checks (EventsIdentity* settings).
 param location string
 param tags object
 param resourceToken string
@@ -9,15 +11,28 @@ param principalId string
 param principalType string
 param webPubSubSku string
 param hubName string
+param groupPresenceEvents bool
+param eventHandlerAudience string
+param eventsToQueue string
+param presenceGroups string
 
 var webPubSubServiceOwnerRoleId = '12cf5a90-567b-43ae-8102-96cf46c7d9b4'
 var storageBlobDataOwnerRoleId = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
 var storageQueueDataContributorRoleId = '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
 var storageTableDataContributorRoleId = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+var storageQueueDataMessageSenderRoleId = 'c6a89b2d-59bc-44d0-9896-0f6e12d7b80a'
 var monitoringMetricsPublisherRoleId = '3913510d-42f4-4e42-8a64-420c390055eb'
 var deploymentContainerName = 'app-package-${resourceToken}'
 // The idempotency store's table (setting IdempotencyTable); created here so the app never needs to.
 var idempotencyTableName = 'IdempotencyKeys'
+// The queue the events function puts user events on (setting EventsQueueName; the function's default name).
+var eventsQueueName = 'client-events'
+// The event handler's token audience (the `aud` the events function expects, EventsIdentityAudience):
+// the app's own identity unless an Entra application is named.
+var eventsAudience = empty(eventHandlerAudience) ? identity.properties.clientId : eventHandlerAudience
+// Managed identity tokens for a resource without an app registration of its own are v1 tokens,
+// issued by the tenant's sts.windows.net authority (EventsIdentityIssuer).
+var eventsTokenIssuer = 'https://sts.windows.net/${tenant().tenantId}/'
 
 resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
   name: 'id-api-${resourceToken}'
@@ -59,6 +74,16 @@ resource idempotencyTable 'Microsoft.Storage/storageAccounts/tableServices/table
   name: idempotencyTableName
 }
 
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource eventsQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: eventsQueueName
+}
+
 resource logs 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
   name: 'log-${resourceToken}'
   location: location
@@ -88,6 +113,10 @@ resource webPubSub 'Microsoft.SignalRService/webPubSub@2024-03-01' = {
   sku: {
     name: webPubSubSku
     capacity: 1
+  }
+  // Its own identity: the service obtains the event handler's bearer token with it.
+  identity: {
+    type: 'SystemAssigned'
   }
   properties: {
     disableLocalAuth: true
@@ -156,6 +185,12 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'WebPubSubEndpoint', value: 'https://${webPubSub.properties.hostName}' }
         { name: 'WebPubSubHub', value: hubName }
         { name: 'IdempotencyTable', value: idempotencyTable.name }
+        { name: 'EventsIdentityIssuer', value: eventsTokenIssuer }
+        { name: 'EventsIdentityAudience', value: eventsAudience }
+        { name: 'EventsIdentityObjectId', value: webPubSub.identity.principalId }
+        { name: 'EventsQueueName', value: eventsQueue.name }
+        { name: 'EventsQueueEvents', value: eventsToQueue }
+        { name: 'EventsPresenceGroups', value: presenceGroups }
       ]
     }
   }
@@ -176,6 +211,55 @@ resource scmPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2
   name: 'scm'
   properties: {
     allow: false
+  }
+}
+
+// The hub and its event handler: every connect, connected, disconnected and user event goes to the
+// `events` function, with a bearer token the service obtains for eventsAudience with its own
+// identity. Two declarations of the same hub, exactly one deployed: group presence events need the
+// preview API version, so the GA one stays the default (parameter groupPresenceEvents).
+resource eventsHub 'Microsoft.SignalRService/webPubSub/hubs@2024-03-01' = if (!groupPresenceEvents) {
+  parent: webPubSub
+  name: hubName
+  properties: {
+    anonymousConnectPolicy: 'deny'
+    eventHandlers: [
+      {
+        urlTemplate: 'https://${functionApp.properties.defaultHostName}/api/events'
+        userEventPattern: '*'
+        systemEvents: ['connect', 'connected', 'disconnected']
+        auth: {
+          type: 'ManagedIdentity'
+          managedIdentity: {
+            resource: eventsAudience
+          }
+        }
+      }
+    ]
+  }
+}
+
+resource eventsHubWithPresence 'Microsoft.SignalRService/webPubSub/hubs@2025-08-01-preview' = if (groupPresenceEvents) {
+  parent: webPubSub
+  name: hubName
+  properties: {
+    anonymousConnectPolicy: 'deny'
+    eventHandlers: [
+      {
+        urlTemplate: 'https://${functionApp.properties.defaultHostName}/api/events'
+        userEventPattern: '*'
+        systemEvents: ['connect', 'connected', 'disconnected']
+        auth: {
+          type: 'ManagedIdentity'
+          managedIdentity: {
+            resource: eventsAudience
+          }
+        }
+        groupPresenceEvents: {
+          eventNames: ['joined', 'left']
+        }
+      }
+    ]
   }
 }
 
@@ -219,6 +303,17 @@ resource storageQueueContributor 'Microsoft.Authorization/roleAssignments@2022-0
   }
 }
 
+// The events function sends to its one queue and needs nothing else there.
+resource eventsQueueSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(eventsQueue.id, identity.id, storageQueueDataMessageSenderRoleId)
+  scope: eventsQueue
+  properties: {
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageQueueDataMessageSenderRoleId)
+  }
+}
+
 resource storageTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(storage.id, identity.id, storageTableDataContributorRoleId)
   scope: storage
@@ -243,4 +338,5 @@ output functionAppName string = functionApp.name
 output negotiateUrl string = 'https://${functionApp.properties.defaultHostName}/api/negotiate'
 output publishUrl string = 'https://${functionApp.properties.defaultHostName}/api/publish'
 output actionsUrl string = 'https://${functionApp.properties.defaultHostName}/api/actions'
+output eventsUrl string = 'https://${functionApp.properties.defaultHostName}/api/events'
 output webPubSubEndpoint string = 'https://${webPubSub.properties.hostName}'

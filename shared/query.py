@@ -15,6 +15,12 @@ MAX_QUERY_LENGTH = 4096
 
 
 class Query:
+    """A request's query parameters, parsed once: names lower-cased, repeats kept in order.
+
+    Read with :meth:`single` (at most once, else 400) or :meth:`many` (a repeatable parameter);
+    a blank value is a 400 either way, so ``?group=`` never means "the group named ''".
+    """
+
     def __init__(self, pairs: list[tuple[str, str]]) -> None:
         self._pairs = [(name.lower(), value) for name, value in pairs]
 

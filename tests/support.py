@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
+import socket
+import subprocess
 import threading
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
@@ -123,3 +126,32 @@ async def http_call(
     ):
         raw = await response.read()
         return response.status, json.loads(raw) if raw else None, dict(response.headers)
+
+
+def process_usage(pid: int) -> tuple[int, int]:
+    """Open file descriptors and resident memory (KiB) of a process."""
+    descriptors = len(list(Path(f"/proc/{pid}/fd").iterdir()))
+    status = Path(f"/proc/{pid}/status").read_text()
+    rss = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
+    return descriptors, rss
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def make_run_arguments(**variables: int) -> list[str]:
+    """What `make run VAR=value ...` passes to devhost.stack, as make itself expands it (``make -n``)."""
+    assignments = [f"{name}={value}" for name, value in variables.items()]
+    dry_run = subprocess.run(
+        ["make", "--no-print-directory", "-n", "run", *assignments],
+        cwd=APP_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    recipe = next(line for line in dry_run.stdout.splitlines() if "-m devhost.stack" in line)
+    return shlex.split(recipe.split("-m devhost.stack", 1)[1])

@@ -27,8 +27,7 @@ import websockets.sync.client
 
 from shared.idempotency.settings import IDEMPOTENCY_SETTING_NAMES
 from shared.settings import SETTING_NAMES
-from tests.e2e.test_commands import free_port, make_run_arguments
-from tests.support import APP_ROOT
+from tests.support import APP_ROOT, free_port, make_run_arguments
 
 DOCUMENTS = (APP_ROOT / "README.md", *sorted((APP_ROOT / "docs").glob("*.md")))
 NOT_RUN = re.compile(r"<!-- not run by tests: (?P<reason>.*\S) -->")

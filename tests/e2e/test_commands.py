@@ -16,15 +16,9 @@ import websockets.sync.client
 
 from emulator import DEFAULT_ACCESS_KEY
 from tests.devhost.sample_app import write_function, write_host
-from tests.support import APP_ROOT, read_lines
+from tests.support import APP_ROOT, free_port, make_run_arguments, read_lines
 
 EXAMPLE_KEY = json.loads((APP_ROOT / "local.settings.example.json").read_text())["Host"]["FunctionKey"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 APP_SETTINGS = {*json.loads((APP_ROOT / "local.settings.example.json").read_text())["Values"], "WebPubSubEndpoint"}
@@ -59,21 +53,6 @@ def stop(process: subprocess.Popen[str], signum: int = signal.SIGINT) -> str:
     process.send_signal(signum)
     output, _ = process.communicate(timeout=15)
     return output
-
-
-def make_run_arguments(**variables: int) -> list[str]:
-    """What `make run VAR=value ...` passes to devhost.stack, as make itself expands it (``make -n``)."""
-    assignments = [f"{name}={value}" for name, value in variables.items()]
-    dry_run = subprocess.run(
-        ["make", "--no-print-directory", "-n", "run", *assignments],
-        cwd=APP_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    recipe = next(line for line in dry_run.stdout.splitlines() if "-m devhost.stack" in line)
-    return shlex.split(recipe.split("-m devhost.stack", 1)[1])
 
 
 def test_make_run_passes_other_ports_only_when_asked() -> None:

@@ -11,13 +11,20 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-from collections.abc import Awaitable, Callable
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
+import websockets
 from aiohttp import web
+from azure.messaging.webpubsubservice import WebPubSubServiceClient
 from multidict import CIMultiDict
+from websockets.exceptions import InvalidStatus
 
-from emulator import DEFAULT_ACCESS_KEY
+from emulator import DEFAULT_ACCESS_KEY, Emulator
+from emulator.hub_settings import parse_hub_settings
 
 
 @dataclass
@@ -118,3 +125,58 @@ class EventHandlerApp:
             while not condition():
                 self.changed.clear()
                 await self.changed.wait()
+
+
+# -- clients and emulators for handler tests ------------------------------------------------------
+
+JSON_PROTOCOL = "json.webpubsub.azure.v1"
+SYSTEM_EVENTS = ["connect", "connected", "disconnected"]
+
+
+def hub_settings(
+    app: EventHandlerApp, hub: str = "chat", entry: dict[str, Any] | None = None, **overrides: Any
+) -> dict[str, Any]:
+    """One handler for every event of ``hub``; ``entry`` changes its fields, ``overrides`` the hub's."""
+    handler = {"urlTemplate": app.url, "userEventPattern": "*", "systemEvents": SYSTEM_EVENTS, **(entry or {})}
+    return {"hubs": {hub: {"eventHandlers": [handler], **overrides}}}
+
+
+FAST_RETRIES = (0.01, 0.02, 0.03)  # the default 1, 3 and 5 s, shortened so failing handlers cost no time
+
+
+@asynccontextmanager
+async def emulator_for(
+    settings: dict[str, Any], timeout: float = 30.0, retry_delays: tuple[float, ...] = FAST_RETRIES
+) -> AsyncIterator[Emulator]:
+    emulator = Emulator(
+        port=0,
+        hub_settings=parse_hub_settings(settings),
+        event_handler_timeout=timeout,
+        event_handler_retry_delays=retry_delays,
+    )
+    async with emulator:
+        yield emulator
+
+
+def client_url(emulator: Emulator, hub: str = "chat", **token: Any) -> str:
+    service = WebPubSubServiceClient.from_connection_string(emulator.connection_string, hub=hub)
+    return service.get_client_access_token(**token)["url"]
+
+
+async def handshake_status(url: str, **options: Any) -> int:
+    try:
+        async with websockets.connect(url, open_timeout=10, **options):
+            return 101
+    except InvalidStatus as error:
+        return error.response.status_code
+
+
+async def receive_json(ws: websockets.ClientConnection) -> dict[str, Any]:
+    return json.loads(await asyncio.wait_for(ws.recv(), 10))
+
+
+async def json_client(url: str) -> websockets.ClientConnection:
+    ws = await websockets.connect(url, subprotocols=[JSON_PROTOCOL], open_timeout=10)  # type: ignore[list-item]
+    connected = await receive_json(ws)
+    assert connected["event"] == "connected"
+    return ws

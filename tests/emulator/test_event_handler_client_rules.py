@@ -22,9 +22,10 @@ from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient as Async
 from emulator import Emulator
 from emulator.hub_settings import parse_hub_settings
 from emulator.model import MAX_GROUPS_PER_CONNECTION, NOT_RECOVERED, RECOVERY_SECONDS
-from tests.emulator.event_handler import EventHandlerApp, Received
-from tests.emulator.test_event_handlers import (
+from tests.emulator.event_handler import (
     JSON_PROTOCOL,
+    EventHandlerApp,
+    Received,
     client_url,
     emulator_for,
     handshake_status,

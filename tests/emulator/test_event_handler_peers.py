@@ -21,9 +21,16 @@ from devhost import DevHost, LocalSettings
 from emulator import DEFAULT_ACCESS_KEY, Emulator
 from emulator.hub_settings import parse_hub_settings
 from tests.audit import KNOWN_SECRETS
-from tests.emulator.event_handler import EventHandlerApp, echo_upper
+from tests.emulator.event_handler import (
+    EventHandlerApp,
+    client_url,
+    echo_upper,
+    emulator_for,
+    hub_settings,
+    json_client,
+    receive_json,
+)
 from tests.emulator.js_peers import installed_js_peers
-from tests.emulator.test_event_handlers import client_url, emulator_for, hub_settings, json_client, receive_json
 from tests.support import BackgroundLoop
 
 UPSTREAM_APP = Path(__file__).parent / "upstream_app"

@@ -13,10 +13,13 @@ from aiohttp import web
 
 from emulator.__main__ import parse_args
 from emulator.events import DEFAULT_RETRY_DELAYS
-from tests.emulator.event_handler import Answer, EventHandlerApp, Received, echo_upper
-from tests.emulator.test_event_handlers import (
+from tests.emulator.event_handler import (
     FAST_RETRIES,
+    Answer,
+    EventHandlerApp,
+    Received,
     client_url,
+    echo_upper,
     emulator_for,
     handshake_status,
     hub_settings,

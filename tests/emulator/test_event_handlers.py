@@ -8,48 +8,27 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
 
 import pytest
 import websockets
 from aiohttp import web
-from azure.messaging.webpubsubservice import WebPubSubServiceClient
 from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient as AsyncServiceClient
-from websockets.exceptions import InvalidStatus
 
 from emulator import Emulator
 from emulator.events import HANDLER_CONCURRENCY
-from emulator.hub_settings import parse_hub_settings
-from tests.emulator.event_handler import EventHandlerApp, Received, echo_upper, signature_valid
-
-JSON_PROTOCOL = "json.webpubsub.azure.v1"
-SYSTEM_EVENTS = ["connect", "connected", "disconnected"]
-
-
-def hub_settings(
-    app: EventHandlerApp, hub: str = "chat", entry: dict[str, Any] | None = None, **overrides: Any
-) -> dict[str, Any]:
-    """One handler for every event of ``hub``; ``entry`` changes its fields, ``overrides`` the hub's."""
-    handler = {"urlTemplate": app.url, "userEventPattern": "*", "systemEvents": SYSTEM_EVENTS, **(entry or {})}
-    return {"hubs": {hub: {"eventHandlers": [handler], **overrides}}}
-
-
-FAST_RETRIES = (0.01, 0.02, 0.03)  # the default 1, 3 and 5 s, shortened so failing handlers cost no time
-
-
-@asynccontextmanager
-async def emulator_for(
-    settings: dict[str, Any], timeout: float = 30.0, retry_delays: tuple[float, ...] = FAST_RETRIES
-) -> AsyncIterator[Emulator]:
-    emulator = Emulator(
-        port=0,
-        hub_settings=parse_hub_settings(settings),
-        event_handler_timeout=timeout,
-        event_handler_retry_delays=retry_delays,
-    )
-    async with emulator:
-        yield emulator
+from tests.emulator.event_handler import (
+    JSON_PROTOCOL,
+    EventHandlerApp,
+    Received,
+    client_url,
+    echo_upper,
+    emulator_for,
+    handshake_status,
+    hub_settings,
+    json_client,
+    receive_json,
+    signature_valid,
+)
 
 
 @pytest.fixture
@@ -62,30 +41,6 @@ async def handler() -> AsyncIterator[EventHandlerApp]:
 async def emulator(handler: EventHandlerApp) -> AsyncIterator[Emulator]:
     async with emulator_for(hub_settings(handler)) as running:
         yield running
-
-
-def client_url(emulator: Emulator, hub: str = "chat", **token: Any) -> str:
-    service = WebPubSubServiceClient.from_connection_string(emulator.connection_string, hub=hub)
-    return service.get_client_access_token(**token)["url"]
-
-
-async def handshake_status(url: str, **options: Any) -> int:
-    try:
-        async with websockets.connect(url, open_timeout=10, **options):
-            return 101
-    except InvalidStatus as error:
-        return error.response.status_code
-
-
-async def receive_json(ws: websockets.ClientConnection) -> dict[str, Any]:
-    return json.loads(await asyncio.wait_for(ws.recv(), 10))
-
-
-async def json_client(url: str) -> websockets.ClientConnection:
-    ws = await websockets.connect(url, subprotocols=[JSON_PROTOCOL], open_timeout=10)  # type: ignore[list-item]
-    connected = await receive_json(ws)
-    assert connected["event"] == "connected"
-    return ws
 
 
 # -- abuse protection -------------------------------------------------------------------------------

@@ -8,11 +8,11 @@ from azure.core.rest import HttpRequest
 from azure.messaging.webpubsubservice import WebPubSubServiceClient
 
 from emulator import Emulator
-from tests.emulator.test_rest_sdk import _sockets, join, service  # noqa: F401  (fixtures)
+from tests.emulator.sdk_clients import _sockets, join, service_client  # noqa: F401  (fixtures)
 
 
 def test_paging_neither_skips_nor_repeats_when_the_group_changes(
-    service: WebPubSubServiceClient,  # noqa: F811
+    service: WebPubSubServiceClient,
 ) -> None:
     members = dict(join(service, user_id=f"u{i}", groups=["paged"])[::-1] for i in range(7))
     ids = sorted(members)
@@ -28,12 +28,12 @@ def test_paging_neither_skips_nor_repeats_when_the_group_changes(
 
 
 def test_next_link_is_absolute_with_an_opaque_cursor(
-    service: WebPubSubServiceClient,  # noqa: F811
+    service: WebPubSubServiceClient,
     shared_emulator: Emulator,
+    hub: str,
 ) -> None:
     for i in range(3):
         join(service, user_id=f"n{i}", groups=["linked"])
-    hub = service._config.hub
     first = service.send_request(HttpRequest("GET", f"/api/hubs/{hub}/groups/linked/connections?maxpagesize=2"))
     next_link = first.json()["nextLink"]
     assert next_link.startswith(f"{shared_emulator.endpoint}/api/hubs/{hub}/groups/linked/connections?")
@@ -56,13 +56,13 @@ def test_next_link_is_absolute_with_an_opaque_cursor(
 )
 @pytest.mark.parametrize("operation", [":addToGroups", ":removeFromGroups"])
 def test_group_bodies_are_checked_and_errors_carry_x_ms_error_code(
-    service: WebPubSubServiceClient,  # noqa: F811
+    service: WebPubSubServiceClient,
+    hub: str,
     operation: str,
     body: bytes,
     content_type: str,
     status: int,
 ) -> None:
-    hub = service._config.hub
     response = service.send_request(
         HttpRequest("POST", f"/api/hubs/{hub}/{operation}", content=body, headers={"Content-Type": content_type})
     )

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -16,36 +14,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from emulator import Emulator
-
-JSON_PROTOCOL = "json.webpubsub.azure.v1"
-
-
-@pytest.fixture
-def service(shared_emulator: Emulator, hub: str) -> WebPubSubServiceClient:
-    return WebPubSubServiceClient.from_connection_string(shared_emulator.connection_string, hub=hub)
-
-
-@pytest.fixture(autouse=True)
-def _sockets() -> Iterator[None]:
-    """Every socket a test opens is closed when it ends."""
-    with contextlib.ExitStack() as stack:
-        _open.stack = stack
-        yield
-
-
-class _open:
-    stack: contextlib.ExitStack
-
-
-def join(
-    service: WebPubSubServiceClient, protocol: str | None = JSON_PROTOCOL, **token: object
-) -> tuple[ClientConnection, str]:
-    url = service.get_client_access_token(**token)["url"]
-    socket = _open.stack.enter_context(connect(url, subprotocols=[protocol] if protocol else None, open_timeout=5))
-    if protocol is None:
-        return socket, ""
-    connected = json.loads(socket.recv(timeout=5))
-    return socket, connected["connectionId"]
+from tests.emulator.sdk_clients import JSON_PROTOCOL, _sockets, join, service_client  # noqa: F401  (fixtures)
 
 
 def data_of(socket: ClientConnection) -> object:
@@ -109,9 +78,9 @@ def test_user_and_connection_sends(service: WebPubSubServiceClient) -> None:
 
 
 @pytest.mark.parametrize(("ttl", "status"), [("0", 202), ("300", 202), ("301", 400), ("-1", 400), ("x", 400)])
-def test_ttl_is_validated(service: WebPubSubServiceClient, ttl: str, status: int) -> None:
+def test_ttl_is_validated(service: WebPubSubServiceClient, hub: str, ttl: str, status: int) -> None:
     # The SDK's send_to_all drops message_ttl_seconds (1.3.0), so the request is built by hand.
-    path = f"/api/hubs/{service._config.hub}/:send?messageTtlSeconds={ttl}"
+    path = f"/api/hubs/{hub}/:send?messageTtlSeconds={ttl}"
     response = service.send_request(HttpRequest("POST", path, content=b"x", headers={"Content-Type": "text/plain"}))
     assert response.status_code == status
 
@@ -152,16 +121,14 @@ def test_existence_checks(service: WebPubSubServiceClient) -> None:
         assert not service.user_exists("absent")
 
 
-def test_list_connections_pages(service: WebPubSubServiceClient) -> None:
+def test_list_connections_pages(service: WebPubSubServiceClient, hub: str) -> None:
     sockets = [join(service, user_id=f"u{i}", groups=["many"]) for i in range(5)]
     try:
         listed = list(service.list_connections(group="many"))
         assert sorted(m.connection_id for m in listed) == sorted(cid for _, cid in sockets)
         pages = list(service.list_connections(group="many", top=3).by_page())
         assert sum(len(list(page)) for page in pages) == 3
-        raw = service.send_request(
-            HttpRequest("GET", f"/api/hubs/{service._config.hub}/groups/many/connections?maxpagesize=2")
-        )
+        raw = service.send_request(HttpRequest("GET", f"/api/hubs/{hub}/groups/many/connections?maxpagesize=2"))
         assert raw.status_code == 200
         assert len(raw.json()["value"]) == 2 and "nextLink" in raw.json()
     finally:
@@ -207,10 +174,9 @@ def test_close_operations(service: WebPubSubServiceClient, scope: str) -> None:
         assert service.connection_exists(bystander_id)
 
 
-def test_add_and_remove_connections_to_groups_by_filter(service: WebPubSubServiceClient) -> None:
+def test_add_and_remove_connections_to_groups_by_filter(service: WebPubSubServiceClient, hub: str) -> None:
     a, a_id = join(service, user_id="a")
     b, _ = join(service, user_id="b")
-    hub = service._config.hub
     with a, b:
         body = {"groups": ["x", "y"], "filter": "userId eq 'a'"}
         response = service.send_request(HttpRequest("POST", f"/api/hubs/{hub}/:addToGroups", json=body))
@@ -223,15 +189,14 @@ def test_add_and_remove_connections_to_groups_by_filter(service: WebPubSubServic
         assert not service.group_exists("x") and service.group_exists("y")
 
 
-def test_generate_token_route(service: WebPubSubServiceClient) -> None:
-    hub = service._config.hub
+def test_generate_token_route(service: WebPubSubServiceClient, shared_emulator: Emulator, hub: str) -> None:
     response = service.send_request(
         HttpRequest(
             "POST", f"/api/hubs/{hub}/:generateToken?userId=gen&role=webpubsub.sendToGroup&group=g&minutesToExpire=5"
         )
     )
     assert response.status_code == 200
-    url = service._config.endpoint.replace("http", "ws") + f"/client/hubs/{hub}?access_token={response.json()['token']}"
+    url = shared_emulator.endpoint.replace("http", "ws") + f"/client/hubs/{hub}?access_token={response.json()['token']}"
     with connect(url, subprotocols=[JSON_PROTOCOL], open_timeout=5) as socket:
         assert json.loads(socket.recv(timeout=5))["userId"] == "gen"
         assert service.group_exists("g")
@@ -245,8 +210,7 @@ def test_older_api_versions_are_accepted(shared_emulator: Emulator, hub: str, ve
     client.send_to_all("x", content_type="text/plain")
 
 
-def test_errors_use_the_service_shape(service: WebPubSubServiceClient, shared_emulator: Emulator) -> None:
-    hub = service._config.hub
+def test_errors_use_the_service_shape(service: WebPubSubServiceClient, shared_emulator: Emulator, hub: str) -> None:
     bad_version = service.send_request(
         HttpRequest(
             "POST",

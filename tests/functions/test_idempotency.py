@@ -21,7 +21,7 @@ from shared.idempotency.store import RUNNING_LEASE_SECONDS, Outcome
 from shared.idempotency.table import table_store
 from tests.conftest import Stack
 from tests.fakes.fault_proxy import FaultProxy
-from tests.functions.test_actions import Client, clients
+from tests.functions.clients import Client, clients
 from tests.support import TEST_KEY
 
 KEY = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ABCDEFGH"

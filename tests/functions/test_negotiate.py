@@ -5,17 +5,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-import jwt
 import pytest
 import websockets
 
+from tests.functions.support import KEY, claims_of
 from tests.support import Call
-
-KEY = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ABCDEFGH"
-
-
-def claims_of(body: dict) -> dict:
-    return jwt.decode(body["token"], KEY, algorithms=["HS256"], options={"verify_aud": False})
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])

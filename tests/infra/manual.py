@@ -5,6 +5,7 @@ Flex Consumption app with a user-assigned identity (the azure-cli-samples script
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from collections.abc import Callable, Sequence
@@ -12,10 +13,11 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
 
-from tests.infra.template import Template, at, render, vendored
+from tests.infra.template import HUB_TYPE, PRESENCE_EVENT_NAMES, Template, at, render, vendored
 
 DEPLOYMENT_DOCS = "docs/deployment.md"
 BLOCK_MARKER = "The same by hand with `az`"
+PRESENCE_MARKER = "For group presence events (a preview"
 ASSIGNMENT = re.compile(r"^(?P<name>[A-Za-z_]\w*)=(?P<value>.*)$")
 SUBSTITUTION = re.compile(r"^\$\((?P<command>.*)\)$")
 VARIABLE_USE = re.compile(r"\$\{?([A-Za-z_]\w*)")
@@ -63,9 +65,9 @@ class Script:
         return [index for index, command in enumerate(self.commands) if predicate(command)]
 
 
-def manual_block(document: str) -> str:
-    """The ``sh`` block that follows the "by hand" sentence of docs/deployment.md."""
-    start = document.index(BLOCK_MARKER)
+def manual_block(document: str, marker: str = BLOCK_MARKER) -> str:
+    """The ``sh`` block that follows the "by hand" sentence of docs/deployment.md (or another marker)."""
+    start = document.index(marker)
     opening = document.index("```sh\n", start) + len("```sh\n")
     return document[opening : document.index("```", opening)]
 
@@ -100,6 +102,14 @@ def parse_script(text: str) -> Script:
 
 def load_script(root: Path) -> Script:
     return parse_script(manual_block((root / DEPLOYMENT_DOCS).read_text()))
+
+
+def load_presence_script(root: Path) -> Script:
+    """The presence block, run after the main one: parsed with it, so that its variables are known."""
+    document = (root / DEPLOYMENT_DOCS).read_text()
+    main = manual_block(document)
+    script = parse_script(main + manual_block(document, PRESENCE_MARKER))
+    return Script(script.commands[len(parse_script(main).commands) :], script.assignments, script.problems)
 
 
 def _settings_set(script: Script) -> dict[str, str]:
@@ -213,13 +223,153 @@ def manual_problems(root: Path, template: Template) -> list[str]:
             if not grant or (first_storage_setting >= 0 and grant[0] > first_storage_setting):
                 problems.append(f"{name} is set before (or without) its role {role!r}")
     created_by_az = set(facts["applicationInsightsSettings"]) - {"APPLICATIONINSIGHTS_AUTHENTICATION_STRING"}
-    expected_settings = set(template.app_settings()) - created_by_az
+    expected_settings = set(template.app_settings()) - created_by_az - _off_by_default(template)
     if set(settings) != expected_settings:
         problems.append(
             f"settings differ from the template: missing {sorted(expected_settings - set(settings))}, "
             f"extra {sorted(set(settings) - expected_settings)}"
         )
     problems.extend(_local_auth_problems(script))
+    problems.extend(_events_problems(script, template, settings))
+    problems.extend(_presence_problems(root, template))
+    return problems
+
+
+def _off_by_default(template: Template) -> set[str]:
+    """Settings whose template value is a parameter that is empty by default: features off until set,
+    which the manual path leaves unset."""
+    parameters = template.main["parameters"]
+    return {
+        name
+        for name, value in template.app_settings().items()
+        if isinstance(value, str) and value in parameters and parameters[value].get("default") == ""
+    }
+
+
+def _assigned_by(script: Script, variable: str, predicate: Callable[[Command], bool]) -> bool:
+    return any(c.assigns == variable and predicate(c) for c in script.commands)
+
+
+def _key_values(values: list[str]) -> list[tuple[str, str]]:
+    return [(key, value) for key, _, value in (item.partition("=") for item in values)]
+
+
+def _events_problems(script: Script, template: Template, settings: dict[str, str]) -> list[str]:
+    """The template's events wiring, by hand: the Web PubSub identity, the hub's event handler (the
+    events function's URL on the app's host, the same events, managed-identity auth for the same
+    audience), the queue with its send-only role, and the settings the function checks tokens with."""
+    problems: list[str] = []
+
+    def index(description: str, predicate: Callable[[Command], bool]) -> int:
+        found = script.find(predicate)
+        if not found:
+            problems.append(f"no command that {description}")
+        return found[0] if found else -1
+
+    created = index("creates the Web PubSub resource", lambda c: c.starts("az", "webpubsub", "create"))
+    assigned = index(
+        "gives Web PubSub its system-assigned identity",
+        lambda c: c.starts("az", "webpubsub", "identity", "assign") and c.option("--identity") == "[system]",
+    )
+    app = index("creates the function app", lambda c: c.starts("az", "functionapp", "create"))
+    hub_index = index("creates the hub", lambda c: c.starts("az", "webpubsub", "hub", "create"))
+    if 0 <= assigned < created:
+        problems.append("the Web PubSub identity is assigned before the resource exists")
+    if hub_index >= 0 and (hub_index < assigned or hub_index < app):
+        problems.append("the hub is created before the Web PubSub identity or the function app exists")
+    lookups = {
+        "wpsPrincipalId": lambda c: (
+            c.starts("az", "webpubsub", "identity", "show") and c.option("--query") == "principalId"
+        ),
+        "tenantId": lambda c: c.starts("az", "account", "show") and c.option("--query") == "tenantId",
+        "appHost": lambda c: c.starts("az", "functionapp", "show") and c.option("--query") == "defaultHostName",
+        "queueId": lambda c: (
+            c.starts("az", "resource", "show")
+            and c.option("--resource-type") == "queues"
+            and c.option("--query") == "id"
+        ),
+    }
+    for variable, predicate in lookups.items():
+        if not _assigned_by(script, variable, predicate):
+            problems.append(f"${variable} is not looked up as the template's events wiring needs it")
+    if hub_index >= 0:
+        problems.extend(_hub_command_problems(script.commands[hub_index], template, settings))
+    queue_name = settings.get("EventsQueueName")
+    if not script.find(
+        lambda c: (
+            c.starts("az", "resource", "create")
+            and c.option("--parent") == "storageAccounts/$storage/queueServices/default"
+            and c.option("--resource-type") == "queues"
+            and c.option("--name") == queue_name
+        )
+    ):
+        problems.append(f"no command that creates the queue EventsQueueName names ({queue_name!r}) in $storage")
+    template_queue = template.literal(template.resource("eventsQueue").body.get("name"))
+    if queue_name != template_queue:
+        problems.append(f"EventsQueueName is {queue_name!r}, the template's queue is {template_queue!r}")
+    senders = [scope for _, role, scope in _role_grants(script) if role == "Storage Queue Data Message Sender"]
+    if senders and senders != ["$queueId"]:
+        problems.append(f"Storage Queue Data Message Sender is granted on {senders}, not on the queue ($queueId)")
+    expected = {
+        "EventsIdentityIssuer": "https://sts.windows.net/$tenantId/",
+        "EventsIdentityObjectId": "$wpsPrincipalId",
+        "EventsIdentityAudience": "$clientId",  # the template's default: the app identity's client id
+    }
+    for name, value in expected.items():
+        if settings.get(name) != value:
+            problems.append(f"{name} is set to {settings.get(name)!r}, expected {value!r}")
+    return problems
+
+
+def _hub_command_problems(command: Command, template: Template, settings: dict[str, str]) -> list[str]:
+    problems = []
+    hub = next(r for r in template.resources() if r.type == HUB_TYPE and r.condition == "!groupPresenceEvents")
+    handler = at(hub.body, "properties.eventHandlers")[0]
+    if command.option("--hub-name") != settings.get("WebPubSubHub"):
+        problems.append(f"the hub created is {command.option('--hub-name')!r}, not WebPubSubHub")
+    if command.option("--allow-anonymous") != "false":
+        problems.append("the hub must deny anonymous connections (--allow-anonymous false)")
+    pairs = _key_values(command.options.get("--event-handler", []))
+    values: dict[str, list[str]] = {}
+    for key, value in pairs:
+        values.setdefault(key, []).append(value)
+    url = template.events_url.replace("${functionApp.properties.defaultHostName}", "$appHost")
+    expected = {
+        "url-template": [url],
+        "user-event-pattern": [handler["userEventPattern"]],
+        "system-event": list(handler["systemEvents"]),
+        "auth-type": [handler["auth"]["type"]],
+        "auth-resource": [settings.get("EventsIdentityAudience", "")],
+    }
+    for key, wanted in expected.items():
+        if values.get(key) != wanted:
+            problems.append(f"--event-handler {key} is {values.get(key)}, expected {wanted}")
+    for key in sorted(set(values) - set(expected)):
+        problems.append(f"--event-handler {key} is not a key az webpubsub hub create reads")
+    return problems
+
+
+def _presence_problems(root: Path, template: Template) -> list[str]:
+    """The preview block switches the same hub to the template's preview API version with the same
+    presence events."""
+    script = load_presence_script(root)
+    problems = list(script.problems)
+    preview = next(r for r in template.resources() if r.type == HUB_TYPE and r.condition == "groupPresenceEvents")
+    updates = [c for c in script.commands if c.starts("az", "resource", "update")]
+    if len(updates) != 1:
+        return [*problems, f"the presence block has {len(updates)} az resource update commands, expected 1"]
+    (update,) = updates
+    if update.option("--api-version") != preview.api_version:
+        problems.append(f"the presence block uses API version {update.option('--api-version')!r}, not the template's")
+    if update.option("--ids") != "$wpsId/hubs/pubsub":
+        problems.append("the presence block must update the hub it created ($wpsId/hubs/pubsub)")
+    path, _, value = (update.option("--set") or "").partition("=")
+    try:
+        names = json.loads(value).get("eventNames") if path.endswith(".groupPresenceEvents") else None
+    except ValueError:
+        names = None
+    if path != "properties.eventHandlers[0].groupPresenceEvents" or names != PRESENCE_EVENT_NAMES:
+        problems.append(f"the presence block sets {update.option('--set')!r}, not the template's presence events")
     return problems
 
 

@@ -8,6 +8,7 @@ same check runs on the real template and on mutated copies that must fail it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -18,6 +19,25 @@ from pycep import BicepParser
 
 VENDOR = Path(__file__).resolve().parent / "vendor"
 DECLARATION_KEYWORDS = frozenset({"parent", "scope", "dependsOn"})  # Bicep syntax, not resource properties
+HUB_TYPE = "Microsoft.SignalRService/webPubSub/hubs"
+EVENTS_FUNCTION = "events"  # the hub's event handler: the function folder, and its route by default
+# The system events an event handler can be given (Microsoft's event handler docs); the events function
+# needs `connect`, whose answer sets the connection state its later events are checked against.
+SERVICE_SYSTEM_EVENTS = frozenset({"connect", "connected", "disconnected"})
+PRESENCE_EVENT_NAMES = ["joined", "left"]
+# What the events function reads that the template sets (names from the events branch's shared/events/settings.py).
+EVENTS_SETTINGS = (
+    "EventsIdentityIssuer",
+    "EventsIdentityAudience",
+    "EventsIdentityObjectId",
+    "EventsQueueName",
+    "EventsQueueEvents",
+    "EventsPresenceGroups",
+)
+# v1 access tokens, which managed identities get for an audience with no app registration of its own,
+# name the tenant's sts.windows.net authority as their issuer.
+EVENTS_TOKEN_ISSUER = "https://sts.windows.net/${tenant().tenantId}/"
+QUEUE_NAME = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){1,61}[a-z0-9]")  # Microsoft.Storage queues@2023-05-01
 
 
 @cache
@@ -32,6 +52,7 @@ class Resource:
     api_version: str
     body: Mapping[str, Any]
     conditional: bool
+    condition: str | None = None  # rendered, e.g. ``!groupPresenceEvents``
 
     @property
     def versioned_type(self) -> str:
@@ -54,6 +75,7 @@ class Template:
     main: Mapping[str, Any]
     module: Mapping[str, Any]
     parameters_file: Mapping[str, Any]
+    events_url: str  # what the hub's event handler URL must be: the events function's route on the app's host
 
     @classmethod
     def load(cls, root: Path) -> Template:
@@ -63,6 +85,7 @@ class Template:
             main=parser.parse(file_path=infra / "main.bicep"),
             module=parser.parse(file_path=infra / "resources.bicep"),
             parameters_file=json.loads((infra / "main.parameters.json").read_text()),
+            events_url=_events_url(root),
         )
 
     def resources(self) -> Iterator[Resource]:
@@ -76,6 +99,7 @@ class Template:
                     api_version=declaration["api_version"],
                     body=config["config"] if conditional else config,
                     conditional=conditional,
+                    condition=render(config["condition"]) if conditional else None,
                 )
 
     def resource(self, symbol: str) -> Resource:
@@ -136,6 +160,21 @@ class Template:
         return assignments
 
 
+def _events_url(root: Path) -> str:
+    """``https://<the app's host>/<routePrefix>/<the events function's route>``, from host.json and, once the
+    function exists, its function.json (the route defaults to the folder's name)."""
+    host = json.loads((root / "host.json").read_text())
+    prefix = at(host, "extensions.http.routePrefix")
+    route = EVENTS_FUNCTION
+    function_json = root / EVENTS_FUNCTION / "function.json"
+    if function_json.exists():
+        bindings = json.loads(function_json.read_text())["bindings"]
+        trigger = next(binding for binding in bindings if binding["type"] == "httpTrigger")
+        route = trigger.get("route", EVENTS_FUNCTION)
+    path = "/".join(part for part in ("api" if prefix is None else prefix, route) if part)
+    return "https://${functionApp.properties.defaultHostName}/" + path
+
+
 def render(expression: Any) -> str:
     """A readable form of a pycep expression: ``identity.properties.clientId``, ``guid(...)``."""
     if isinstance(expression, dict) and "operator" in expression:
@@ -143,6 +182,8 @@ def render(expression: Any) -> str:
         if operator["type"] == "property_accessor":
             operands = operator["operands"]
             return f"{render(operands['operand_1'])}.{render(operands['operand_2'])}"
+        if operator["type"] == "not":
+            return "!" + render(operator["operands"]["bool_value"])
         return f"<{operator['type']}>"
     if isinstance(expression, dict) and "function" in expression:
         function = expression["function"]
@@ -198,6 +239,8 @@ def _check_value(template: Template, value: Any, kind: Any, path: str, problems:
     types = vendored("resource_types.json")["types"]
     if is_expression(value):
         return
+    if isinstance(kind, str) and isinstance(types.get(kind), list):  # a named list of values
+        kind = types[kind]
     if isinstance(kind, list):
         literal = template.literal(value)
         if literal is not None and literal not in kind:
@@ -229,7 +272,8 @@ def _check_value(template: Template, value: Any, kind: Any, path: str, problems:
 
 def role_problems(template: Template) -> list[str]:
     """Each role id is an Azure built-in role, and the identity holds, by role name, the role every
-    storage endpoint setting and Application Insights need, and Web PubSub Service Owner."""
+    storage endpoint setting and Application Insights need, Web PubSub Service Owner, and the right to
+    send to the events queue."""
     roles = vendored("builtin_roles.json")
     facts = vendored("flex_consumption.json")
     names_by_id = {role_id: name for name, role_id in roles.items()}
@@ -250,6 +294,7 @@ def role_problems(template: Template) -> list[str]:
     needed = {
         (identity, "appInsights", facts["applicationInsightsRole"]),
         (identity, "webPubSub", "Web PubSub Service Owner"),
+        (identity, "eventsQueue", "Storage Queue Data Message Sender"),
     }
     for setting in template.app_settings():
         for role in facts["storageEndpointRoles"].get(setting, []):
@@ -303,6 +348,7 @@ def policy_problems(template: Template) -> list[str]:
         ("storage", "properties.supportsHttpsTrafficOnly"): {True},
         ("appInsights", "properties.DisableLocalAuth"): {True},
         ("webPubSub", "properties.disableLocalAuth"): {True},
+        ("webPubSub", "identity.type"): {"SystemAssigned"},
         ("plan", "sku.tier"): {"FlexConsumption"},
         ("plan", "sku.name"): {"FC1"},
         ("functionApp", "kind"): {"functionapp,linux"},
@@ -359,4 +405,137 @@ def _principal_type_problems(template: Template) -> list[str]:
     developer = next((a for a in template.role_assignments() if a.principal == "principalId"), None)
     if developer is None or developer.principal_type != "principalType":
         problems.append("the deploying principal's role assignment must use the principalType parameter")
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# The hub's event handler: the events function, and what it reads
+
+
+def events_problems(template: Template) -> list[str]:
+    """The default hub sends its events to the ``events`` function with a token of the Web PubSub
+    identity, as one of two declarations exactly one of which deploys: the GA API version, or (parameter
+    ``groupPresenceEvents``) the preview one that adds group presence events. The app settings name what
+    the function checks that token against, and the queue it writes to."""
+    problems: list[str] = []
+    settings = template.app_settings()
+    hubs = [resource for resource in template.resources() if resource.type == HUB_TYPE]
+    plain = [hub for hub in hubs if not _takes_presence_events(hub)]
+    presence = [hub for hub in hubs if _takes_presence_events(hub)]
+    for kind, found, condition in (
+        ("without group presence events", plain, "!groupPresenceEvents"),
+        ("with group presence events", presence, "groupPresenceEvents"),
+    ):
+        if len(found) != 1:
+            problems.append(f"{len(found)} hub declarations at an API version {kind}, expected 1")
+        for hub in found:
+            if hub.condition != condition:
+                problems.append(f"{hub.symbol}: deployed if {hub.condition!r}, expected if {condition!r}")
+    for hub in plain:
+        if "preview" in hub.api_version:
+            problems.append(f"{hub.symbol}: the default hub uses a preview API version ({hub.api_version})")
+    handlers = []
+    for hub in hubs:
+        hub_problems, handler = _event_handler(template, hub, settings)
+        problems.extend(hub_problems)
+        handlers.append(handler)
+    if len({json.dumps(handler, sort_keys=True) for handler in handlers}) > 1:
+        problems.append("the hub declarations configure different event handlers")
+    problems.extend(_presence_parameter_problems(template))
+    problems.extend(_events_settings_problems(template, settings))
+    return problems
+
+
+def _takes_presence_events(hub: Resource) -> bool:
+    """Whether Microsoft's snapshot of this API version has ``groupPresenceEvents`` on an event handler."""
+    types = vendored("resource_types.json")["types"]
+    properties = vendored("resource_types.json")["resources"].get(hub.versioned_type, {}).get("properties")
+    handler = types.get(properties, {}).get("eventHandlers", "").removesuffix("[]")
+    return "groupPresenceEvents" in types.get(handler, {})
+
+
+def _event_handler(template: Template, hub: Resource, settings: Mapping[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    """One hub declaration's problems, and its event handler without the presence part (for comparing
+    the two declarations)."""
+    problems: list[str] = []
+    body = hub.body
+    if body.get("parent") != "webPubSub" or body.get("name") != "hubName":
+        problems.append(f"{hub.symbol}: must be the hub named hubName (WebPubSubHub) of webPubSub")
+    if template.literal(at(body, "properties.anonymousConnectPolicy")) != "deny":
+        problems.append(f"{hub.symbol}: anonymousConnectPolicy must be 'deny' (clients connect with negotiate's token)")
+    handlers = at(body, "properties.eventHandlers") or []
+    if len(handlers) != 1:
+        problems.append(f"{hub.symbol}: {len(handlers)} event handlers, expected the events function alone")
+        return problems, {}
+    handler = dict(handlers[0])
+    url = handler.get("urlTemplate")
+    if url != template.events_url:
+        problems.append(f"{hub.symbol}: urlTemplate is {url!r}, expected {template.events_url!r}")
+    if handler.get("userEventPattern") != "*":
+        problems.append(f"{hub.symbol}: userEventPattern must be '*' (the function decides which events to queue)")
+    system_events = handler.get("systemEvents") or []
+    if "connect" not in system_events:
+        problems.append(f"{hub.symbol}: systemEvents lacks 'connect'")
+    for event in system_events:
+        if event not in SERVICE_SYSTEM_EVENTS:
+            problems.append(f"{hub.symbol}: {event!r} is not a system event ({sorted(SERVICE_SYSTEM_EVENTS)})")
+    auth = handler.get("auth") or {}
+    if template.literal(auth.get("type")) != "ManagedIdentity":
+        problems.append(f"{hub.symbol}: the event handler's auth type must be 'ManagedIdentity'")
+    audience = render(at(auth, "managedIdentity.resource"))
+    if "EventsIdentityAudience" in settings and audience != render(settings["EventsIdentityAudience"]):
+        problems.append(f"{hub.symbol}: the token audience {audience!r} is not EventsIdentityAudience")
+    presence = handler.pop("groupPresenceEvents", None)
+    if _takes_presence_events(hub):
+        names = (presence or {}).get("eventNames")
+        if names is None or sorted(names) != sorted(PRESENCE_EVENT_NAMES):
+            problems.append(f"{hub.symbol}: groupPresenceEvents.eventNames is {names!r}, not {PRESENCE_EVENT_NAMES}")
+    return problems, handler
+
+
+def _presence_parameter_problems(template: Template) -> list[str]:
+    problems = []
+    parameter = template.main["parameters"].get("groupPresenceEvents")
+    if parameter is None or parameter.get("type") != "bool" or parameter.get("default") is not False:
+        problems.append("main.bicep needs a bool parameter groupPresenceEvents, false by default (a preview API)")
+    if template.main["modules"]["resources"]["config"]["params"].get("groupPresenceEvents") != "groupPresenceEvents":
+        problems.append("main.bicep must pass groupPresenceEvents to resources.bicep")
+    if "groupPresenceEvents" not in (template.module.get("parameters") or {}):
+        problems.append("resources.bicep must declare the groupPresenceEvents parameter")
+    mapped = template.parameters_file["parameters"].get("groupPresenceEvents", {}).get("value", "")
+    if not mapped.startswith("${WEBPUBSUB_GROUP_PRESENCE"):
+        problems.append("main.parameters.json must map groupPresenceEvents to WEBPUBSUB_GROUP_PRESENCE")
+    return problems
+
+
+def _events_settings_problems(template: Template, settings: Mapping[str, Any]) -> list[str]:
+    """The settings the events function reads: the token it accepts (issuer, audience, the Web PubSub
+    identity's object id) and the queue, which must be in the AzureWebJobsStorage account."""
+    problems = []
+    expected = {
+        "EventsIdentityObjectId": "webPubSub.identity.principalId",
+        "EventsQueueName": "eventsQueue.name",
+    }
+    for name in EVENTS_SETTINGS:
+        if name not in settings:
+            problems.append(f"{name}: missing")
+    for name, value in expected.items():
+        if name in settings and render(settings[name]) != value:
+            problems.append(f"{name}: {render(settings[name])!r}, expected {value!r}")
+    if "EventsIdentityIssuer" in settings:
+        issuer = settings["EventsIdentityIssuer"]
+        issuer = template.variable(issuer) if issuer in (template.module.get("variables") or {}) else issuer
+        if issuer != EVENTS_TOKEN_ISSUER:
+            problems.append(f"EventsIdentityIssuer: {issuer!r}, expected {EVENTS_TOKEN_ISSUER!r}")
+    queue = next((r for r in template.resources() if r.symbol == "eventsQueue"), None)
+    if queue is None:
+        return [*problems, "eventsQueue: resource missing"]
+    service = next((r for r in template.resources() if r.symbol == queue.body.get("parent")), None)
+    if service is None or service.type != "Microsoft.Storage/storageAccounts/queueServices":
+        problems.append("eventsQueue: must be a queue of the storage account's queue service")
+    elif service.body.get("parent") != render(settings.get("AzureWebJobsStorage__accountName")).removesuffix(".name"):
+        problems.append("eventsQueue: must be in the AzureWebJobsStorage account")
+    name = template.literal(queue.body.get("name"))
+    if name is None or not QUEUE_NAME.fullmatch(name):
+        problems.append(f"eventsQueue: {name!r} is not a literal storage queue name")
     return problems

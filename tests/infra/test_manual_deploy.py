@@ -28,12 +28,16 @@ def test_every_variable_is_set_before_use_and_no_placeholder_is_left() -> None:
         "blobEndpoint",
         "queueEndpoint",
         "tableEndpoint",
+        "queueId",
         "identityId",
         "principalId",
         "clientId",
         "appInsightsId",
         "wpsId",
         "wpsHost",
+        "wpsPrincipalId",
+        "tenantId",
+        "appHost",
     ]
 
 

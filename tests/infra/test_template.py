@@ -14,8 +14,10 @@ import pytest
 import yaml
 
 from tests.infra.template import (
+    HUB_TYPE,
     Template,
     at,
+    events_problems,
     policy_problems,
     render,
     role_problems,
@@ -46,6 +48,8 @@ def test_both_bicep_files_parse_and_declare_the_expected_resources(template: Tem
     assert declared["plan"] == "Microsoft.Web/serverfarms"
     assert declared["webPubSub"] == "Microsoft.SignalRService/webPubSub"
     assert declared["idempotencyTable"] == "Microsoft.Storage/storageAccounts/tableServices/tables"
+    assert declared["eventsQueue"] == "Microsoft.Storage/storageAccounts/queueServices/queues"
+    assert declared["eventsHub"] == declared["eventsHubWithPresence"] == HUB_TYPE
     assert template.main["modules"]["resources"]["detail"]["path"] == "resources.bicep"
 
 
@@ -68,6 +72,7 @@ def test_the_identity_holds_each_role_by_name(template: Template) -> None:
         ("storage", roles["Storage Queue Data Contributor"]),
         ("storage", roles["Storage Table Data Contributor"]),
         ("appInsights", roles["Monitoring Metrics Publisher"]),
+        ("eventsQueue", roles["Storage Queue Data Message Sender"]),
     }
 
 
@@ -83,6 +88,25 @@ def test_app_settings_use_the_official_identity_based_names(template: Template) 
 
 def test_hosting_and_security_choices(template: Template) -> None:
     assert policy_problems(template) == []
+
+
+def test_the_hub_sends_its_events_to_the_events_function_with_the_web_pubsub_identitys_token(
+    template: Template,
+) -> None:
+    assert events_problems(template) == []
+    assert template.events_url == "https://${functionApp.properties.defaultHostName}/api/events"
+    assert template.literal(template.resource("eventsQueue").body["name"]) == "client-events"
+
+
+def test_group_presence_events_are_a_preview_behind_a_parameter_that_the_docs_name(template: Template) -> None:
+    versions = {hub.condition: hub.api_version for hub in template.resources() if hub.type == HUB_TYPE}
+    assert versions == {"!groupPresenceEvents": "2024-03-01", "groupPresenceEvents": "2025-08-01-preview"}
+    assert template.main["parameters"]["groupPresenceEvents"]["default"] is False
+    docs = (APP_ROOT / "docs" / "deployment.md").read_text()
+    description = " ".join(d["argument"] for d in template.main["parameters"]["groupPresenceEvents"]["decorators"])
+    for text in (docs, description):
+        assert versions["groupPresenceEvents"] in text
+    assert "WEBPUBSUB_GROUP_PRESENCE" in docs
 
 
 def test_web_pubsub_sku_is_a_parameter_defaulting_to_free(template: Template) -> None:
@@ -105,12 +129,20 @@ def test_no_secret_anywhere_in_the_template(marker: str) -> None:
 
 def test_outputs_are_endpoint_urls_and_names(template: Template) -> None:
     outputs = template.main["outputs"]
-    expected = {"NEGOTIATE_URL", "PUBLISH_URL", "ACTIONS_URL", "WEBPUBSUB_ENDPOINT", "AZURE_FUNCTION_APP_NAME"}
+    expected = {
+        "NEGOTIATE_URL",
+        "PUBLISH_URL",
+        "ACTIONS_URL",
+        "EVENTS_URL",
+        "WEBPUBSUB_ENDPOINT",
+        "AZURE_FUNCTION_APP_NAME",
+    }
     assert expected <= set(outputs)
     module_outputs = template.module["outputs"]
     assert module_outputs["negotiateUrl"]["value"].endswith("/api/negotiate")
     assert module_outputs["publishUrl"]["value"].endswith("/api/publish")
     assert module_outputs["actionsUrl"]["value"].endswith("/api/actions")
+    assert module_outputs["eventsUrl"]["value"] == template.events_url
     for name in [*outputs, *module_outputs]:
         assert not any(word in name.lower() for word in ("key", "secret", "password", "connectionstring")), name
 
@@ -120,4 +152,5 @@ def test_parameters_file_maps_the_azd_environment(template: Template) -> None:
     assert parameters["environmentName"]["value"] == "${AZURE_ENV_NAME}"
     assert parameters["location"]["value"] == "${AZURE_LOCATION}"
     assert parameters["principalType"]["value"] == "${AZURE_PRINCIPAL_TYPE=User}"
+    assert parameters["groupPresenceEvents"]["value"] == "${WEBPUBSUB_GROUP_PRESENCE=false}"
     assert set(parameters) <= set(template.main["parameters"])

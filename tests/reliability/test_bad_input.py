@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 import jwt
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
@@ -26,23 +26,10 @@ from tests.reliability.corpus import (
     publish_cases,
 )
 from tests.reliability.rawhttp import RawResponse, raw_request
+from tests.reliability.support import fuzz_settings, is_error_shape
 from tests.support import TEST_KEY
 
 FUNCTION_CASES = negotiate_cases() + publish_cases() + actions_cases()
-
-
-def is_error_shape(response: RawResponse) -> bool:
-    try:
-        body = response.json()
-    except ValueError:
-        return False
-    return (
-        isinstance(body, dict)
-        and set(body) == {"error"}
-        and isinstance(body["error"], dict)
-        and set(body["error"]) == {"code", "message"}
-        and all(isinstance(v, str) and v for v in body["error"].values())
-    )
 
 
 def judge_function_response(case: Case, response: RawResponse) -> str | None:
@@ -121,17 +108,6 @@ PARAMETER_NAMES = st.sampled_from(
 )
 QUERY = st.lists(st.tuples(PARAMETER_NAMES, st.text(max_size=60)), max_size=6)
 CONTENT_TYPE = st.sampled_from(["text/plain", "application/json", "application/octet-stream", "text/html", ""])
-
-
-def fuzz_settings(sizes: Sizes, examples: int) -> Any:
-    """`make test` replays the same examples every run (derandomized); `make soak` explores anew."""
-    return settings(
-        max_examples=examples,
-        deadline=None,
-        suppress_health_check=list(HealthCheck),
-        database=None,
-        derandomize=not sizes.soak,
-    )
 
 
 @pytest.mark.parametrize("function", ["negotiate", "publish"])

@@ -21,10 +21,10 @@ from jwt import api_jws as jws
 
 from tests.conftest import Stack
 from tests.fakes.oidc_issuer import AUDIENCE, FakeIssuer
-from tests.functions.test_signin import BAD_TOKENS
+from tests.functions.bad_tokens import BAD_TOKENS
 from tests.reliability.conftest import Sizes
 from tests.reliability.rawhttp import RawResponse, raw_request
-from tests.reliability.test_bad_input import fuzz_settings, is_error_shape
+from tests.reliability.support import fuzz_settings, is_error_shape
 from tests.support import BackgroundLoop
 
 

@@ -17,10 +17,12 @@ from emulator import Emulator
 from emulator.__main__ import parse_args
 from emulator.events import HANDLER_CONCURRENCY, MAX_HELD_BYTES, MAX_PENDING_BYTES, MAX_PENDING_EVENTS
 from emulator.hub_settings import HubSettingsError, load_hub_settings, parse_hub_settings
-from tests.emulator.event_handler import EventHandlerApp, Received, echo_upper
-from tests.emulator.test_event_handlers import (
+from tests.emulator.event_handler import (
     JSON_PROTOCOL,
+    EventHandlerApp,
+    Received,
     client_url,
+    echo_upper,
     emulator_for,
     handshake_status,
     hub_settings,

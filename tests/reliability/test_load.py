@@ -26,6 +26,7 @@ import websockets
 from bench.stack import FUNCTION_KEY, HUB, start_stack
 from emulator import DEFAULT_ACCESS_KEY
 from tests.reliability.conftest import Sizes
+from tests.support import process_usage
 
 GROUP = "load"
 MIB = 1024 * 1024
@@ -39,14 +40,6 @@ DRAIN_SECONDS = 60
 # stack's start (two 20 s port waits), and the negotiates and resource checks after the load.
 PUBLISH_GUARD_SECONDS = 300
 SETUP_AND_CHECKS_SECONDS = 120
-
-
-def process_usage(pid: int) -> tuple[int, int]:
-    """Open file descriptors and resident memory (KiB) of a process."""
-    descriptors = len(list(Path(f"/proc/{pid}/fd").iterdir()))
-    status = Path(f"/proc/{pid}/status").read_text()
-    rss = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
-    return descriptors, rss
 
 
 def pids_by_port(*ports: int) -> dict[int, int]:

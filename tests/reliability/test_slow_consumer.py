@@ -16,7 +16,7 @@ from bench.processes import Child
 from bench.receivers import upgrade_request
 from emulator import DEFAULT_ACCESS_KEY
 from tests.reliability.conftest import Sizes
-from tests.reliability.test_load import process_usage
+from tests.support import process_usage
 
 HUB = "slow"
 JSON_PROTOCOL = "json.webpubsub.azure.v1"
