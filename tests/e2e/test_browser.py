@@ -21,7 +21,7 @@ from devhost import DevHost, LocalSettings
 from emulator import Emulator
 from tests.audit import SecretAudit
 from tests.conftest import Stack
-from tests.e2e.test_local_loop import local_loop
+from tests.e2e.stack_process import local_loop
 from tests.support import APP_ROOT, TEST_KEY, BackgroundLoop, unique_hub
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")

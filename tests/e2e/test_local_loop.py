@@ -8,13 +8,7 @@ the banner says a developer reads it.
 from __future__ import annotations
 
 import json
-import re
-import socket
 import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -22,17 +16,8 @@ from urllib.request import Request, urlopen
 
 import websockets.sync.client
 
-from devtools.azurite import ACCOUNT, ACCOUNT_KEY
-from tests.e2e.test_commands import (
-    free_port,
-    make_run_arguments,
-    settings_file,
-    stack_banner,
-    start,
-    stop,
-    warnings_in,
-)
-from tests.support import APP_ROOT
+from tests.e2e.stack_process import listening, local_loop, settings_file, stack_banner, start, stop, warnings_in
+from tests.support import APP_ROOT, free_port
 
 SUBPROTOCOL = "json.webpubsub.azure.v1"
 
@@ -72,62 +57,6 @@ def ack(ws: websockets.sync.client.ClientConnection) -> dict[str, Any]:
         if message.get("type") == "ack":
             return message
     raise AssertionError("no ack")
-
-
-def storage_ports(banner: list[str]) -> tuple[int, int]:
-    line = next(line for line in banner if line.startswith("Storage: "))
-    found = re.fullmatch(r"Storage: Azurite, queues http://127\.0\.0\.1:(\d+), tables http://127\.0\.0\.1:(\d+)", line)
-    assert found, line
-    return int(found[1]), int(found[2])
-
-
-def listening(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-@dataclass(frozen=True)
-class LocalLoop:
-    """A running `make run` stack: its banner, the demo page's URL, and the queue's account."""
-
-    banner: list[str]
-    base_url: str
-    queue_port: int
-    table_port: int
-
-    @property
-    def queue_storage(self) -> str:
-        return (
-            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
-            f"QueueEndpoint=http://127.0.0.1:{self.queue_port}/{ACCOUNT};"
-        )
-
-    def queued(self, *options: str) -> subprocess.CompletedProcess[str]:
-        """The queue reader the banner names, on this stack's queue."""
-        return subprocess.run(
-            [sys.executable, "-m", "devtools.queue_peek", "--connection-string", self.queue_storage, *options],
-            cwd=APP_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-
-
-@contextmanager
-def local_loop() -> Iterator[LocalLoop]:
-    """`make run`'s stack (its arguments from the Makefile, the example settings) on free ports;
-    stopped with Ctrl-C at the end, which must stop Azurite too."""
-    host_port, emulator_port = free_port(), free_port()
-    arguments = make_run_arguments(PORT=host_port, EMULATOR_PORT=emulator_port)
-    process = start(["-m", "devhost.stack", *arguments, "--settings", "local.settings.example.json"], clean=True)
-    try:
-        banner = stack_banner(process)
-        yield LocalLoop(banner, f"http://localhost:{host_port}", *storage_ports(banner))
-    finally:
-        output = stop(process)
-    assert process.returncode == 0, output
-    queue_port, table_port = storage_ports(banner)
-    assert not listening(queue_port) and not listening(table_port)  # Azurite stops with the stack
 
 
 def test_make_queue_runs_the_queue_reader() -> None:

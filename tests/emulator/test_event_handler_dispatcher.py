@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
+from tests.emulator.event_handler import SYSTEM_EVENTS, client_url, emulator_for, json_client, receive_json
 from tests.emulator.js_peers import installed_js_peers
-from tests.emulator.test_event_handlers import SYSTEM_EVENTS, client_url, emulator_for, json_client, receive_json
 
 EVERY_EVENT = [
     "handleConnect",

@@ -24,34 +24,17 @@ from emulator.events import MAX_PENDING_EVENTS
 from emulator.hub_settings import HubSettingsError, parse_hub_settings
 from emulator.model import Connection, Hub
 from emulator.upstream import presence_event
-from tests.emulator.event_handler import EventHandlerApp, Received, signature_valid
-from tests.emulator.test_event_handlers import (
+from tests.emulator.event_handler import (
     JSON_PROTOCOL,
-    SYSTEM_EVENTS,
+    EventHandlerApp,
+    Received,
     client_url,
     emulator_for,
     json_client,
     receive_json,
+    signature_valid,
 )
-
-EVERY_PRESENCE = {"eventNames": ["joined", "left"]}
-MAY_JOIN = ["webpubsub.joinLeaveGroup"]
-
-
-def presence_settings(app: EventHandlerApp, presence: dict[str, Any] | None = None) -> dict[str, Any]:
-    handler = {
-        "urlTemplate": app.url,
-        "userEventPattern": "*",
-        "systemEvents": SYSTEM_EVENTS,
-        "groupPresenceEvents": EVERY_PRESENCE if presence is None else presence,
-    }
-    return {"hubs": {"chat": {"eventHandlers": [handler]}}}
-
-
-def presence(handler: EventHandlerApp) -> list[tuple[str, str]]:
-    """The presence events the handler got, in order, as (event, group)."""
-    return [(r.event or "", json.loads(r.body)["group"]) for r in handler.events() if r.event in ("joined", "left")]
-
+from tests.emulator.group_presence import EVERY_PRESENCE, MAY_JOIN, presence, presence_settings
 
 # -- the rules, without a socket ----------------------------------------------------------------------
 

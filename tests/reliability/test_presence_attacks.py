@@ -22,9 +22,15 @@ from azure.storage.queue import QueueClient
 
 from devtools.azurite import Azurite
 from emulator.hub_settings import HubSettingsError, load_hub_settings
-from tests.emulator.event_handler import EventHandlerApp, signature_valid
-from tests.emulator.test_event_handlers import client_url, emulator_for, json_client, receive_json
-from tests.emulator.test_group_presence import MAY_JOIN, presence, presence_settings
+from tests.emulator.event_handler import (
+    EventHandlerApp,
+    client_url,
+    emulator_for,
+    json_client,
+    receive_json,
+    signature_valid,
+)
+from tests.emulator.group_presence import MAY_JOIN, presence, presence_settings
 from tests.support import APP_ROOT
 
 HOSTILE_GROUPS = [
