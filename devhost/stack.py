@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devhost.functions import FunctionLoadError
-from devhost.hub_wiring import EVENTS_FUNCTION, hub_settings_for, served_hubs
+from devhost.hub_wiring import ALLOWED_HUBS, EVENTS_FUNCTION, HUB, hub_settings_for, served_hubs
 from devhost.identity import PATH as IDENTITY_PATH
 from devhost.local_settings import LocalSettings, SettingsError, apply_values, read_local_settings
 from devhost.local_storage import STORAGE, LocalStorage, installed, wants_local_storage
@@ -40,7 +40,7 @@ from devhost.server import DevHost
 from devhost.web_pubsub import CONNECTION_STRING, ENDPOINT, ServiceChoice, choose_service
 from emulator import DEFAULT_ACCESS_KEY, Emulator
 from emulator import DEFAULT_PORT as EMULATOR_PORT
-from emulator.hub_settings import HubSettings
+from emulator.hub_settings import HubSettings, HubSettingsError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -146,6 +146,9 @@ def describe_service(choice: ServiceChoice, emulator: Emulator | None) -> list[s
     return lines
 
 
+HUB_SETTINGS = f"{HUB} / {ALLOWED_HUBS}"
+
+
 def plan_storage(values: dict[str, str], warnings: list[str]) -> LocalStorage | None:
     """Azurite for the run, when the settings leave the storage account to this machine."""
     if not wants_local_storage(values):
@@ -178,6 +181,16 @@ def events_url(host: DevHost) -> str | None:
     """The app's ``events`` function, when it has one (it takes every hub's events)."""
     function = next((f for f in host.functions if f.name.lower() == EVENTS_FUNCTION), None)
     return None if function is None else host.base_url + function.route.text
+
+
+def wiring(hubs: list[str], url: str | None) -> dict[str, HubSettings] | None:
+    """The emulator's hub settings: every hub's events to the ``events`` function, if there is one."""
+    if url is None:
+        return None
+    try:
+        return hub_settings_for(hubs, url)
+    except HubSettingsError as error:  # a hub name the app would refuse as well
+        raise SettingsError(f"{HUB_SETTINGS} cannot be wired to the events function: {error}") from None
 
 
 def describe_wiring(emulator: Emulator | None, hubs: list[str], url: str | None) -> list[str]:
@@ -234,7 +247,7 @@ async def start(args: argparse.Namespace) -> Started:
         await host.start()
         started.push_async_callback(host.stop)
         url = events_url(host)
-        emulator = plan_emulator(choice, args, warnings, hub_settings_for(hubs, url) if url else None)
+        emulator = plan_emulator(choice, args, warnings, wiring(hubs, url) if choice.is_emulator else None)
         if storage is not None:
             await starting_storage
         moves = await start_emulator(host, emulator, choice, storage, started)
