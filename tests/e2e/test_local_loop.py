@@ -127,3 +127,12 @@ def test_a_storage_account_in_the_settings_starts_no_azurite(tmp_path: Path) -> 
 
 def stack_arguments() -> list[str]:
     return ["--dev-identity", "--port", str(free_port()), "--emulator-port", str(free_port())]
+
+
+def test_a_hub_name_that_cannot_be_wired_stops_the_stack_with_a_settings_error(tmp_path: Path) -> None:
+    path = settings_file(tmp_path, WebPubSubHub="1bad")
+    process = start(["-m", "devhost.stack", *stack_arguments(), "--settings", str(path)], clean=True)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 2
+    assert "error: WebPubSubHub / WebPubSubAllowedHubs cannot be wired to the events function: hubs.1bad" in output
+    assert "Traceback" not in output
