@@ -35,7 +35,7 @@ chromium:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else echo "Install Debian's chromium (sudo apt-get install chromium) for the browser test." >&2; exit 1; fi; }
 
-## azurite: Microsoft's Storage emulator (table and queue services) for make run and the tests; needs npm
+## azurite: Microsoft's Storage emulator (table and queue services) for make run, the idempotency-key and events tests; needs npm
 azurite: $(AZURITE)
 
 $(AZURITE):

@@ -89,7 +89,8 @@ def full_bucket(user_id: str | None, per_minute: int, now: float) -> ConnectionS
 
 
 def _mac(key: bytes, connection_id: str, encoded: str) -> bytes:
-    message = connection_id.encode("utf-8") + b"\n" + encoded.encode("ascii", "replace")
+    # surrogatepass: ids that were not UTF-8 never reach here from a request, and never fail if they do
+    message = connection_id.encode("utf-8", "surrogatepass") + b"\n" + encoded.encode("ascii", "replace")
     return hmac.new(key, message, hashlib.sha256).digest()
 
 

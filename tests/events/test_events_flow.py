@@ -16,7 +16,7 @@ from azure.storage.queue import QueueClient
 from websockets.exceptions import InvalidStatus
 
 from shared.events.queue import MAX_ENVELOPE_BYTES
-from tests.events.conftest import EventsStack, cloud_event, drain, queued_count
+from tests.events.support import EventsStack, cloud_event, drain, queued_count
 from tests.support import http_call
 
 JSON_PROTOCOL = "json.webpubsub.azure.v1"

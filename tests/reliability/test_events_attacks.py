@@ -16,8 +16,8 @@ import websockets
 from azure.storage.queue import QueueClient
 
 from shared.events.state import ConnectionState, state_keys, write_state
-from tests.events import conftest as events_fixtures
-from tests.events.conftest import EMULATOR_KEY, ROTATION_KEY, EventsStack, cloud_event, queued_count
+from tests.events import support as events_fixtures
+from tests.events.support import EMULATOR_KEY, ROTATION_KEY, EventsStack, cloud_event, queued_count
 from tests.fakes.oidc_issuer import AUDIENCE, FakeIssuer
 from tests.reliability.rawhttp import raw_request
 from tests.support import BackgroundLoop, http_call

@@ -22,8 +22,8 @@ from emulator.hub_settings import parse_hub_settings
 from shared.events.queue import close_queue_senders
 from shared.events.settings import EVENTS_SETTING_NAMES
 from tests.conftest import Stack
-from tests.events import conftest as events_fixtures
-from tests.events.conftest import drain, hub_settings
+from tests.events import support as events_fixtures
+from tests.events.support import drain, hub_settings
 from tests.fakes.fault_proxy import FaultProxy
 from tests.reliability.conftest import Sizes
 from tests.support import BackgroundLoop, unique_hub
