@@ -18,8 +18,10 @@ whose pattern matches gets the event.
 ``Microsoft.SignalRService/webPubSub/hubs``): ``eventNames`` lists ``joined`` and/or ``left``
 (null or empty: no presence events); ``groupFilters`` lists the groups whose joins and leaves are
 sent, each a name or a prefix ending in ``*`` (``*`` alone is every group; null or empty: every
-group). Microsoft documents the filters only as "a pattern that may match multiple groups", with
-``group2*`` as its example; a ``*`` anywhere but at the end is refused here rather than guessed at.
+group). Microsoft documents the filters only as "a pattern that may match multiple groups" (the
+.NET and JS management SDKs' ``GroupPresenceEventFilters``); its hub sample sets
+``["group1", "group2*"]``. A ``*`` anywhere but at the end is refused here rather than guessed at.
+The events go out as ``azure.webpubsub.gp.joined`` / ``.left`` (:func:`emulator.upstream.presence_event`).
 Hub names are case-insensitive. Everything is checked when the file is read, so a typo stops the
 emulator at start with a message that names the field, not at the first client event.
 """
