@@ -147,6 +147,7 @@ def describe_service(choice: ServiceChoice, emulator: Emulator | None) -> list[s
 
 
 HUB_SETTINGS = f"{HUB} / {ALLOWED_HUBS}"
+EVENTS_PARTS = ("EventsPresenceGroups", "EventsQueueEvents")  # what the events function does beyond connect
 
 
 def plan_storage(values: dict[str, str], warnings: list[str]) -> LocalStorage | None:
@@ -193,13 +194,22 @@ def wiring(hubs: list[str], url: str | None) -> dict[str, HubSettings] | None:
         raise SettingsError(f"{HUB_SETTINGS} cannot be wired to the events function: {error}") from None
 
 
-def describe_wiring(emulator: Emulator | None, hubs: list[str], url: str | None) -> list[str]:
+def describe_wiring(emulator: Emulator | None, hubs: list[str], url: str | None, values: dict[str, str]) -> list[str]:
     if emulator is None or url is None or not hubs:
         return []
+    idle = (
+        [
+            f"    {' and '.join(EVENTS_PARTS)} are not set: the function accepts connections and does nothing "
+            "else (local.settings.example.json sets both)"
+        ]
+        if not any(values.get(name, "").strip() for name in EVENTS_PARTS)
+        else []
+    )
     return [
         f"Event handler: the emulator sends the events of hub {', '.join(hubs)} to {url}",
         "    connect, connected, disconnected, every user event, group joined/left (--hub-settings shape: "
         "devhost/hub_wiring.py)",
+        *idle,
     ]
 
 
@@ -256,7 +266,11 @@ async def start(args: argparse.Namespace) -> Started:
     listening = {host.port, *([emulator.port] if emulator is not None else [])}
     checked = {name: value for name, value in effective.items() if storage is None or name != STORAGE}  # Azurite's
     warnings += strays(checked, listening) + identity_warnings(effective, host)
-    service = describe_service(choice, emulator) + describe_storage(storage) + describe_wiring(emulator, hubs, url)
+    service = [
+        *describe_service(choice, emulator),
+        *describe_storage(storage),
+        *describe_wiring(emulator, hubs, url, effective),
+    ]
     return Started(host, emulator, storage, service, moves, warnings)
 
 

@@ -136,3 +136,16 @@ def test_a_hub_name_that_cannot_be_wired_stops_the_stack_with_a_settings_error(t
     assert process.returncode == 2
     assert "error: WebPubSubHub / WebPubSubAllowedHubs cannot be wired to the events function: hubs.1bad" in output
     assert "Traceback" not in output
+
+
+def test_the_banner_says_when_the_events_function_has_nothing_to_do(tmp_path: Path) -> None:
+    path = settings_file(tmp_path, EventsPresenceGroups="", EventsQueueEvents="")
+    process = start(["-m", "devhost.stack", *stack_arguments(), "--settings", str(path)], clean=True)
+    try:
+        banner = stack_banner(process)
+    finally:
+        stop(process)
+    assert (
+        "    EventsPresenceGroups and EventsQueueEvents are not set: the function accepts connections and does "
+        "nothing else (local.settings.example.json sets both)"
+    ) in banner
