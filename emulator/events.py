@@ -76,6 +76,7 @@ from emulator.upstream import (
     event_failure,
     event_request,
     presence_event,
+    presence_name,
     valid_event_name,
     validation_allows,
     validation_request,
@@ -271,11 +272,10 @@ class EventHandlers:
         """The connection joined or left ``group``: queue ``joined``/``left`` for the handler whose
         ``groupPresenceEvents`` take it (none: nothing). Over the bounds it is dropped and logged."""
         events = self._connections.get(connection_id)
-        if events is None or events.closed:
+        name = presence_name(joined)
+        if events is None or events.closed or self.settings(events.hub).presence_handler_for(name, group) is None:
             return
         event = presence_event(joined, group)
-        if self.handler_of(events.hub, event) is None:
-            return
         if not self._hold(events, event):
             logger.warning("%s event of %s dropped: too many events are waiting", event.name, connection_id)
             return

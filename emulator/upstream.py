@@ -246,8 +246,11 @@ def user_event(name: str, data: bytes, data_type: str) -> UpstreamEvent:
 def presence_event(joined: bool, group: str) -> UpstreamEvent:
     """``joined`` or ``left``: body ``{"group": "<name>"}``, as ``@azure/web-pubsub-express`` 1.1.0
     reads it (``onGroupJoined``/``onGroupLeft`` get the parsed body with the connection context)."""
-    name = "joined" if joined else "left"
-    return UpstreamEvent(name, PRESENCE, _json({"group": group}), SYSTEM_JSON, group)
+    return UpstreamEvent(presence_name(joined), PRESENCE, _json({"group": group}), SYSTEM_JSON, group)
+
+
+def presence_name(joined: bool) -> str:
+    return "joined" if joined else "left"
 
 
 def _system(name: str, body: dict[str, Any]) -> UpstreamEvent:
