@@ -7,7 +7,7 @@ CHROMIUM ?= /usr/bin/chromium
 AZURITE_VERSION := 3.37.0
 AZURITE := .tools/node_modules/.bin/azurite-table
 
-.PHONY: help run test lint format chromium azurite bench soak clean
+.PHONY: help run queue test lint format chromium azurite bench soak clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,9 +21,13 @@ local.settings.json:
 RUN_PORTS = $(if $(filter command line,$(origin PORT)),--port $(PORT)) \
 	$(if $(filter command line,$(origin EMULATOR_PORT)),--emulator-port $(EMULATOR_PORT))
 
-## run: start the Web PubSub emulator (8080) and the dev host (7071) with the demo page and the dev identity provider; other ports: make run PORT=7072 EMULATOR_PORT=8081
-run: $(STAMP) local.settings.json
+## run: start the Web PubSub emulator (8080), Azurite (queues 10001, tables 10002) and the dev host (7071) with the demo page, the dev identity provider and the events function as the hub's event handler; other ports: make run PORT=7072 EMULATOR_PORT=8081
+run: $(STAMP) local.settings.json $(AZURITE)
 	$(PY) -m devhost.stack --dev-identity $(strip $(RUN_PORTS))
+
+## queue: print the client events waiting on make run's queue, as the app's back-end services would receive them (TAKE=1 also removes them)
+queue: $(STAMP)
+	$(PY) -m devtools.queue_peek $(if $(TAKE),--take)
 
 ## chromium: Debian's browser for the browser test (Playwright cannot download one here)
 chromium:
@@ -31,11 +35,11 @@ chromium:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else echo "Install Debian's chromium (sudo apt-get install chromium) for the browser test." >&2; exit 1; fi; }
 
-## azurite: Microsoft's Storage emulator (table and queue services) for the idempotency-key and events tests; needs npm
+## azurite: Microsoft's Storage emulator (table and queue services) for make run, the idempotency-key and events tests; needs npm
 azurite: $(AZURITE)
 
 $(AZURITE):
-	@command -v npm >/dev/null || { echo "Install Node.js and npm (sudo apt-get install npm) for the Azurite tests." >&2; exit 1; }
+	@command -v npm >/dev/null || { echo "Install Node.js and npm (sudo apt-get install npm) for Azurite (make run's storage, and the tests)." >&2; exit 1; }
 	npm install --silent --no-audit --no-fund --prefix .tools azurite@$(AZURITE_VERSION)
 
 ## lint: ruff check, ruff format --check and mypy (strict for product code): the first step of make test

@@ -9,6 +9,12 @@ Started on other ports (``--port``, ``--emulator-port``; ``make run PORT=7072 EM
 the stack moves the settings that point at it to the ports it really uses, for this run only
 (:mod:`devhost.ports`). The banner says which service and credential the app uses, each setting
 it moved, and, one line each, every setting that still points where the stack started nothing.
+
+The whole loop runs with no cloud: when ``AzureWebJobsStorage`` names no account, Azurite's queue
+and table services start too and the setting points at them for the run
+(:mod:`devhost.local_storage`); when the app has an ``events`` function and the emulator runs,
+every hub the app serves sends its events (system, user, group presence) to that function
+(:mod:`devhost.hub_wiring`). The banner says both.
 """
 
 from __future__ import annotations
@@ -25,13 +31,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devhost.functions import FunctionLoadError
+from devhost.hub_wiring import ALLOWED_HUBS, EVENTS_FUNCTION, HUB, hub_settings_for, served_hubs
 from devhost.identity import PATH as IDENTITY_PATH
 from devhost.local_settings import LocalSettings, SettingsError, apply_values, read_local_settings
+from devhost.local_storage import STORAGE, LocalStorage, installed, wants_local_storage
 from devhost.ports import Move, follow, loopback_origins, strays
 from devhost.server import DevHost
 from devhost.web_pubsub import CONNECTION_STRING, ENDPOINT, ServiceChoice, choose_service
 from emulator import DEFAULT_ACCESS_KEY, Emulator
 from emulator import DEFAULT_PORT as EMULATOR_PORT
+from emulator.hub_settings import HubSettings, HubSettingsError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -59,7 +68,8 @@ class Started:
 
     host: DevHost
     emulator: Emulator | None
-    service: list[str]  # which Web PubSub, which credential
+    storage: LocalStorage | None
+    service: list[str]  # which Web PubSub, which credential, which storage, which event handler
     moves: tuple[Move, ...]  # settings moved to the stack's ports
     warnings: list[str]  # settings that point where nothing runs, conflicts
 
@@ -93,7 +103,12 @@ def banner(started: Started) -> str:
     )
 
 
-def plan_emulator(choice: ServiceChoice, args: argparse.Namespace, warnings: list[str]) -> Emulator | None:
+def plan_emulator(
+    choice: ServiceChoice,
+    args: argparse.Namespace,
+    warnings: list[str],
+    hub_settings: dict[str, HubSettings] | None = None,
+) -> Emulator | None:
     """The emulator the settings call for, on ``--emulator-port`` or the connection string's port."""
     if not choice.is_emulator:
         if args.emulator_port is not None:
@@ -107,6 +122,7 @@ def plan_emulator(choice: ServiceChoice, args: argparse.Namespace, warnings: lis
             host=args.host,
             port=named_port if args.emulator_port is None else args.emulator_port,
             access_key=choice.access_key or DEFAULT_ACCESS_KEY,
+            hub_settings=hub_settings,
         )
     except ValueError as error:
         raise SettingsError(f"{CONNECTION_STRING}: the emulator cannot use its AccessKey: {error}") from None
@@ -128,6 +144,73 @@ def describe_service(choice: ServiceChoice, emulator: Emulator | None) -> list[s
     if choice.setting is None:
         lines.append(f"    {CONNECTION_STRING} and {ENDPOINT} are not set: the app uses the emulator's, for this run")
     return lines
+
+
+HUB_SETTINGS = f"{HUB} / {ALLOWED_HUBS}"
+EVENTS_PARTS = ("EventsPresenceGroups", "EventsQueueEvents")  # what the events function does beyond connect
+
+
+def plan_storage(values: dict[str, str], warnings: list[str]) -> LocalStorage | None:
+    """Azurite for the run, when the settings leave the storage account to this machine."""
+    if not wants_local_storage(values):
+        return None
+    if not installed():
+        warnings.append(
+            f"Azurite is not installed (make azurite installs it): {STORAGE} stays empty, "
+            "so nothing can be queued and idempotency keys stay in memory"
+        )
+        return None
+    return LocalStorage.create()
+
+
+def describe_storage(storage: LocalStorage | None) -> list[str]:
+    if storage is None:
+        return []
+    peek = (
+        "make queue"
+        if storage.on_default_ports
+        else f".venv/bin/python -m devtools.queue_peek --connection-string '{storage.connection_string}'"
+    )
+    return [
+        f"Storage: Azurite, queues http://127.0.0.1:{storage.queue.port}, tables http://127.0.0.1:{storage.table.port}",
+        f"    {STORAGE} names no account: the app uses Azurite's, for this run",
+        f"    what your services would receive from the queue: {peek}",
+    ]
+
+
+def events_url(host: DevHost) -> str | None:
+    """The app's ``events`` function, when it has one (it takes every hub's events)."""
+    function = next((f for f in host.functions if f.name.lower() == EVENTS_FUNCTION), None)
+    return None if function is None else host.base_url + function.route.text
+
+
+def wiring(hubs: list[str], url: str | None) -> dict[str, HubSettings] | None:
+    """The emulator's hub settings: every hub's events to the ``events`` function, if there is one."""
+    if url is None:
+        return None
+    try:
+        return hub_settings_for(hubs, url)
+    except HubSettingsError as error:  # a hub name the app would refuse as well
+        raise SettingsError(f"{HUB_SETTINGS} cannot be wired to the events function: {error}") from None
+
+
+def describe_wiring(emulator: Emulator | None, hubs: list[str], url: str | None, values: dict[str, str]) -> list[str]:
+    if emulator is None or url is None or not hubs:
+        return []
+    idle = (
+        [
+            f"    {' and '.join(EVENTS_PARTS)} are not set: the function accepts connections and does nothing "
+            "else (local.settings.example.json sets both)"
+        ]
+        if not any(values.get(name, "").strip() for name in EVENTS_PARTS)
+        else []
+    )
+    return [
+        f"Event handler: the emulator sends the events of hub {', '.join(hubs)} to {url}",
+        "    connect, connected, disconnected, every user event, group joined/left (--hub-settings shape: "
+        "devhost/hub_wiring.py)",
+        *idle,
+    ]
 
 
 def identity_warnings(values: dict[str, str], host: DevHost) -> list[str]:
@@ -156,7 +239,6 @@ async def start(args: argparse.Namespace) -> Started:
     seen, _ = settings_seen_by_the_app(settings)
     choice = choose_service(seen)
     warnings = [conflict] if (conflict := choice.conflict()) else []
-    emulator = plan_emulator(choice, args, warnings)
     host = DevHost(
         app_root,
         settings,
@@ -166,28 +248,65 @@ async def start(args: argparse.Namespace) -> Started:
         dev_identity=args.dev_identity,
     )
     host.load()
-    await start_servers(host, emulator)
-    moves = follow_the_stack(host, emulator, choice)
+    storage = plan_storage(seen, warnings)
+    hubs = served_hubs(seen)
+    async with contextlib.AsyncExitStack() as started:
+        if storage is not None:  # Azurite starts in threads while the servers start
+            starting_storage = asyncio.ensure_future(storage.start())
+            started.push_async_callback(_stop_storage, storage, starting_storage)
+        await host.start()
+        started.push_async_callback(host.stop)
+        url = events_url(host)
+        emulator = plan_emulator(choice, args, warnings, wiring(hubs, url) if choice.is_emulator else None)
+        if storage is not None:
+            await starting_storage
+        moves = await start_emulator(host, emulator, choice, storage, started)
+        started.pop_all()
     effective, _ = settings_seen_by_the_app(host.settings)
     listening = {host.port, *([emulator.port] if emulator is not None else [])}
-    warnings += strays(effective, listening) + identity_warnings(effective, host)
-    return Started(host, emulator, describe_service(choice, emulator), moves, warnings)
+    checked = {name: value for name, value in effective.items() if storage is None or name != STORAGE}  # Azurite's
+    warnings += strays(checked, listening) + identity_warnings(effective, host)
+    service = [
+        *describe_service(choice, emulator),
+        *describe_storage(storage),
+        *describe_wiring(emulator, hubs, url, effective),
+    ]
+    return Started(host, emulator, storage, service, moves, warnings)
 
 
-async def start_servers(host: DevHost, emulator: Emulator | None) -> None:
-    if emulator is not None:
+async def _stop_storage(storage: LocalStorage, starting: asyncio.Future[None]) -> None:
+    with contextlib.suppress(Exception):
+        await starting
+    await storage.stop()
+
+
+async def start_emulator(
+    host: DevHost,
+    emulator: Emulator | None,
+    choice: ServiceChoice,
+    storage: LocalStorage | None,
+    started: contextlib.AsyncExitStack,
+) -> tuple[Move, ...]:
+    """Start the emulator with the settings already following the stack, so that the ``events``
+    function knows its Web PubSub when the emulator checks it at start (abuse protection); only an
+    emulator on port 0 starts first, as its port is known once it listens."""
+    first = emulator is not None and emulator.port == 0
+    if emulator is not None and first:
         await emulator.start()
-    try:
-        await host.start()
-    except BaseException:
-        if emulator is not None:
-            await emulator.stop()
-        raise
+        started.push_async_callback(emulator.stop)
+    moves = follow_the_stack(host, emulator, choice, storage)
+    if emulator is not None and not first:
+        await emulator.start()
+        started.push_async_callback(emulator.stop)
+    return moves
 
 
-def follow_the_stack(host: DevHost, emulator: Emulator | None, choice: ServiceChoice) -> tuple[Move, ...]:
+def follow_the_stack(
+    host: DevHost, emulator: Emulator | None, choice: ServiceChoice, storage: LocalStorage | None = None
+) -> tuple[Move, ...]:
     """Move the file's settings to the ports the servers run on, put them in the environment
-    (where the app reads them) and in the host (CORS); the moves, for the banner."""
+    (where the app reads them) and in the host (CORS); the moves, for the banner. With Azurite,
+    ``AzureWebJobsStorage`` names it (the banner says so)."""
     settings = host.settings
     _, from_environment = settings_seen_by_the_app(settings)
     ports = {settings.port: host.port}
@@ -198,6 +317,8 @@ def follow_the_stack(host: DevHost, emulator: Emulator | None, choice: ServiceCh
     if emulator is not None and choice.setting is None:
         values[CONNECTION_STRING] = emulator.connection_string
     apply_values(values)
+    if storage is not None:  # chosen from the value the app sees, the environment's included
+        values[STORAGE] = os.environ[STORAGE] = storage.connection_string
     host.settings = dataclasses.replace(settings, values=values, cors_origins=followed.cors_origins, port=host.port)
     if settings.port == host.port:
         return followed.moves
@@ -212,9 +333,12 @@ async def serve(args: argparse.Namespace) -> None:
     started = await start(args)
     print(banner(started), flush=True)
     await stop.wait()
-    await started.host.stop()
+    # In the reverse order of the start: the emulator's last events still reach the app's handler.
     if started.emulator is not None:
         await started.emulator.stop()
+    await started.host.stop()
+    if started.storage is not None:
+        await started.storage.stop()
     print("Stopped.", flush=True)
 
 

@@ -8,6 +8,11 @@ with ``AzureWebJobsStorage`` empty, keys stay in memory.
 ``Azurite()`` is the table service in memory; ``Azurite("queue", location=dir)`` the queue
 service keeping its data in ``dir``, so that :meth:`Azurite.restart` (on the same port) loses
 nothing, as a storage outage would not.
+
+``make run`` runs both services, each on Azurite's own default port when it is free
+(``preferred_port``: 10001 for queues, 10002 for tables, so that tools that assume the
+development storage find them), and gives the app one connection string for both
+(:func:`connection_string_for`).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".tools" / "node_modules" / ".bin"
 EXECUTABLE = BIN / "azurite-table"
 SERVICES = ("table", "queue")
+DEFAULT_PORTS = {"queue": 10001, "table": 10002}  # Azurite's own defaults
 # Azurite's documented, public development account (not a secret).
 ACCOUNT = "devstoreaccount1"
 ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -30,7 +36,8 @@ START_SECONDS = 30
 class Azurite:
     """``with Azurite() as azurite:`` runs the table service; ``connection_string`` reaches it."""
 
-    def __init__(self, service: str = "table", *, location: Path | None = None) -> None:
+    def __init__(self, service: str = "table", *, location: Path | None = None, preferred_port: int = 0) -> None:
+        """``preferred_port``: the port to take when it is free (else any free port, as with 0)."""
         if service not in SERVICES:
             raise ValueError(f"service must be one of {SERVICES}")
         self.service = service
@@ -38,16 +45,18 @@ class Azurite:
         if not self.executable.exists():
             raise FileNotFoundError(f"{self.executable} is missing; run `make azurite` (needs npm).")
         self.location = location
+        self.preferred_port = preferred_port
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def connection_string(self) -> str:
-        endpoint = "TableEndpoint" if self.service == "table" else "QueueEndpoint"
-        return (
-            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
-            f"{endpoint}=http://127.0.0.1:{self.port}/{ACCOUNT};"
-        )
+        return connection_string_for(self)
+
+    @property
+    def endpoint(self) -> str:
+        """``QueueEndpoint=...`` or ``TableEndpoint=...``: this service's part of a connection string."""
+        return f"{self.service.capitalize()}Endpoint=http://127.0.0.1:{self.port}/{ACCOUNT};"
 
     @property
     def pid(self) -> int:
@@ -55,8 +64,9 @@ class Azurite:
         return self._process.pid
 
     def start(self) -> None:
-        for _ in range(3):  # a port picked free can be taken before Azurite binds it
-            self.port = _free_port()
+        for attempt in range(3):  # a port picked free can be taken before Azurite binds it
+            preferred = attempt == 0 and self.preferred_port and _port_free(self.preferred_port)
+            self.port = self.preferred_port if preferred else _free_port()
             if self._launch():
                 return
             self.stop()
@@ -109,6 +119,21 @@ class Azurite:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def connection_string_for(*services: Azurite) -> str:
+    """One connection string of the development account that reaches each running service."""
+    endpoints = "".join(service.endpoint for service in services)
+    return f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};{endpoints}"
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def _free_port() -> int:

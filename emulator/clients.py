@@ -156,13 +156,14 @@ class ClientEndpoint:
         greeting = connected_frame(connection.id, connection.user_id, connection.reconnection_token)
         ws = await _upgrade(request, self._socket(echoed))
         hub.add(connection)  # only now: a handshake that failed leaves no trace
-        for group in identity.groups:  # groups of the token and the connect handler are joined at connect
-            hub.join(connection, group)
-        if connection.is_json:
-            connection.send(greeting)
         if self.events.open(ConnectionFacts(hub.name, connection.id, connection.user_id, echoed, state)):
             connection.user_event = self._event_sender(connection)
             connection.ended = functools.partial(self.events.disconnect, connection.id)
+            connection.group_changed = functools.partial(self.events.group_changed, connection.id)
+        for group in identity.groups:  # the token's and connect handler's groups: joined after connected
+            hub.join(connection, group)
+        if connection.is_json:
+            connection.send(greeting)
         return await self._serve(ws, hub, connection, request.transport)
 
     def _authorize(self, request: web.Request, hub: Hub, *, allow_anonymous: bool) -> Identity:

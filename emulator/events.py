@@ -8,26 +8,33 @@ with one aiohttp ``ClientSession``. The bounds:
 * every event, including its wait for a free slot and its retries, ends after ``timeout``
   seconds (30 by default); a ``connect`` that runs out of time refuses the handshake with 500, a
   user event answers with an error, ``connected``/``disconnected`` are logged and dropped;
-* every event (``connect``, user events, ``connected``, ``disconnected``) whose handler answers
+* every event (``connect``, user events, ``connected``, ``disconnected``, ``joined``, ``left``) whose handler answers
   408 or 5xx, or cannot be reached, is tried again after 1, 3 and 5 seconds (``retry_delays``),
   at most four attempts, and only while a retry can start before the timeout. Other answers,
   a failed abuse-protection check, an answer over the size limit and a timeout are not retried.
   A waiting retry holds no handler slot and delays only its own connection's later events;
 * each connection's events go out one after the other, in the order they happened, from one
-  worker task per connection; at most :data:`MAX_PENDING_EVENTS` user events and
-  :data:`MAX_PENDING_BYTES` of their data wait behind the one in flight, further ones are
-  answered with an error at once;
-* across all connections, at most :data:`MAX_HELD_EVENTS` user events and
+  worker task per connection; at most :data:`MAX_PENDING_EVENTS` user and group presence events
+  and :data:`MAX_PENDING_BYTES` of their data wait behind the one in flight, further user events
+  are answered with an error at once, further presence events are dropped and logged (a client
+  that joins and leaves in a loop behind a slow handler cannot grow the queue);
+* across all connections, at most :data:`MAX_HELD_EVENTS` user and presence events and
   :data:`MAX_HELD_BYTES` of their data are held for delivery (waiting or in flight); past
-  either, a new user event is answered with an error at once. Without this bound every
+  either, a new user event is answered with an error at once and a presence event is dropped
+  and logged. Without this bound every
   connection could hold its own 16 MiB. Measured behind a hung handler, eight clients that each
   sent 17 events of 1 MiB and stayed open took the emulator from 47 MB to 190 MB, and each more
   client added 16 MiB; with the bound, 124 MB however many clients there are;
 * when a connection ends, its user events still waiting are dropped (nobody is left to answer)
-  and ``disconnected`` goes out at once: after ``connected`` if that is still on its way, never
-  behind a user event (one already in flight finishes on its own, within the timeout). Eight
+  and ``disconnected`` goes out at once: after ``connected`` and the ``joined``/``left`` events
+  still on their way (its leaves included), never behind a user event (one already in flight
+  finishes on its own, within the timeout). Eight
   rounds of connect, 17 events of 1 MiB, close, behind a hung handler: 47 MB to 181 MB before
   (the events stayed, and went out one timeout after another), 47 MB to 57 MB now.
+
+Group presence events (``joined``/``left``, for handlers with ``groupPresenceEvents``) are
+asynchronous like ``connected``: :meth:`EventHandlers.group_changed` queues one for each join and
+leave the model reports, in order with the connection's other events, and nobody waits for them.
 
 So a handler that hangs or is down holds up only the events bound for it, never a client's
 socket, the fan-out of messages, or other handlers. A hub without handlers costs nothing: its
@@ -68,6 +75,8 @@ from emulator.upstream import (
     event_answer,
     event_failure,
     event_request,
+    presence_event,
+    presence_name,
     valid_event_name,
     validation_allows,
     validation_request,
@@ -122,7 +131,7 @@ class ConnectionEvents:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))  # 0 was connect
     closed: bool = False
-    waiting_user_events: int = 0
+    waiting_held_events: int = 0  # user and presence events, see UpstreamEvent.held
     waiting_bytes: int = 0
     current: _Pending | None = None  # the event in flight
 
@@ -131,21 +140,21 @@ class ConnectionEvents:
 
     def put(self, pending: _Pending) -> None:
         self.queue.append(pending)
-        self.waiting_user_events += not pending.event.system
+        self.waiting_held_events += pending.event.held
         self.waiting_bytes += len(pending.event.body)
         self.wake.set()
 
     def take(self) -> _Pending:
         pending = self.queue.popleft()
-        self.waiting_user_events -= not pending.event.system
+        self.waiting_held_events -= pending.event.held
         self.waiting_bytes -= len(pending.event.body)
         return pending
 
     def drop_user_events(self) -> list[_Pending]:
-        """Take the waiting user events out of the queue (system events stay, in order)."""
-        dropped = [pending for pending in self.queue if not pending.event.system]
-        self.queue = deque(pending for pending in self.queue if pending.event.system)
-        self.waiting_user_events = 0
+        """Take the waiting user events out of the queue (system and presence events stay, in order)."""
+        dropped = [pending for pending in self.queue if pending.event.user]
+        self.queue = deque(pending for pending in self.queue if not pending.event.user)
+        self.waiting_held_events = sum(pending.event.held for pending in self.queue)
         self.waiting_bytes = sum(len(pending.event.body) for pending in self.queue)
         return dropped
 
@@ -174,7 +183,7 @@ class EventHandlers:
         self._checks: dict[tuple[str, int], _Check] = {}
         self._connections: dict[str, ConnectionEvents] = {}
         self._workers: set[asyncio.Task[None]] = set()  # also those of connections that ended
-        self.held_events = 0  # user events waiting or in flight, across all connections
+        self.held_events = 0  # user and presence events waiting or in flight, across all connections
         self.held_bytes = 0
 
     def settings(self, hub: str) -> HubSettings:
@@ -182,6 +191,11 @@ class EventHandlers:
 
     def handles(self, hub: str, event: str, *, system: bool) -> bool:
         return self.settings(hub).handler_for(event, system=system) is not None
+
+    def handler_of(self, hub: str, event: UpstreamEvent) -> EventHandlerSettings | None:
+        if event.group is not None:
+            return self.settings(hub).presence_handler_for(event.name, event.group)
+        return self.settings(hub).handler_for(event.name, system=not event.user)
 
     # -- lifetime ---------------------------------------------------------------------------------
 
@@ -248,18 +262,37 @@ class EventHandlers:
         if not valid_event_name(event.name):
             answered(event_failure("The event name cannot reach an event handler."))
             return True
+        if not self._hold(events, event):
+            answered(event_failure("Too many events are waiting for the event handler."))
+            return True
+        events.put(_Pending(event, answered))
+        return True
+
+    def group_changed(self, connection_id: str, group: str, joined: bool) -> None:
+        """The connection joined or left ``group``: queue ``joined``/``left`` for the handler whose
+        ``groupPresenceEvents`` take it (none: nothing). Over the bounds it is dropped and logged."""
+        events = self._connections.get(connection_id)
+        name = presence_name(joined)
+        if events is None or events.closed or self.settings(events.hub).presence_handler_for(name, group) is None:
+            return
+        event = presence_event(joined, group)
+        if not self._hold(events, event):
+            logger.warning("%s event of %s dropped: too many events are waiting", event.name, connection_id)
+            return
+        events.put(_Pending(event, None))
+
+    def _hold(self, events: ConnectionEvents, event: UpstreamEvent) -> bool:
+        """Count a user or presence event against the bounds; False when it is over one of them."""
         size = len(event.body)
         if (
-            events.waiting_user_events >= MAX_PENDING_EVENTS
+            events.waiting_held_events >= MAX_PENDING_EVENTS
             or events.waiting_bytes + size > MAX_PENDING_BYTES
             or self.held_events >= MAX_HELD_EVENTS
             or self.held_bytes + size > MAX_HELD_BYTES
         ):
-            answered(event_failure("Too many events are waiting for the event handler."))
-            return True
+            return False
         self.held_events += 1
         self.held_bytes += size
-        events.put(_Pending(event, answered))
         return True
 
     def disconnect(self, connection_id: str, reason: str) -> None:
@@ -273,9 +306,12 @@ class EventHandlers:
             self._release(pending)
         if self.handles(events.hub, "disconnected", system=True):
             farewell = _Pending(disconnected_event(reason), None)
-            if events.current is not None and not events.current.event.system:
-                self._spawn(self._deliver_safely(events, farewell))
-            else:  # nothing in flight, or connected: disconnected comes right after it
+            if events.current is not None and events.current.event.user:
+                # the worker waits on that event: what is left (joins, leaves) and then
+                # disconnected go out now, in their order, from a task of their own
+                rest = [events.take() for _ in range(len(events.queue))]
+                self._spawn(self._deliver_in_order(events, [*rest, farewell]))
+            else:  # nothing in flight, or a system or presence event: disconnected comes after the queue
                 events.put(farewell)
         events.wake.set()
 
@@ -285,8 +321,8 @@ class EventHandlers:
         task.add_done_callback(self._workers.discard)
 
     def _release(self, pending: _Pending) -> None:
-        """A user event is answered or dropped: it no longer counts against the global bound."""
-        if not pending.event.system:
+        """A user or presence event is delivered or dropped: it no longer counts against the global bound."""
+        if pending.event.held:
             self.held_events -= 1
             self.held_bytes -= len(pending.event.body)
 
@@ -301,6 +337,10 @@ class EventHandlers:
             if events.closed:
                 return
 
+    async def _deliver_in_order(self, events: ConnectionEvents, pendings: list[_Pending]) -> None:
+        for pending in pendings:
+            await self._deliver_safely(events, pending)
+
     async def _deliver_safely(self, events: ConnectionEvents, pending: _Pending) -> None:
         try:
             await self._deliver(events, pending)
@@ -313,7 +353,7 @@ class EventHandlers:
 
     async def _deliver(self, events: ConnectionEvents, pending: _Pending) -> None:
         event = pending.event
-        handler = self.settings(events.hub).handler_for(event.name, system=event.system)
+        handler = self.handler_of(events.hub, event)
         if handler is None:
             return
         try:

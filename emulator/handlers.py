@@ -321,7 +321,7 @@ async def remove_connections_from_groups(call: Call) -> web.Response:
     return await _change_groups(call, call.hub.leave)
 
 
-async def _change_groups(call: Call, change: Callable[[Connection, str], None]) -> web.Response:
+async def _change_groups(call: Call, change: Callable[[Connection, str], bool]) -> web.Response:
     groups, connections = await _groups_and_filter(call)
     for connection in connections:
         for group in groups:

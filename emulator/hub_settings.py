@@ -5,11 +5,23 @@ The file given with ``python -m emulator --hub-settings FILE`` is JSON::
     {"hubs": {"chat": {"anonymousConnectPolicy": "deny",
                        "eventHandlers": [{"urlTemplate": "http://localhost:7071/api/{event}",
                                           "userEventPattern": "*",
-                                          "systemEvents": ["connect", "connected", "disconnected"]}]}}}
+                                          "systemEvents": ["connect", "connected", "disconnected"],
+                                          "groupPresenceEvents": {"eventNames": ["joined", "left"],
+                                                                  "groupFilters": ["lobby", "room-*"]}}]}}}
 
 Each event handler has the fields of the service's hub settings (``urlTemplate`` with ``{hub}``
 and ``{event}`` placeholders, ``userEventPattern`` as ``*``, a comma list or empty,
-``systemEvents``). As in the service, the first handler whose pattern matches gets the event.
+``systemEvents``, and the preview ``groupPresenceEvents``). As in the service, the first handler
+whose pattern matches gets the event.
+
+``groupPresenceEvents`` is the ARM preview shape (``GroupPresenceEventFilters`` in
+``Microsoft.SignalRService/webPubSub/hubs``): ``eventNames`` lists ``joined`` and/or ``left``
+(null or empty: no presence events); ``groupFilters`` lists the groups whose joins and leaves are
+sent, each a name or a prefix ending in ``*`` (``*`` alone is every group; null or empty: every
+group). Microsoft documents the filters only as "a pattern that may match multiple groups" (the
+.NET and JS management SDKs' ``GroupPresenceEventFilters``); its hub sample sets
+``["group1", "group2*"]``. A ``*`` anywhere but at the end is refused here rather than guessed at.
+The events go out as ``azure.webpubsub.gp.joined`` / ``.left`` (:func:`emulator.upstream.presence_event`).
 Hub names are case-insensitive. Everything is checked when the file is read, so a typo stops the
 emulator at start with a message that names the field, not at the first client event.
 """
@@ -25,9 +37,11 @@ from urllib.parse import quote, urlsplit
 from emulator.validation import valid_hub
 
 SYSTEM_EVENTS = ("connect", "connected", "disconnected")
+PRESENCE_EVENTS = ("joined", "left")
 ANONYMOUS_POLICIES = ("deny", "allow")
 PLACEHOLDERS = ("{hub}", "{event}")
-HANDLER_FIELDS = ("urlTemplate", "userEventPattern", "systemEvents")
+HANDLER_FIELDS = ("urlTemplate", "userEventPattern", "systemEvents", "groupPresenceEvents")
+PRESENCE_FIELDS = ("eventNames", "groupFilters")
 HUB_FIELDS = ("eventHandlers", "anonymousConnectPolicy")
 MAX_FILE_BYTES = 1024 * 1024  # far more than any real settings file; a wrong path is not read whole
 
@@ -37,10 +51,29 @@ class HubSettingsError(ValueError):
 
 
 @dataclass(frozen=True)
+class GroupPresenceFilter:
+    """Which joins and leaves a handler gets: by event name, then by group name or prefix."""
+
+    event_names: frozenset[str] = frozenset()
+    group_filters: tuple[str, ...] = ()  # empty: every group
+
+    def matches(self, event: str, group: str) -> bool:
+        """Group names are case-sensitive, as everywhere in the service."""
+        return event in self.event_names and (
+            not self.group_filters or any(_group_matches(pattern, group) for pattern in self.group_filters)
+        )
+
+
+def _group_matches(pattern: str, group: str) -> bool:
+    return group.startswith(pattern[:-1]) if pattern.endswith("*") else group == pattern
+
+
+@dataclass(frozen=True)
 class EventHandlerSettings:
     url_template: str
     user_event_pattern: str = ""
     system_events: frozenset[str] = frozenset()
+    group_presence: GroupPresenceFilter = GroupPresenceFilter()
 
     def handles(self, event: str, *, system: bool) -> bool:
         """System events by name; user events by ``*`` or a comma list (case-insensitive, as the service)."""
@@ -64,6 +97,10 @@ class HubSettings:
 
     def handler_for(self, event: str, *, system: bool) -> EventHandlerSettings | None:
         return next((h for h in self.event_handlers if h.handles(event, system=system)), None)
+
+    def presence_handler_for(self, event: str, group: str) -> EventHandlerSettings | None:
+        """The first handler whose ``groupPresenceEvents`` take ``joined``/``left`` for ``group``."""
+        return next((h for h in self.event_handlers if h.group_presence.matches(event, group)), None)
 
 
 NO_SETTINGS = HubSettings()
@@ -129,7 +166,29 @@ def _handler(where: str, handler: Any) -> EventHandlerSettings:
     events = handler.get("systemEvents", [])
     if not isinstance(events, list) or any(event not in SYSTEM_EVENTS for event in events):
         raise HubSettingsError(f"{where}.systemEvents: a list of {', '.join(SYSTEM_EVENTS)}")
-    return EventHandlerSettings(template, pattern.strip(), frozenset(events))
+    presence = _presence(f"{where}.groupPresenceEvents", handler.get("groupPresenceEvents"))
+    return EventHandlerSettings(template, pattern.strip(), frozenset(events), presence)
+
+
+def _presence(where: str, presence: Any) -> GroupPresenceFilter:
+    if presence is None:
+        return GroupPresenceFilter()
+    if not isinstance(presence, dict):
+        raise HubSettingsError(f"{where}: must be an object with eventNames and groupFilters")
+    _no_unknown_fields(where, presence, PRESENCE_FIELDS)
+    names = presence.get("eventNames") or []
+    if not isinstance(names, list) or any(name not in PRESENCE_EVENTS for name in names):
+        raise HubSettingsError(f"{where}.eventNames: a list of {', '.join(PRESENCE_EVENTS)}")
+    filters = presence.get("groupFilters") or []
+    if not isinstance(filters, list) or any(not _valid_group_filter(pattern) for pattern in filters):
+        raise HubSettingsError(
+            f"{where}.groupFilters: a list of group names, each a name or a prefix ending in '*' (no other '*')"
+        )
+    return GroupPresenceFilter(frozenset(names), tuple(filters))
+
+
+def _valid_group_filter(pattern: Any) -> bool:
+    return isinstance(pattern, str) and bool(pattern.strip()) and "*" not in pattern[:-1] and len(pattern) <= 1024
 
 
 def _check_template(where: str, template: str) -> None:

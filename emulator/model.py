@@ -74,6 +74,9 @@ class Connection:
     user_event: Callable[[str, bytes, str, int | None], bool] | None = None
     # set by the I/O layer too: told once, with the reason, when the connection leaves its hub
     ended: Callable[[str], None] = lambda reason: None
+    # set by the I/O layer too: told (group, joined) after each join or leave that changed the
+    # connection's groups, however it came (token, connect handler, client request, REST, the end)
+    group_changed: Callable[[str, bool], None] = lambda group, joined: None
     outbox: deque[Frame] = field(default_factory=deque)
     outbox_expiry: deque[float] = field(default_factory=deque)  # per frame, time.monotonic(); inf: never
     outbox_bytes: int = 0
@@ -268,7 +271,8 @@ class Hub:
 
     def remove(self, connection: Connection, reason: str) -> None:
         """The connection is over, for ``reason``; whoever ends it (its socket, REST, the recovery
-        window), this is the one place that tells :attr:`Connection.ended` (once)."""
+        window), this is the one place that tells :attr:`Connection.ended` (once), after it has
+        left each of its groups (so the leaves are told first)."""
         present = self.connections.pop(connection.id, None) is not None
         for group in list(connection.groups):
             self.leave(connection, group)
@@ -280,19 +284,30 @@ class Hub:
         if present:
             connection.ended(reason)
 
-    def join(self, connection: Connection, group: str) -> None:
-        if group not in connection.groups and len(connection.groups) >= MAX_GROUPS_PER_CONNECTION:
+    def join(self, connection: Connection, group: str) -> bool:
+        """True when the connection was not in the group yet (then :attr:`Connection.group_changed`
+        is told); joining a group twice changes nothing."""
+        if group in connection.groups:
+            return False
+        if len(connection.groups) >= MAX_GROUPS_PER_CONNECTION:
             raise TooManyGroups(f"A connection can be in at most {MAX_GROUPS_PER_CONNECTION} groups.")
         connection.groups.add(group)
         self.groups.setdefault(group, {})[connection.id] = connection
+        connection.group_changed(group, True)
+        return True
 
-    def leave(self, connection: Connection, group: str) -> None:
+    def leave(self, connection: Connection, group: str) -> bool:
+        """True when the connection was in the group (then :attr:`Connection.group_changed` is told)."""
+        if group not in connection.groups:
+            return False
         connection.groups.discard(group)
         members = self.groups.get(group)
         if members is not None:
             members.pop(connection.id, None)
             if not members:
                 del self.groups[group]
+        connection.group_changed(group, False)
+        return True
 
     def group_members(self, group: str) -> Iterable[Connection]:
         return self.groups.get(group, {}).values()

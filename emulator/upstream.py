@@ -9,8 +9,10 @@ HTTP. What is built here:
 * the abuse-protection check: ``OPTIONS`` with ``WebHook-Request-Origin`` and
   ``ce-awpsversion``; the handler allows delivery when it answers 2xx with
   ``WebHook-Allowed-Origin`` equal to the origin or ``*``;
-* events: ``ce-specversion``, ``ce-type`` (``azure.webpubsub.sys.<event>`` or
-  ``azure.webpubsub.user.<event>``), ``ce-source`` (``/hubs/<hub>/client/<connectionId>``),
+* events: ``ce-specversion``, ``ce-type`` (``azure.webpubsub.sys.<event>``,
+  ``azure.webpubsub.user.<event>``, or for group presence ``azure.webpubsub.gp.joined`` /
+  ``azure.webpubsub.gp.left`` with the body ``{"group": "<name>"}``), ``ce-source``
+  (``/hubs/<hub>/client/<connectionId>``),
   ``ce-id``, ``ce-time``, ``ce-hub``, ``ce-connectionId``, ``ce-eventName``, ``ce-awpsversion``,
   ``ce-signature`` (``sha256=<hex HMAC-SHA256(access key, connection id)>`` per key, comma
   separated), and when set ``ce-userId``, ``ce-subprotocol`` and ``ce-connectionState``. Every
@@ -55,18 +57,39 @@ class UpstreamRequest:
     body: bytes = b""
 
 
+SYSTEM = "sys"
+USER = "user"
+PRESENCE = "gp"  # group presence: joined, left
+
+
 @dataclass(frozen=True)
 class UpstreamEvent:
-    """One event of one connection, before it is addressed to a handler."""
+    """One event of one connection, before it is addressed to a handler.
+
+    ``kind`` is the ``ce-type`` segment: :data:`SYSTEM`, :data:`USER` or :data:`PRESENCE`;
+    ``group`` is the group a presence event is about.
+    """
 
     name: str
-    system: bool
+    kind: str
     body: bytes
     content_type: str
+    group: str | None = None
 
     @property
     def type(self) -> str:
-        return f"azure.webpubsub.{'sys' if self.system else 'user'}.{self.name}"
+        return f"azure.webpubsub.{self.kind}.{self.name}"
+
+    @property
+    def user(self) -> bool:
+        """A client's own event: answered to it, dropped when the connection ends."""
+        return self.kind == USER
+
+    @property
+    def held(self) -> bool:
+        """An event a client can cause at will (its own, and joins and leaves): it counts against
+        the delivery bounds of :mod:`emulator.events`."""
+        return self.kind != SYSTEM
 
 
 @dataclass(frozen=True)
@@ -217,11 +240,25 @@ def disconnected_event(reason: str) -> UpstreamEvent:
 
 def user_event(name: str, data: bytes, data_type: str) -> UpstreamEvent:
     """A client's data with the content type of its ``dataType`` (plain text frames are ``text``)."""
-    return UpstreamEvent(name, False, data, CONTENT_TYPES[data_type])
+    return UpstreamEvent(name, USER, data, CONTENT_TYPES[data_type])
+
+
+def presence_event(joined: bool, group: str) -> UpstreamEvent:
+    """``joined`` or ``left``: body ``{"group": "<name>"}``, as ``@azure/web-pubsub-express`` 1.1.0
+    reads it (``onGroupJoined``/``onGroupLeft`` get the parsed body with the connection context)."""
+    return UpstreamEvent(presence_name(joined), PRESENCE, _json({"group": group}), SYSTEM_JSON, group)
+
+
+def presence_name(joined: bool) -> str:
+    return "joined" if joined else "left"
 
 
 def _system(name: str, body: dict[str, Any]) -> UpstreamEvent:
-    return UpstreamEvent(name, True, json.dumps(body, separators=(",", ":")).encode("utf-8"), SYSTEM_JSON)
+    return UpstreamEvent(name, SYSTEM, _json(body), SYSTEM_JSON)
+
+
+def _json(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode("utf-8")
 
 
 def _strings(value: Any) -> list[str]:

@@ -21,6 +21,7 @@ from devhost import DevHost, LocalSettings
 from emulator import Emulator
 from tests.audit import SecretAudit
 from tests.conftest import Stack
+from tests.e2e.stack_process import local_loop
 from tests.support import APP_ROOT, TEST_KEY, BackgroundLoop, unique_hub
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -289,3 +290,50 @@ async def test_the_page_is_readable_on_a_phone(
         assert measured["tooSmall"] == []
     finally:
         await context.close()
+
+
+async def presence_listed(page: Page) -> list[tuple[str, str, str]]:
+    """Each presence line of the page: (event, user, group)."""
+    script = "items => items.map(i => [i.dataset.event, i.dataset.user, i.dataset.group])"
+    return [tuple(item) for item in await page.eval_on_selector_all("#presence li", script)]
+
+
+async def test_the_demo_page_shows_who_comes_and_goes_and_sends_events_to_the_apps_services(
+    browser: Browser, console_errors: ConsoleErrors
+) -> None:
+    """`make run`'s whole loop: the emulator tells the events function of each join and leave, the
+    function publishes them to the demo group, and a page's event lands on Azurite's queue."""
+    with local_loop() as loop:
+        alice, bob = console_errors.watch(await browser.new_page()), console_errors.watch(await browser.new_page())
+        try:
+            await sign_in(bob, loop.base_url, "bob")
+            await bob.wait_for_function(
+                "() => document.querySelector('#here').textContent === 'bob'", timeout=10000
+            )  # his own join, once signed in as bob (the guest he was first has left)
+            await sign_in(alice, loop.base_url, "alice")
+            await bob.wait_for_selector("#presence li[data-event=joined][data-user=alice]", timeout=10000)
+            assert await bob.inner_text("#here") == "alice, bob"
+            assert await bob.is_hidden("#no-presence")
+            assert ("joined", "alice", "demo") in await presence_listed(bob)
+            assert await listed(bob) == []  # presence is not listed as a message
+
+            await alice.fill("#event-name", "note")
+            await alice.fill("#event-text", "hello back end")
+            await alice.click("#send-event")
+            await alice.wait_for_function(
+                "() => document.querySelector('#event-status').textContent.startsWith('acknowledged')", timeout=10000
+            )
+            assert await alice.input_value("#event-text") == ""  # cleared once acked
+            await alice.close()
+            await bob.wait_for_selector("#presence li[data-event=left][data-user=alice]", timeout=10000)
+            assert await bob.inner_text("#here") == "bob"
+            assert (await presence_listed(bob))[-1] == ("left", "alice", "demo")
+        finally:
+            if not alice.is_closed():
+                await alice.close()
+            await bob.close()
+        peek = loop.queued()
+        envelopes = [json.loads(line) for line in peek.stdout.splitlines()]
+        assert [(e["eventName"], e["userId"], e["dataType"], e["data"]) for e in envelopes] == [
+            ("note", "alice", "text", "hello back end")
+        ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import signal
 import socket
@@ -16,43 +15,10 @@ import websockets.sync.client
 
 from emulator import DEFAULT_ACCESS_KEY
 from tests.devhost.sample_app import write_function, write_host
-from tests.support import APP_ROOT, free_port, make_run_arguments, read_lines
+from tests.e2e.stack_process import read_until, settings_file, stack_banner, start, stop, warnings_in
+from tests.support import APP_ROOT, free_port, make_run_arguments
 
 EXAMPLE_KEY = json.loads((APP_ROOT / "local.settings.example.json").read_text())["Host"]["FunctionKey"]
-
-
-APP_SETTINGS = {*json.loads((APP_ROOT / "local.settings.example.json").read_text())["Values"], "WebPubSubEndpoint"}
-
-
-def start(
-    args: list[str], env: dict[str, str] | None = None, cwd: Path = APP_ROOT, clean: bool = False
-) -> subprocess.Popen[str]:
-    """``clean``: leave out the app settings this test session may have put in the environment, so
-    that the command reads them from its settings file as on a developer's machine."""
-    inherited = {name: value for name, value in os.environ.items() if not (clean and name in APP_SETTINGS)}
-    return subprocess.Popen(
-        [sys.executable, *args],
-        cwd=cwd,
-        env={**inherited, **(env or {})},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def read_until(process: subprocess.Popen[str], marker: str, timeout: float = 20) -> list[str]:
-    assert process.stdout is not None
-    lines = read_lines(process.stdout.fileno(), marker, timeout)
-    if lines and marker in lines[-1]:
-        return lines
-    process.kill()
-    pytest.fail(f"{marker!r} never appeared in:\n" + "\n".join(lines))
-
-
-def stop(process: subprocess.Popen[str], signum: int = signal.SIGINT) -> str:
-    process.send_signal(signum)
-    output, _ = process.communicate(timeout=15)
-    return output
 
 
 def test_make_run_passes_other_ports_only_when_asked() -> None:
@@ -65,14 +31,6 @@ def test_make_run_passes_other_ports_only_when_asked() -> None:
 
 def stack_command(port: int, emulator_port: int, *more: str) -> list[str]:
     return ["-m", "devhost.stack", "--port", str(port), "--emulator-port", str(emulator_port), *more]
-
-
-def stack_banner(process: subprocess.Popen[str]) -> list[str]:
-    return read_until(process, "Press Ctrl-C")
-
-
-def warnings_in(banner: list[str]) -> list[str]:
-    return [line.removeprefix("Warning: ") for line in banner if line.startswith("Warning: ")]
 
 
 def test_make_run_on_other_ports_needs_no_edit_to_the_settings(tmp_path: Path) -> None:
@@ -175,14 +133,6 @@ def test_the_stack_says_when_the_issuer_needs_the_development_identity_provider(
 
 
 REAL_KEY = "cmVhbC1yZXNvdXJjZS1rZXktbmV2ZXItcHJpbnRlZC0wMTIz"
-
-
-def settings_file(tmp_path: Path, **values: str) -> Path:
-    document = json.loads((APP_ROOT / "local.settings.example.json").read_text())
-    document["Values"].update(values)
-    path = tmp_path / "local.settings.json"
-    path.write_text(json.dumps(document))
-    return path
 
 
 @pytest.mark.parametrize(
