@@ -62,21 +62,26 @@ class EventsStack:
         return await http_call(self.base_url, "POST", "/api/events", body=body, headers=headers)
 
 
-def hub_settings(port: int, hub: str) -> dict[str, Any]:
-    handler = {
+def hub_settings(port: int, hub: str, *, presence: bool = False) -> dict[str, Any]:
+    """Every event of ``hub`` to the events function; with ``presence``, every group's joins and leaves too."""
+    handler: dict[str, Any] = {
         "urlTemplate": f"http://localhost:{port}/api/events",
         "userEventPattern": "*",
         "systemEvents": ["connect", "connected", "disconnected"],
     }
+    if presence:
+        handler["groupPresenceEvents"] = {"eventNames": ["joined", "left"], "groupFilters": ["*"]}
     return {"hubs": {hub: {"eventHandlers": [handler]}}}
 
 
-@pytest.fixture
-def events_stack(stack: Stack, background: BackgroundLoop, monkeypatch: pytest.MonkeyPatch) -> Iterator[EventsStack]:
-    """An emulator of this test's own (in the background loop, so sync clients may block the test)
+def running_events_stack(
+    stack: Stack, background: BackgroundLoop, monkeypatch: pytest.MonkeyPatch, *, presence: bool = False
+) -> Iterator[EventsStack]:
+    """An emulator of the test's own (in the background loop, so sync clients may block the test)
     whose hub sends every event to the dev host's ``events`` function."""
     hub = unique_hub()
-    emulator = Emulator(port=0, hub_settings=parse_hub_settings(hub_settings(stack.host.port, hub)))
+    settings = hub_settings(stack.host.port, hub, presence=presence)
+    emulator = Emulator(port=0, hub_settings=parse_hub_settings(settings))
     background.run(emulator.start())
     for name in EVENTS_SETTING_NAMES:
         monkeypatch.delenv(name, raising=False)
@@ -86,6 +91,19 @@ def events_stack(stack: Stack, background: BackgroundLoop, monkeypatch: pytest.M
     background.run(close_queue_senders())  # the function's cached clients live on the host's loop
     background.run(close_clients())
     background.run(emulator.stop())
+
+
+@pytest.fixture
+def events_stack(stack: Stack, background: BackgroundLoop, monkeypatch: pytest.MonkeyPatch) -> Iterator[EventsStack]:
+    """The emulator sends connect, connected, disconnected and user events to the function."""
+    yield from running_events_stack(stack, background, monkeypatch)
+
+
+@pytest.fixture
+def presence_stack(stack: Stack, background: BackgroundLoop, monkeypatch: pytest.MonkeyPatch) -> Iterator[EventsStack]:
+    """As ``events_stack``, and the emulator sends every group's joins and leaves too (as the
+    service does for a handler with ``groupPresenceEvents``)."""
+    yield from running_events_stack(stack, background, monkeypatch, presence=True)
 
 
 @pytest.fixture(scope="session")

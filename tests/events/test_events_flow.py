@@ -117,7 +117,9 @@ async def test_the_official_js_client_connects_and_its_events_are_queued(
 # -- presence -------------------------------------------------------------------------------------
 
 
-async def test_presence_reaches_the_group_that_was_joined_and_no_other(events_stack: EventsStack) -> None:
+async def test_presence_posted_as_the_service_posts_it_reaches_the_group_that_was_joined_and_no_other(
+    events_stack: EventsStack,
+) -> None:
     events_stack.set(EventsPresenceGroups="lobby*,user-{userId}")
     lobby = await json_client(events_stack.client_url(user_id="watcher", groups=["lobby-1"]))
     other = await json_client(events_stack.client_url(user_id="other", groups=["kitchen", "lobby-2"]))
@@ -226,3 +228,68 @@ async def test_a_python_client_event_error_ack_says_it_was_not_queued(
     finally:
         await asyncio.to_thread(client.close)
     assert [e["data"] for e in drain(queue)] == ["fits"]
+
+
+# -- presence through the emulator (it sends group presence events as the service does) -----------
+
+
+async def next_presence(ws: websockets.ClientConnection, event: str, user: str) -> dict[str, Any]:
+    """The next presence message about ``user`` doing ``event``; other presence messages are skipped."""
+    for _ in range(20):
+        message = await receive(ws)
+        data = message.get("data")
+        presence = message.get("type") == "message" and isinstance(data, dict) and data.get("type") == "presence"
+        if presence and (data["event"], data["userId"]) == (event, user):
+            return message
+    raise AssertionError(f"no presence message: {user} {event}")
+
+
+async def presence_messages(ws: websockets.ClientConnection, wait: float = 0.5) -> list[dict[str, Any]]:
+    """Every presence message that arrives within ``wait`` seconds of quiet."""
+    found = []
+    while True:
+        try:
+            message = json.loads(await asyncio.wait_for(ws.recv(), wait))
+        except TimeoutError:
+            return found
+        if isinstance(message.get("data"), dict) and message["data"].get("type") == "presence":
+            found.append(message["data"])
+
+
+async def test_presence_through_the_emulator_joins_by_token_client_and_rest_and_leaves_on_disconnect(
+    presence_stack: EventsStack,
+) -> None:
+    from azure.messaging.webpubsubservice import WebPubSubServiceClient
+
+    stack = presence_stack
+    stack.set(EventsPresenceGroups="lobby*")
+    lobby = "lobby-1"
+    watcher = await json_client(stack.client_url(user_id="watcher", groups=[lobby]))
+    elsewhere = await json_client(stack.client_url(user_id="elsewhere", groups=["lobby-2", "kitchen"]))
+    await next_presence(watcher, "joined", "watcher")  # its own join, by token
+    # By token:
+    alice = await json_client(stack.client_url(user_id="alice", groups=[lobby]))
+    joined = await next_presence(watcher, "joined", "alice")
+    assert joined["group"] == lobby and joined["from"] == "group"
+    assert joined["data"]["group"] == lobby and joined["data"]["connectionId"]
+    # By the client's own request, and its leave:
+    carol = await json_client(stack.client_url(user_id="carol", roles=[f"webpubsub.joinLeaveGroup.{lobby}"]))
+    await carol.send(json.dumps({"type": "joinGroup", "group": lobby, "ackId": 1}))
+    await next_presence(watcher, "joined", "carol")
+    await carol.send(json.dumps({"type": "leaveGroup", "group": lobby, "ackId": 2}))
+    await next_presence(watcher, "left", "carol")
+    # By REST (the official service SDK), for a user:
+    dave = await json_client(stack.client_url(user_id="dave"))
+    service = WebPubSubServiceClient.from_connection_string(stack.emulator.connection_string, hub=stack.hub)
+    await asyncio.to_thread(service.add_user_to_group, lobby, "dave")
+    await next_presence(watcher, "joined", "dave")
+    # Leaves when a connection ends:
+    await alice.close()
+    await next_presence(watcher, "left", "alice")
+    await dave.close()
+    await next_presence(watcher, "left", "dave")
+    # The other lobby heard only its own member's join; the kitchen is not announced at all.
+    heard = await presence_messages(elsewhere)
+    assert [(p["event"], p["group"], p["userId"]) for p in heard] == [("joined", "lobby-2", "elsewhere")]
+    for ws in (watcher, elsewhere, carol):
+        await ws.close()
