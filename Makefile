@@ -7,7 +7,7 @@ CHROMIUM ?= /usr/bin/chromium
 AZURITE_VERSION := 3.37.0
 AZURITE := .tools/node_modules/.bin/azurite-table
 
-.PHONY: run test lint format chromium azurite bench soak clean
+.PHONY: run test lint format chromium azurite bench soak sdk-client-tests clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ bench: $(STAMP) azurite
 
 soak: $(STAMP) azurite
 	$(PY) -m pytest tests/reliability --soak
+
+## sdk-client-tests: Microsoft's own sync-client tests, as shipped, ten times against the emulator
+## (not in `make test`: they race inside the client; see emulator/README.md)
+sdk-client-tests: $(STAMP)
+	$(PY) -m tests.emulator.azure_sdk_client_tests 10
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .tools
