@@ -7,7 +7,7 @@ CHROMIUM ?= /usr/bin/chromium
 AZURITE_VERSION := 3.37.0
 AZURITE := .tools/node_modules/.bin/azurite-table
 
-.PHONY: run test lint format chromium azurite bench soak sdk-client-tests clean
+.PHONY: run test lint format chromium azurite bench soak sdk-client-tests proto clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ bench: $(STAMP) azurite
 
 soak: $(STAMP) azurite
 	$(PY) -m pytest tests/reliability --soak
+
+## proto: regenerate the emulator's protobuf code from the service's published .proto (committed;
+## tests/emulator/test_protobuf_frames.py checks that it is current)
+proto: $(STAMP)
+	cd emulator/proto && ../../$(PY) -m grpc_tools.protoc -I. --python_out=. --pyi_out=. webpubsub_v1.proto
 
 ## sdk-client-tests: Microsoft's own sync-client tests, as shipped, ten times against the emulator
 ## (not in `make test`: they race inside the client; see emulator/README.md)

@@ -35,7 +35,7 @@ from emulator.client_protocol import (
     negotiate,
 )
 from emulator.events import EventHandlers
-from emulator.messages import PLAIN, Frame, connected_frame
+from emulator.messages import PLAIN, Frame
 from emulator.model import (
     CLOSE_NORMAL,
     CLOSE_POLICY,
@@ -46,6 +46,7 @@ from emulator.model import (
     new_connection_id,
 )
 from emulator.permissions import Roles
+from emulator.protobuf_protocol import handle_protobuf_request
 from emulator.upstream import ConnectDecision, ConnectionFacts, EventAnswer, connect_event, user_event
 from emulator.validation import MAX_BODY_BYTES, encodable, valid_group, valid_hub
 
@@ -152,12 +153,12 @@ class ClientEndpoint:
             connection = _connection(connection_id, hub, identity, protocol, plain_mode)
         except ValueError as error:  # from the connect handler's answer, if not from the token
             return _reject(400 if decision is None else 500, str(error))
-        greeting = connected_frame(connection.id, connection.user_id, connection.reconnection_token)
         ws = await _upgrade(request, self._socket(echoed))
         hub.add(connection)  # only now: a handshake that failed leaves no trace
         for group in identity.groups:  # groups of the token and the connect handler are joined at connect
             hub.join(connection, group)
-        if connection.is_json:
+        if connection.is_pubsub:
+            greeting = connection.codec.connected(connection.id, connection.user_id, connection.reconnection_token)
             connection.send(greeting)
         if self.events.open(ConnectionFacts(hub.name, connection.id, connection.user_id, echoed, state)):
             connection.user_event = self._event_sender(connection)
@@ -249,20 +250,31 @@ class ClientEndpoint:
         """
         async for frame in ws:
             try:
-                if frame.type == WSMsgType.TEXT and connection.is_json:
-                    reply = handle_json_request(hub, connection, frame.data)
-                    if reply is not None:
-                        asyncio.get_running_loop().call_later(REPLY_DELAY_SECONDS, connection.send, reply)
-                elif frame.type == WSMsgType.BINARY and connection.is_json:
-                    raise ProtocolViolation(CLOSE_UNSUPPORTED_DATA, "Binary frames are not part of the JSON protocol.")
-                elif frame.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-                    handle_plain_frame(hub, connection, frame.data)
+                reply = self._handle_frame(hub, connection, frame.type, frame.data)
+                if reply is not None:
+                    asyncio.get_running_loop().call_later(REPLY_DELAY_SECONDS, connection.send, reply)
             except ProtocolViolation as violation:
                 connection.request_close(violation.code, violation.reason)
                 return True
             if frame.type == WSMsgType.ERROR:
                 return False
         return connection.close_request is not None or ws.close_code == CLOSE_NORMAL
+
+    @staticmethod
+    def _handle_frame(hub: Hub, connection: Connection, kind: WSMsgType, data: Any) -> Frame | None:
+        """A data frame to the protocol core; the reply for the sender, if any."""
+        if kind not in (WSMsgType.TEXT, WSMsgType.BINARY):
+            return None
+        if not connection.is_pubsub:
+            handle_plain_frame(hub, connection, data)
+            return None
+        if connection.is_json:
+            if kind == WSMsgType.BINARY:
+                raise ProtocolViolation(CLOSE_UNSUPPORTED_DATA, "Binary frames are not part of the JSON protocol.")
+            return handle_json_request(hub, connection, data)
+        if kind == WSMsgType.TEXT:
+            raise ProtocolViolation(CLOSE_UNSUPPORTED_DATA, "Text frames are not part of the protobuf protocol.")
+        return handle_protobuf_request(hub, connection, data)
 
     def _release(self, hub: Hub, connection: Connection, ended: bool) -> None:
         if connection.reconnection_token and not ended and connection.close_request is None:
