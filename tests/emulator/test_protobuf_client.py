@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import websockets
+from aiohttp import web
 from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient
 from google.protobuf.any_pb2 import Any as AnyMessage
 from google.protobuf.struct_pb2 import Value
@@ -27,7 +28,7 @@ from websockets.exceptions import ConnectionClosed
 from emulator import Emulator
 from emulator.model import MAX_GROUPS_PER_CONNECTION
 from emulator.proto.webpubsub_v1_pb2 import DownstreamMessage, MessageData, UpstreamMessage
-from tests.emulator.event_handler import EventHandlerApp
+from tests.emulator.event_handler import EventHandlerApp, Received
 from tests.emulator.test_event_handlers import emulator_for, hub_settings
 from tests.emulator.test_websocket import JSON_PROTOCOL, token_for, url_for
 
@@ -244,6 +245,34 @@ async def test_an_event_reaches_the_handler_and_its_answer_comes_back() -> None:
             assert (getattr(answer, "from"), answer.data) == ("server", MessageData(text_data="hi"))
         received = handler.events("greet")[0]
         assert (received.body, received.headers["Content-Type"].split(";")[0]) == (b"hi", "text/plain")
+
+
+async def test_a_connect_handler_may_choose_a_protobuf_protocol_and_its_events_say_so() -> None:
+    async with EventHandlerApp() as handler:
+        default = handler.answer
+
+        async def choose(received: Received) -> web.StreamResponse:
+            if received.event == "connect":
+                return web.json_response({"subprotocol": PROTOBUF_RELIABLE})
+            return await default(received)
+
+        handler.answer = choose
+        async with emulator_for(hub_settings(handler, hub=HUB)) as emulator:
+            url = url_for(emulator, HUB, token_for(emulator, HUB, sub="picked"))
+            async with websockets.connect(url, subprotocols=[JSON_PROTOCOL, PROTOBUF_RELIABLE]) as socket:
+                assert socket.subprotocol == PROTOBUF_RELIABLE
+                hello = (await receive(socket)).system_message.connected_message
+                assert hello.reconnection_token
+                payload = MessageData(protobuf_data=packed("to the handler"))
+                any_bytes = payload.protobuf_data.SerializeToString()
+                event = UpstreamMessage.EventMessage(event="typed", data=payload, ack_id=1)
+                assert (await request(socket, event_message=event)).success
+                answer = (await receive(socket)).data_message  # echoed back as octet-stream: binary data
+                assert (answer.sequence_id, answer.data.binary_data) == (1, any_bytes)
+        received = handler.events("typed")[0]
+        assert received.headers["ce-subprotocol"] == PROTOBUF_RELIABLE
+        assert received.headers["Content-Type"] == "application/octet-stream"
+        assert received.body == any_bytes
 
 
 # -- reliable: sequence ids, acks and recovery -----------------------------------------------------
