@@ -2,7 +2,8 @@
 
 The handshake checks the token before upgrading, so a bad token is an HTTP 401 rather than a
 WebSocket that closes. A connection is registered in its hub, groups and user only once the
-upgrade has succeeded. The reader hands each frame to :mod:`emulator.client_protocol`.
+upgrade has succeeded. The reader hands each frame to :mod:`emulator.client_protocol` (plain and
+JSON clients) or :mod:`emulator.protobuf_protocol` (protobuf clients).
 Frames go straight to the socket while its buffer stays under :data:`SOCKET_BUFFER_LIMIT`;
 past that they wait in the connection's bounded outbox, which one writer task per connection
 drains, so a stalled client only ever holds up its own writer. Every socket is pinged each

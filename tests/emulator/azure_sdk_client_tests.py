@@ -74,7 +74,9 @@ def main(runs: int) -> int:
     try:
         for run in range(1, runs + 1):
             result = run_shipped_tests(emulator.connection_string)
-            summary = [line for line in result.stdout.splitlines() if "passed" in line or "failed" in line]
+            lines = result.stdout.splitlines()
+            failed = [line.split(" - ")[0].rsplit("/", 1)[-1] for line in lines if line.startswith("FAILED")]
+            summary = [f"FAILED {name}" for name in failed] + [line for line in lines if " passed" in line or " failed" in line]
             print(f"run {run}: {' | '.join(summary) or result.stdout[-500:]}", flush=True)
             passed += result.returncode == 0
     finally:
