@@ -76,7 +76,8 @@ def main(runs: int) -> int:
             result = run_shipped_tests(emulator.connection_string)
             lines = result.stdout.splitlines()
             failed = [line.split(" - ")[0].rsplit("/", 1)[-1] for line in lines if line.startswith("FAILED")]
-            summary = [f"FAILED {name}" for name in failed] + [line for line in lines if " passed" in line or " failed" in line]
+            totals = [line for line in lines if " passed" in line or " failed" in line]
+            summary = [f"FAILED {name}" for name in failed] + totals
             print(f"run {run}: {' | '.join(summary) or result.stdout[-500:]}", flush=True)
             passed += result.returncode == 0
     finally:
