@@ -7,7 +7,7 @@ CHROMIUM ?= /usr/bin/chromium
 AZURITE_VERSION := 3.37.0
 AZURITE := .tools/node_modules/.bin/azurite-table
 
-.PHONY: help run queue test lint format chromium azurite bench soak clean
+.PHONY: help run queue test lint format chromium azurite bench soak sdk-client-tests proto clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -64,6 +64,14 @@ bench: $(STAMP) azurite
 ## soak: the reliability suite at full size, about 5 minutes (docs/reliability.md)
 soak: $(STAMP) azurite
 	$(PY) -m pytest tests/reliability --soak
+
+## proto: regenerate the emulator's protobuf code from the service's .proto (committed; a test checks it is current)
+proto: $(STAMP)
+	cd emulator/proto && ../../$(PY) -m grpc_tools.protoc -I. --python_out=. --pyi_out=. webpubsub_v1.proto
+
+## sdk-client-tests: Microsoft's own sync-client tests as shipped, ten runs (not in make test: they race inside the client)
+sdk-client-tests: $(STAMP)
+	$(PY) -m tests.emulator.azure_sdk_client_tests 10
 
 ## clean: remove .venv, .tools (Azurite) and the pytest, ruff and hypothesis caches
 clean:

@@ -2,7 +2,8 @@
 
 The handshake checks the token before upgrading, so a bad token is an HTTP 401 rather than a
 WebSocket that closes. A connection is registered in its hub, groups and user only once the
-upgrade has succeeded. The reader hands each frame to :mod:`emulator.client_protocol`.
+upgrade has succeeded. The reader hands each frame to :mod:`emulator.client_protocol` (plain and
+JSON clients) or :mod:`emulator.protobuf_protocol` (protobuf clients).
 Frames go straight to the socket while its buffer stays under :data:`SOCKET_BUFFER_LIMIT`;
 past that they wait in the connection's bounded outbox, which one writer task per connection
 drains, so a stalled client only ever holds up its own writer. Every socket is pinged each
@@ -36,7 +37,7 @@ from emulator.client_protocol import (
 )
 from emulator.errors import RestError, error_response
 from emulator.events import EventHandlers
-from emulator.messages import PLAIN, Frame, connected_frame
+from emulator.messages import PLAIN, Frame
 from emulator.model import (
     CLOSE_NORMAL,
     CLOSE_POLICY,
@@ -47,6 +48,7 @@ from emulator.model import (
     new_connection_id,
 )
 from emulator.permissions import Roles
+from emulator.protobuf_protocol import handle_protobuf_request
 from emulator.upstream import ConnectDecision, ConnectionFacts, EventAnswer, connect_event, user_event
 from emulator.validation import MAX_BODY_BYTES, encodable, valid_group, valid_hub
 
@@ -153,7 +155,6 @@ class ClientEndpoint:
             connection = _connection(connection_id, hub, identity, protocol, plain_mode)
         except ValueError as error:  # from the connect handler's answer, if not from the token
             return _reject(400 if decision is None else 500, str(error))
-        greeting = connected_frame(connection.id, connection.user_id, connection.reconnection_token)
         ws = await _upgrade(request, self._socket(echoed))
         hub.add(connection)  # only now: a handshake that failed leaves no trace
         if self.events.open(ConnectionFacts(hub.name, connection.id, connection.user_id, echoed, state)):
@@ -162,8 +163,10 @@ class ClientEndpoint:
             connection.group_changed = functools.partial(self.events.group_changed, connection.id)
         for group in identity.groups:  # the token's and connect handler's groups: joined after connected
             hub.join(connection, group)
-        if connection.is_json:
-            connection.send(greeting)
+        if connection.is_pubsub:
+            connection.send(
+                connection.codec.connected(connection.id, connection.user_id, connection.reconnection_token)
+            )
         return await self._serve(ws, hub, connection, request.transport)
 
     def _authorize(self, request: web.Request, hub: Hub, *, allow_anonymous: bool) -> Identity:
@@ -251,20 +254,31 @@ class ClientEndpoint:
         """
         async for frame in ws:
             try:
-                if frame.type == WSMsgType.TEXT and connection.is_json:
-                    reply = handle_json_request(hub, connection, frame.data)
-                    if reply is not None:
-                        asyncio.get_running_loop().call_later(REPLY_DELAY_SECONDS, connection.send, reply)
-                elif frame.type == WSMsgType.BINARY and connection.is_json:
-                    raise ProtocolViolation(CLOSE_UNSUPPORTED_DATA, "Binary frames are not part of the JSON protocol.")
-                elif frame.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-                    handle_plain_frame(hub, connection, frame.data)
+                reply = self._handle_frame(hub, connection, frame.type, frame.data)
+                if reply is not None:
+                    asyncio.get_running_loop().call_later(REPLY_DELAY_SECONDS, connection.send, reply)
             except ProtocolViolation as violation:
                 connection.request_close(violation.code, violation.reason)
                 return True
             if frame.type == WSMsgType.ERROR:
                 return False
         return connection.close_request is not None or ws.close_code == CLOSE_NORMAL
+
+    @staticmethod
+    def _handle_frame(hub: Hub, connection: Connection, kind: WSMsgType, data: Any) -> Frame | None:
+        """A data frame to the protocol core; the reply for the sender, if any."""
+        if kind not in (WSMsgType.TEXT, WSMsgType.BINARY):
+            return None
+        if not connection.is_pubsub:
+            handle_plain_frame(hub, connection, data)
+            return None
+        if connection.is_json:
+            if kind == WSMsgType.BINARY:
+                raise ProtocolViolation(CLOSE_UNSUPPORTED_DATA, "Binary frames are not part of the JSON protocol.")
+            return handle_json_request(hub, connection, data)
+        if kind == WSMsgType.TEXT:
+            raise ProtocolViolation(CLOSE_UNSUPPORTED_DATA, "Text frames are not part of the protobuf protocol.")
+        return handle_protobuf_request(hub, connection, data)
 
     def _release(self, hub: Hub, connection: Connection, ended: bool) -> None:
         if connection.reconnection_token and not ended and connection.close_request is None:

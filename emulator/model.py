@@ -30,7 +30,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from emulator.messages import PLAIN, RELIABLE, Frame, Message, disconnected_frame
+from emulator.codecs import CODECS, JSON_PROTOCOLS, RELIABLE_PROTOCOLS, Codec
+from emulator.messages import PLAIN, Frame, Message
 from emulator.permissions import Roles
 
 MAX_OUTBOX_FRAMES = 1000
@@ -91,14 +92,25 @@ class Connection:
     unacked: deque[tuple[int, Frame, float]] = field(default_factory=deque)  # sequence id, frame, expiry
     unacked_bytes: int = 0
     detached_since: float | None = None
+    codec: Codec = field(init=False, repr=False)  # how this connection's protocol spells its frames
 
     def __post_init__(self) -> None:
-        if self.protocol == RELIABLE:
+        self.codec = CODECS[self.protocol]
+        if self.is_reliable:
             self.reconnection_token = secrets.token_urlsafe(24)
 
     @property
-    def is_json(self) -> bool:
+    def is_pubsub(self) -> bool:
+        """Speaks one of the service's subprotocols (JSON or protobuf): acks, system messages."""
         return self.protocol != PLAIN
+
+    @property
+    def is_json(self) -> bool:
+        return self.protocol in JSON_PROTOCOLS
+
+    @property
+    def is_reliable(self) -> bool:
+        return self.protocol in RELIABLE_PROTOCOLS
 
     @property
     def attached(self) -> bool:
@@ -134,14 +146,14 @@ class Connection:
 
     def deliver(self, message: Message) -> None:
         """Send a data message; reliable clients also keep it until the client acks it."""
-        if self.protocol != RELIABLE:
-            self.send(message.frame_for(self.protocol), message.expires_at)
+        if not self.is_reliable:
+            self.send(self.codec.data(message, None), message.expires_at)
             return
         if self.close_request is not None:
             return
         sequence_id = self.next_sequence_id
         self.next_sequence_id += 1
-        frame = message.frame_for(RELIABLE, sequence_id)
+        frame = self.codec.data(message, sequence_id)
         self.unacked.append((sequence_id, frame, math.inf if message.expires_at is None else message.expires_at))
         self.unacked_bytes += len(frame)
         if len(self.unacked) > MAX_UNACKED or self.unacked_bytes > MAX_UNACKED_BYTES:
@@ -186,8 +198,8 @@ class Connection:
 
     def request_close(self, code: int, reason: str) -> None:
         if self.close_request is None:
-            if self.is_json and self.attached:
-                self._queue(disconnected_frame(reason), math.inf)
+            if self.is_pubsub and self.attached:
+                self._queue(self.codec.disconnected(reason), math.inf)
             self.close_request = (code, reason)
             self.wake()
 

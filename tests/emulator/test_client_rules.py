@@ -217,7 +217,7 @@ async def test_subprotocols_are_matched_case_insensitively(emulator: Emulator) -
         assert (await receive(socket))["event"] == "connected"
 
 
-@pytest.mark.parametrize("offered", ["protobuf.webpubsub.azure.v1", "custom.chat"])
+@pytest.mark.parametrize("offered", ["protobuf.webpubsub.azure.v2", "custom.chat"])
 async def test_unknown_subprotocols_make_a_plain_client(
     emulator: Emulator, service: WebPubSubServiceClient, offered: str
 ) -> None:

@@ -15,6 +15,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from emulator import DEFAULT_ACCESS_KEY, Emulator
+from emulator.proto.webpubsub_v1_pb2 import DownstreamMessage, MessageData, UpstreamMessage
 from tests.conftest import Stack
 from tests.reliability.conftest import Sizes
 from tests.reliability.corpus import (
@@ -156,6 +157,54 @@ RAW_JSON = st.sampled_from(
     ]
 )
 FRAME = st.one_of(JSON_REQUEST.map(json.dumps), RAW_JSON, st.text(max_size=80), st.binary(max_size=80))
+
+
+@st.composite
+def _protobuf_request(draw: st.DrawFn) -> bytes:
+    """An ``UpstreamMessage`` of any kind, with hostile groups, ack ids, payloads and ``Any`` values."""
+    group = draw(st.text(max_size=12))
+    ack_id = draw(st.one_of(st.none(), st.integers(min_value=0, max_value=2**64 - 1)))
+    data = MessageData()
+    kind = draw(st.sampled_from(["text", "binary", "json", "any", "none"]))
+    if kind == "text":
+        data.text_data = draw(st.text(max_size=20))  # st.text() has no lone surrogates: proto strings are UTF-8
+    elif kind == "binary":
+        data.binary_data = draw(st.binary(max_size=20))
+    elif kind == "json":
+        data.json_data = draw(st.sampled_from(["1", '{"a":[1]}', "NaN", "[1e999]", "", "{", '"\\ud800"']))
+    elif kind == "any":
+        data.protobuf_data.type_url = draw(st.text(max_size=20).filter(str.isprintable))
+        data.protobuf_data.value = draw(st.binary(max_size=20))
+    message = UpstreamMessage()
+    which = draw(st.sampled_from(["send", "event", "join", "leave", "ack", "ping", "invoke", "none"]))
+    if which == "send":
+        message.send_to_group_message.group = group
+        message.send_to_group_message.no_echo = draw(st.booleans())
+        if kind != "none":
+            message.send_to_group_message.data.CopyFrom(data)
+        if ack_id is not None:
+            message.send_to_group_message.ack_id = ack_id
+    elif which == "event":
+        message.event_message.event = draw(st.text(max_size=10))
+        if kind != "none":
+            message.event_message.data.CopyFrom(data)
+        if ack_id is not None:
+            message.event_message.ack_id = ack_id
+    elif which in ("join", "leave"):
+        request = message.join_group_message if which == "join" else message.leave_group_message
+        request.group = group
+        if ack_id is not None:
+            request.ack_id = ack_id
+    elif which == "ack":
+        message.sequence_ack_message.sequence_id = draw(st.integers(min_value=0, max_value=2**64 - 1))
+    elif which == "ping":
+        message.ping_message.SetInParent()
+    elif which == "invoke":
+        message.invoke_event_message.event = group
+    return message.SerializeToString()
+
+
+PROTOBUF_FRAME = st.one_of(_protobuf_request(), st.binary(max_size=80), st.text(max_size=20))
 # Offered subprotocols: known ones in any case, unknown ones (a plain client), or none.
 OFFER = st.sampled_from(
     [
@@ -163,6 +212,7 @@ OFFER = st.sampled_from(
         ["JSON.WebPubSub.Azure.V1"],
         ["json.reliable.webpubsub.azure.v1"],
         ["protobuf.webpubsub.azure.v1"],
+        ["Protobuf.Reliable.WebPubSub.Azure.V1"],
         ["custom", "Json.Reliable.WebPubSub.Azure.V1"],
         [],
     ]
@@ -197,13 +247,20 @@ def test_property_based_fuzzing_of_the_client_protocol(
     tried = 0
 
     @fuzz_settings(sizes, sizes.ws_fuzz_examples)
-    @given(offer=OFFER, query=PLAIN_QUERY, frames=st.lists(FRAME, min_size=1, max_size=5))
-    def check(offer: list[str], query: str, frames: list[str | bytes]) -> None:
+    @given(
+        offer=OFFER,
+        query=PLAIN_QUERY,
+        frames=st.lists(FRAME, min_size=1, max_size=5),
+        protobuf_frames=st.lists(PROTOBUF_FRAME, min_size=1, max_size=5),
+    )
+    def check(offer: list[str], query: str, frames: list[str | bytes], protobuf_frames: list[str | bytes]) -> None:
         nonlocal tried
         tried += 1
         with connect(url + query, subprotocols=offer or None, open_timeout=5, max_size=None) as socket:
             if socket.subprotocol is None:
                 _plain_session(socket, frames)
+            elif socket.subprotocol.lower().startswith("protobuf"):
+                _protobuf_session(socket, protobuf_frames)
             else:
                 _json_session(socket, frames)
 
@@ -229,6 +286,31 @@ def _json_session(socket: Any, frames: list[str | bytes]) -> None:
             assert reply.get("type") in ("ack", "message", "system"), reply
             if reply.get("type") == "ack" and not reply["success"]:
                 assert reply["error"]["name"] in ("Forbidden", "Duplicate", "BadRequest", "InternalServerError")
+    except ConnectionClosed:
+        assert socket.close_code in ALLOWED_CLOSES, f"closed with {socket.close_code}"
+
+
+def _downstream(frame: str | bytes) -> DownstreamMessage:
+    assert isinstance(frame, bytes), "a protobuf client only ever gets binary frames"
+    message = DownstreamMessage()
+    message.ParseFromString(frame)  # nothing a protobuf client gets fails to parse
+    return message
+
+
+def _protobuf_session(socket: Any, frames: list[str | bytes]) -> None:
+    assert _downstream(socket.recv(timeout=5)).system_message.HasField("connected_message")
+    try:
+        for frame in frames:
+            socket.send(frame)
+        socket.send(UpstreamMessage(ping_message=UpstreamMessage.PingMessage()).SerializeToString())
+        while True:
+            reply = _downstream(socket.recv(timeout=5))
+            kind = reply.WhichOneof("message")
+            if kind == "pong_message":
+                return  # every frame was handled and the connection still answers
+            assert kind in ("ack_message", "data_message", "system_message"), reply
+            if kind == "ack_message" and not reply.ack_message.success:
+                assert reply.ack_message.error.name in ("Forbidden", "Duplicate", "BadRequest", "InternalServerError")
     except ConnectionClosed:
         assert socket.close_code in ALLOWED_CLOSES, f"closed with {socket.close_code}"
 
