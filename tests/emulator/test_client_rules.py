@@ -23,7 +23,7 @@ from websockets.exceptions import ConnectionClosed
 
 from emulator import Emulator
 from emulator.model import MAX_GROUPS_PER_CONNECTION
-from tests.emulator.test_websocket import JSON_PROTOCOL, RELIABLE_PROTOCOL, handshake_status, token_for, url_for
+from tests.emulator.websocket_clients import JSON_PROTOCOL, RELIABLE_PROTOCOL, handshake_status, token_for, url_for
 
 HUB = "rules"
 BOTH_ROLES = ["webpubsub.joinLeaveGroup", "webpubsub.sendToGroup"]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
-from azure.messaging.webpubsubclient import WebPubSubClient, WebPubSubClientCredential
+from azure.messaging.webpubsubclient import WebPubSubClient
 from azure.messaging.webpubsubclient.aio import WebPubSubClient as AsyncWebPubSubClient
 from azure.messaging.webpubsubclient.aio import WebPubSubClientCredential as AsyncWebPubSubClientCredential
 from azure.messaging.webpubsubclient.models import (
@@ -19,40 +19,8 @@ from azure.messaging.webpubsubclient.models import (
 from azure.messaging.webpubsubservice import WebPubSubServiceClient
 
 from emulator import Emulator
+from tests.emulator.official_clients import ROLES, client_maker, service_client, wait_until  # noqa: F401  (fixtures)
 from tests.support import BackgroundLoop
-
-ROLES = ["webpubsub.joinLeaveGroup", "webpubsub.sendToGroup"]
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
-
-
-@pytest.fixture
-def service(shared_emulator: Emulator, hub: str) -> WebPubSubServiceClient:
-    return WebPubSubServiceClient.from_connection_string(shared_emulator.connection_string, hub=hub)
-
-
-@pytest.fixture
-def make_client(service: WebPubSubServiceClient) -> Iterator[Callable[..., WebPubSubClient]]:
-    clients: list[WebPubSubClient] = []
-
-    def make(user_id: str, roles: list[str] | None = None, **options: object) -> WebPubSubClient:
-        credential = WebPubSubClientCredential(
-            lambda: service.get_client_access_token(user_id=user_id, roles=ROLES if roles is None else roles)["url"]
-        )
-        client = WebPubSubClient(credential=credential, **options)
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.close()
 
 
 def test_group_round_trip_with_acks(make_client: Callable[..., WebPubSubClient]) -> None:

@@ -28,9 +28,8 @@ from websockets.exceptions import ConnectionClosed
 from emulator import Emulator
 from emulator.model import MAX_GROUPS_PER_CONNECTION
 from emulator.proto.webpubsub_v1_pb2 import DownstreamMessage, MessageData, UpstreamMessage
-from tests.emulator.event_handler import EventHandlerApp, Received
-from tests.emulator.test_event_handlers import emulator_for, hub_settings
-from tests.emulator.test_websocket import JSON_PROTOCOL, token_for, url_for
+from tests.emulator.event_handler import EventHandlerApp, Received, emulator_for, hub_settings
+from tests.emulator.websocket_clients import JSON_PROTOCOL, token_for, url_for
 
 PROTOBUF = "protobuf.webpubsub.azure.v1"
 PROTOBUF_RELIABLE = "protobuf.reliable.webpubsub.azure.v1"

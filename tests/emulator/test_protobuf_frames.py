@@ -47,7 +47,7 @@ def test_reliable_protobuf_connections_number_and_keep_what_they_are_sent() -> N
     connection.deliver(new_message(b"\x02", "binary"))
     assert [decoded(frame).data_message.sequence_id for frame in sent] == [1, 2]
     connection.acknowledge_sequence(1)
-    assert [sequence for sequence, _ in connection.unacked] == [2]
+    assert [sequence for sequence, _, _ in connection.unacked] == [2]
 
 
 def test_a_protobuf_payload_is_base64_for_json_clients_and_bytes_for_plain_ones() -> None:

@@ -11,7 +11,7 @@ from azure.messaging.webpubsubclient.models import SendMessageError, WebPubSubDa
 from azure.messaging.webpubsubservice import WebPubSubServiceClient
 
 from emulator.permissions import InvalidPattern, compile_pattern
-from tests.emulator.test_official_client import make_client, service, wait_until  # noqa: F401  (fixtures)
+from tests.emulator.official_clients import client_maker, service_client, wait_until  # noqa: F401  (fixtures)
 
 # The examples of concept-wildcard-group-roles, plus the edges of the syntax.
 EXAMPLES = [
@@ -40,8 +40,8 @@ def test_invalid_patterns_are_refused(pattern: str) -> None:
 
 
 def test_wildcard_roles_through_the_official_client(
-    make_client: Callable[..., WebPubSubClient],  # noqa: F811
-    service: WebPubSubServiceClient,  # noqa: F811
+    make_client: Callable[..., WebPubSubClient],
+    service: WebPubSubServiceClient,
 ) -> None:
     roles = [
         "webpubsub.joinLeaveGroups.team.*",
