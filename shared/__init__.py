@@ -26,6 +26,8 @@ the error body                                 ``shared.responses``
 settings (hub resolution included)             ``shared.settings``
 service calls                                  ``shared.service``
 one invocation: hub once, errors, log line     ``shared.invocation``
-each function's flow                           ``shared.endpoints.negotiate``, ``.publish``, ``.actions``
+client events: caller, CloudEvents, state      ``shared.events.caller``, ``.cloudevents``, ``.state``
+presence messages, the events queue            ``shared.events.presence``, ``.queue``
+each function's flow                           ``shared.endpoints.negotiate``, ``.publish``, ``.actions``, ``.events``
 =============================================  ===================================
 """
