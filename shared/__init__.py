@@ -7,9 +7,9 @@ loads only what a function uses.
 
 Where each rule lives:
 
-=============================================  ===================================
+=============================================  ============================================================
 rule                                           module
-=============================================  ===================================
+=============================================  ============================================================
 client access token claims                     ``shared.tokens``
 group and role policy ({userId}, wildcards)    ``shared.grants``
 who the user is (bearer token, issuer keys)    ``shared.identity.bearer``, ``.jwks``
@@ -29,5 +29,5 @@ one invocation: hub once, errors, log line     ``shared.invocation``
 client events: caller, CloudEvents, state      ``shared.events.caller``, ``.cloudevents``, ``.state``
 presence messages, the events queue            ``shared.events.presence``, ``.queue``
 each function's flow                           ``shared.endpoints.negotiate``, ``.publish``, ``.actions``, ``.events``
-=============================================  ===================================
+=============================================  ============================================================
 """
