@@ -22,10 +22,12 @@ from emulator import Emulator
 from tests.audit import SecretAudit
 from tests.conftest import Stack
 from tests.e2e.stack_process import local_loop
+from tests.fakes.fault_proxy import FaultProxy
 from tests.support import APP_ROOT, TEST_KEY, BackgroundLoop, unique_hub
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = APP_ROOT / "tests" / "artifacts"
+SETTINGS_PATH = "/demo/settings.json"
 CHROMIUM_ARGS = [
     "--headless=new",
     "--no-sandbox",
@@ -220,7 +222,18 @@ async def test_two_signed_in_users_in_two_tabs(
         await bob.close()
 
 
-async def test_a_name_the_provider_would_refuse_is_caught_on_the_page(
+# Names the provider refuses, and names it takes but negotiate refuses (shared/validation.py), each
+# with the reason the page gives before any request.
+REFUSED_NAMES = (
+    ("   ", "Enter a user name."),
+    ("a\u200bb", "letters, digits, spaces and symbols only"),
+    (".", "cannot be . or ..: no URL path can carry it"),
+    ("..", "cannot be . or ..: no URL path can carry it"),
+    ("a/b", "cannot contain '/'"),
+)
+
+
+async def test_a_name_the_provider_or_the_app_would_refuse_is_caught_on_the_page(
     browser: Browser, signed_in_host: str, console_errors: ConsoleErrors
 ) -> None:
     page = console_errors.watch(await browser.new_page())
@@ -228,10 +241,10 @@ async def test_a_name_the_provider_would_refuse_is_caught_on_the_page(
         await sign_in(page, signed_in_host, "carol")
         token_requests: list[str] = []
         page.on("request", lambda request: token_requests.append(request.url) if "/token" in request.url else None)
-        for name, problem in (("   ", "Enter a user name."), ("a\u200bb", "letters, digits, spaces and symbols only")):
+        for name, problem in REFUSED_NAMES:
             await page.fill("#user", name)
             await page.click("#sign-in")
-            assert problem in await page.inner_text("#sign-in-status")
+            assert problem in await page.inner_text("#sign-in-status"), name
         await page.wait_for_timeout(1500)  # long enough for any retry to show
         assert token_requests == []
         assert await page.inner_text("#who") == "carol (signed in)"  # still connected as before
@@ -254,6 +267,29 @@ async def test_a_refused_negotiate_is_shown_once_and_not_retried(
     assert state.endswith("(not retried: fix the cause, then reload)")
     # The browser itself reports the 400 in the console; that one line is expected, nothing else.
     assert [error for error in console_errors if "status of 400" not in error] == []
+    console_errors.clear()
+
+
+async def test_the_page_retries_its_settings_after_a_network_error(
+    stack: Stack, page: Page, console_errors: ConsoleErrors
+) -> None:
+    """The page's first request for its settings meets dropped connections; it retries, and connects."""
+    proxy = FaultProxy(stack.host.port, weights={"drop": 1}, only_paths=frozenset({SETTINGS_PATH}), max_faults=2)
+    await proxy.start()
+    try:
+        settings_requests: list[str] = []
+        page.on(
+            "request", lambda request: settings_requests.append(request.url) if SETTINGS_PATH in request.url else None
+        )
+        await page.goto(f"http://127.0.0.1:{proxy.port}/?userId=patient")
+        await page.wait_for_selector("#state[data-state=connected]", timeout=15000)
+        assert proxy.injected["drop"] == 2
+        assert len(settings_requests) >= 2  # the browser may retry a dropped request once by itself
+        assert "user patient" in await page.inner_text("#connection")
+    finally:
+        await proxy.stop()
+    # The browser itself reports each dropped request in the console; those lines are expected, nothing else.
+    assert [error for error in console_errors if "ERR_EMPTY_RESPONSE" not in error] == []
     console_errors.clear()
 
 

@@ -4,7 +4,8 @@ Each request meets the next fault of a seeded random schedule: pass, drop the co
 answer 500 or 503 without forwarding, wait two seconds, or forward and *then* answer 500 (the
 message was delivered, but the caller cannot know: the shape that makes retries duplicate).
 The Host header is kept, so the emulator checks the SDK's signed audience as if called directly.
-With ``only_methods``, requests of other methods always pass.
+With ``only_methods`` or ``only_paths``, other requests always pass; after ``max_faults`` faults
+(when given), every request passes.
 """
 
 from __future__ import annotations
@@ -31,9 +32,14 @@ class FaultProxy:
         seed: int = 7,
         weights: dict[str, int] | None = None,
         only_methods: frozenset[str] | None = None,
+        only_paths: frozenset[str] | None = None,
+        max_faults: int | None = None,
     ) -> None:
         self.upstream = f"http://127.0.0.1:{upstream_port}"
         self.only_methods = only_methods
+        self.only_paths = only_paths
+        self.max_faults = max_faults
+        self.faults = 0  # requests that met a fault other than "pass"
         self.random = random.Random(seed)
         self.weights = weights or {"pass": 5, "drop": 1, "500": 1, "503": 1, "delay": 1, "forward_then_500": 1}
         self.injected: Counter[str] = Counter()
@@ -59,10 +65,11 @@ class FaultProxy:
         return self.random.choices(kinds, weights=[self.weights[k] for k in kinds])[0]
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        if self.only_methods is not None and request.method not in self.only_methods:
+        if not self._chosen(request):
             return await self._forward(request)
         fault = self._next_fault()
         self.injected[fault] += 1
+        self.faults += fault != "pass"
         if fault == "drop":
             if request.transport is not None:
                 request.transport.abort()
@@ -76,6 +83,14 @@ class FaultProxy:
         if fault == "forward_then_500":
             return web.Response(status=500)
         return response
+
+    def _chosen(self, request: web.Request) -> bool:
+        """Whether ``request`` meets the schedule at all (its method and path, and faults left)."""
+        return (
+            (self.only_methods is None or request.method in self.only_methods)
+            and (self.only_paths is None or request.path in self.only_paths)
+            and (self.max_faults is None or self.faults < self.max_faults)
+        )
 
     async def _forward(self, request: web.Request) -> web.Response:
         assert self._session is not None
