@@ -236,14 +236,13 @@ def _send_to_group(hub: Hub, connection: Connection, request: SendToGroup) -> Ac
 def _event(hub: Hub, connection: Connection, request: SendEvent) -> AckError | None:
     """Goes to the hub's event handler, which acks later (:func:`answer_event`); else an error ack.
 
-    A ``protobuf`` payload reaches the handler as ``application/octet-stream`` (the bytes of its
-    ``google.protobuf.Any``).
+    A ``protobuf`` payload reaches the handler as ``application/x-protobuf`` (the bytes of its
+    ``google.protobuf.Any``), as the service sends it.
     """
     if connection.user_event is not None:
         if not valid_event_name(request.event):
             return ("BadRequest", "The event name is '.' or '..' or has control characters; it cannot reach a handler.")
-        data_type = "binary" if request.data_type == "protobuf" else request.data_type
-        if connection.user_event(request.event, request.data or b"", data_type, request.ack_id):
+        if connection.user_event(request.event, request.data or b"", request.data_type, request.ack_id):
             return DEFERRED
     return ("InternalServerError", "No event handler is configured in the emulator.")
 

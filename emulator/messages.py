@@ -20,7 +20,6 @@ from emulator.frames import binary_frame, text_frame
 PLAIN = "plain"
 JSON = "json.webpubsub.azure.v1"
 RELIABLE = "json.reliable.webpubsub.azure.v1"
-SUBPROTOCOLS = (JSON, RELIABLE)  # service subprotocols this emulator speaks, in its preference
 
 DATA_TYPES = {"text/plain": "text", "application/json": "json", "application/octet-stream": "binary"}
 

@@ -40,7 +40,13 @@ SPEC_VERSION = "1.0"
 AWPS_VERSION = "1.0"
 VALIDATE_EVENT = "validate"
 SYSTEM_JSON = "application/json; charset=utf-8"
-CONTENT_TYPES = {data_type: content_type for content_type, data_type in DATA_TYPES.items()}
+# A protobuf client's ``google.protobuf.Any`` goes as ``application/x-protobuf``, as the service sends it
+# (its protobuf subprotocol reference, "Send custom events"); an answer still takes one of DATA_TYPES.
+PROTOBUF_CONTENT_TYPE = "application/x-protobuf"
+CONTENT_TYPES = {
+    **{data_type: content_type for content_type, data_type in DATA_TYPES.items()},
+    "protobuf": PROTOBUF_CONTENT_TYPE,
+}
 STATE_HEADER = "ce-connectionState"
 MAX_ANSWER_BYTES = 1024 * 1024  # an answer is sent to a client, so it obeys the client frame limit
 # A connect event carries every header but the one the token travels in, as Microsoft's emulator
@@ -239,7 +245,8 @@ def disconnected_event(reason: str) -> UpstreamEvent:
 
 
 def user_event(name: str, data: bytes, data_type: str) -> UpstreamEvent:
-    """A client's data with the content type of its ``dataType`` (plain text frames are ``text``)."""
+    """A client's data with the content type of its ``dataType`` (plain text frames are ``text``,
+    a protobuf client's ``Any`` is ``protobuf``)."""
     return UpstreamEvent(name, USER, data, CONTENT_TYPES[data_type])
 
 

@@ -247,12 +247,15 @@ async def test_an_event_reaches_the_handler_and_its_answer_comes_back() -> None:
 
 
 async def test_a_connect_handler_may_choose_a_protobuf_protocol_and_its_events_say_so() -> None:
+    """An event's ``Any`` reaches the handler as ``application/x-protobuf``, as the service sends it."""
     async with EventHandlerApp() as handler:
         default = handler.answer
 
         async def choose(received: Received) -> web.StreamResponse:
             if received.event == "connect":
                 return web.json_response({"subprotocol": PROTOBUF_RELIABLE})
+            if received.event == "typed":  # answered as bytes: the answer types are text, JSON and binary
+                return web.Response(body=received.body, content_type="application/octet-stream")
             return await default(received)
 
         handler.answer = choose
@@ -266,11 +269,11 @@ async def test_a_connect_handler_may_choose_a_protobuf_protocol_and_its_events_s
                 any_bytes = payload.protobuf_data.SerializeToString()
                 event = UpstreamMessage.EventMessage(event="typed", data=payload, ack_id=1)
                 assert (await request(socket, event_message=event)).success
-                answer = (await receive(socket)).data_message  # echoed back as octet-stream: binary data
+                answer = (await receive(socket)).data_message  # answered as octet-stream: binary data
                 assert (answer.sequence_id, answer.data.binary_data) == (1, any_bytes)
         received = handler.events("typed")[0]
         assert received.headers["ce-subprotocol"] == PROTOBUF_RELIABLE
-        assert received.headers["Content-Type"] == "application/octet-stream"
+        assert received.headers["Content-Type"] == "application/x-protobuf"
         assert received.body == any_bytes
 
 

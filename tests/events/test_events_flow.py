@@ -13,13 +13,17 @@ import websockets
 from azure.messaging.webpubsubclient import WebPubSubClient, WebPubSubClientCredential
 from azure.messaging.webpubsubclient.models import CallbackType, SendMessageError, WebPubSubDataType
 from azure.storage.queue import QueueClient
+from google.protobuf.any_pb2 import Any as AnyMessage
+from google.protobuf.struct_pb2 import Value
 from websockets.exceptions import InvalidStatus
 
+from emulator.proto.webpubsub_v1_pb2 import DownstreamMessage, MessageData, UpstreamMessage
 from shared.events.queue import MAX_ENVELOPE_BYTES
 from tests.events.support import EventsStack, cloud_event, drain, queued_count
 from tests.support import http_call
 
 JSON_PROTOCOL = "json.webpubsub.azure.v1"
+PROTOBUF_PROTOCOL = "protobuf.webpubsub.azure.v1"
 
 
 async def json_client(url: str) -> websockets.ClientConnection:
@@ -228,6 +232,32 @@ async def test_a_python_client_event_error_ack_says_it_was_not_queued(
     finally:
         await asyncio.to_thread(client.close)
     assert [e["data"] for e in drain(queue)] == ["fits"]
+
+
+async def test_a_protobuf_clients_any_event_is_refused_and_its_binary_event_queued(
+    events_stack: EventsStack, queue: QueueClient
+) -> None:
+    """The emulator sends an ``Any`` as ``application/x-protobuf``, as the service does; the function
+    takes the three types JSON clients send, so the ``Any`` gets an error ack and is not queued."""
+    events_stack.set(EventsQueueEvents="*")
+    url = events_stack.client_url(user_id="proto")
+    async with websockets.connect(url, subprotocols=[PROTOBUF_PROTOCOL], open_timeout=10) as ws:  # type: ignore[list-item]
+        assert (await receive_protobuf(ws)).system_message.connected_message.connection_id
+        payload = AnyMessage()
+        payload.Pack(Value(string_value="typed"))
+        acks = []
+        for ack_id, data in enumerate((MessageData(protobuf_data=payload), MessageData(binary_data=b"\x00\xff")), 1):
+            event = UpstreamMessage.EventMessage(event="e", data=data, ack_id=ack_id)
+            await ws.send(UpstreamMessage(event_message=event).SerializeToString())
+            acks.append((await receive_protobuf(ws)).ack_message)
+    assert [(ack.ack_id, ack.success) for ack in acks] == [(1, False), (2, True)]
+    assert [(e["dataType"], base64.b64decode(e["data"])) for e in drain(queue)] == [("binary", b"\x00\xff")]
+
+
+async def receive_protobuf(ws: websockets.ClientConnection) -> DownstreamMessage:
+    message = DownstreamMessage()
+    message.ParseFromString(await asyncio.wait_for(ws.recv(), 10))
+    return message
 
 
 # -- presence through the emulator (it sends group presence events as the service does) -----------
