@@ -14,13 +14,11 @@ import time
 from dataclasses import asdict, dataclass
 
 import aiohttp
-import jwt
 
-from bench.fanout import HUB, cpu_seconds, payload
+from bench.fanout import cpu_seconds, endpoints, payload, server_child
 from bench.latency import percentile
-from bench.processes import Child, free_port, wait_for_port
+from bench.processes import Child, wait_for_port
 from bench.stack import CLIENT_CORES, SERVER_CORES, pin
-from emulator import DEFAULT_ACCESS_KEY
 
 BROADCASTS = 60
 DELIVERY_SECONDS = 20.0  # the longest a burst may take to arrive before what is missing counts as lost
@@ -51,15 +49,6 @@ async def post_back_to_back(url: str, headers: dict[str, str], count: int) -> in
     return accepted
 
 
-def server_child(server: str) -> tuple[Child, int, int]:
-    """The server process (``emulator`` or ``baseline``), its HTTP port and its WebSocket port."""
-    http_port = free_port()
-    if server == "emulator":
-        return Child("emulator", "--port", str(http_port)), http_port, http_port
-    ws_port = free_port()
-    return Child("bench.baseline_server", str(ws_port), str(http_port)), http_port, ws_port
-
-
 def run_burst(server: str, subscribers: int, broadcasts: int = BROADCASTS) -> BurstResult:
     """One burst against a fresh ``server`` process (``emulator`` or ``baseline``)."""
     child, http_port, ws_port = server_child(server)
@@ -67,16 +56,7 @@ def run_burst(server: str, subscribers: int, broadcasts: int = BROADCASTS) -> Bu
         pin(child.process.pid, SERVER_CORES)
         wait_for_port(http_port)
         wait_for_port(ws_port)
-        now = int(time.time())
-        client_token = jwt.encode(
-            {"aud": f"http://127.0.0.1:{ws_port}/client/hubs/{HUB}", "exp": now + 3600},
-            DEFAULT_ACCESS_KEY,
-            algorithm="HS256",
-        )
-        send_url = f"http://127.0.0.1:{http_port}/api/hubs/{HUB}/:send"
-        rest_token = jwt.encode({"aud": send_url, "exp": now + 3600}, DEFAULT_ACCESS_KEY, algorithm="HS256")
-        headers = {"Authorization": f"Bearer {rest_token}", "Content-Type": "text/plain"}
-        subscribe_url = f"ws://127.0.0.1:{ws_port}/client/hubs/{HUB}?access_token={client_token}"
+        send_url, headers, subscribe_url = endpoints(http_port, ws_port)
         with Child("bench.aiohttp_subscribers", subscribe_url, str(subscribers), pipe=True) as receivers:
             pin(receivers.process.pid, CLIENT_CORES)
             assert receivers.receive()["ready"] == subscribers

@@ -87,9 +87,33 @@ async def broadcast_at(url: str, headers: dict[str, str], rate: float, seconds: 
     return accepted
 
 
+def server_child(server: str) -> tuple[Child, int, int]:
+    """The server process (``emulator`` or ``baseline``), its HTTP port and its WebSocket port."""
+    http_port = free_port()
+    if server == "emulator":
+        return Child("emulator", "--port", str(http_port)), http_port, http_port
+    ws_port = free_port()
+    return Child("bench.baseline_server", str(ws_port), str(http_port)), http_port, ws_port
+
+
+def endpoints(http_port: int, ws_port: int) -> tuple[str, dict[str, str], str]:
+    """The broadcast URL, its headers and the subscribe URL, with tokens signed by the emulator's key."""
+    now = int(time.time())
+    client_token = jwt.encode(
+        {"aud": f"http://127.0.0.1:{ws_port}/client/hubs/{HUB}", "exp": now + 3600},
+        DEFAULT_ACCESS_KEY,
+        algorithm="HS256",
+    )
+    send_url = f"http://127.0.0.1:{http_port}/api/hubs/{HUB}/:send"
+    rest_token = jwt.encode({"aud": send_url, "exp": now + 3600}, DEFAULT_ACCESS_KEY, algorithm="HS256")
+    headers = {"Authorization": f"Bearer {rest_token}", "Content-Type": "text/plain"}
+    subscribe_url = f"ws://127.0.0.1:{ws_port}/client/hubs/{HUB}?access_token={client_token}"
+    return send_url, headers, subscribe_url
+
+
 def measure_step(
     receivers: Child, url: str, headers: dict[str, str], subscribers: int, target: int, seconds: float
-) -> Step:
+) -> tuple[Step, int]:
     receivers.send("report")
     before = receivers.receive()["frames"]
     started = time.perf_counter()
@@ -118,26 +142,12 @@ def measure_step(
 
 def run_fanout(server: str, subscribers: int, targets: list[int], seconds: float) -> FanoutResult:
     """``server`` is ``emulator`` or ``baseline``; steps stop at the first failing target."""
-    http_port = free_port()
-    ws_port = http_port if server == "emulator" else free_port()
-    if server == "emulator":
-        child = Child("emulator", "--port", str(http_port))
-    else:
-        child = Child("bench.baseline_server", str(ws_port), str(http_port))
+    child, http_port, ws_port = server_child(server)
     with child:
         pin(child.process.pid, SERVER_CORES)
         wait_for_port(http_port)
         wait_for_port(ws_port)
-        now = int(time.time())
-        client_token = jwt.encode(
-            {"aud": f"http://127.0.0.1:{ws_port}/client/hubs/{HUB}", "exp": now + 3600},
-            DEFAULT_ACCESS_KEY,
-            algorithm="HS256",
-        )
-        send_url = f"http://127.0.0.1:{http_port}/api/hubs/{HUB}/:send"
-        rest_token = jwt.encode({"aud": send_url, "exp": now + 3600}, DEFAULT_ACCESS_KEY, algorithm="HS256")
-        headers = {"Authorization": f"Bearer {rest_token}", "Content-Type": "text/plain"}
-        subscribe_url = f"ws://127.0.0.1:{ws_port}/client/hubs/{HUB}?access_token={client_token}"
+        send_url, headers, subscribe_url = endpoints(http_port, ws_port)
         sample_every = max(1, subscribers // 50)
         with Child("bench.receivers", subscribe_url, str(subscribers), str(sample_every), pipe=True) as receivers:
             pin(receivers.process.pid, CLIENT_CORES)

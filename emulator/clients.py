@@ -134,6 +134,19 @@ class ClientEndpoint:
             return web.Response(status=401)
         except ValueError as error:
             return _reject(400, str(error))
+        return await self._connect(request, hub, identity, plain_mode, offered, (protocol, echoed))
+
+    async def _connect(
+        self,
+        request: web.Request,
+        hub: Hub,
+        identity: Identity,
+        plain_mode: tuple[str | None, bool],
+        offered: list[str],
+        negotiated: tuple[str, str | None],
+    ) -> web.StreamResponse:
+        """Ask the connect handler (if any), then upgrade; its answer can refuse, pick the subprotocol, add roles."""
+        protocol, echoed = negotiated
         connection_id = new_connection_id()
         decision = await self.events.connect(
             ConnectionFacts(hub.name, connection_id, identity.user_id, None),
@@ -156,18 +169,24 @@ class ClientEndpoint:
         except ValueError as error:  # from the connect handler's answer, if not from the token
             return _reject(400 if decision is None else 500, str(error))
         ws = await _upgrade(request, self._socket(echoed))
-        hub.add(connection)  # only now: a handshake that failed leaves no trace
+        self._admit(hub, connection, identity.groups, echoed, state)
+        return await self._serve(ws, hub, connection, request.transport)
+
+    def _admit(
+        self, hub: Hub, connection: Connection, groups: tuple[str, ...], echoed: str | None, state: str | None
+    ) -> None:
+        """Add the upgraded connection to its hub: only now, so a handshake that failed leaves no trace."""
+        hub.add(connection)
         if self.events.open(ConnectionFacts(hub.name, connection.id, connection.user_id, echoed, state)):
             connection.user_event = self._event_sender(connection)
             connection.ended = functools.partial(self.events.disconnect, connection.id)
             connection.group_changed = functools.partial(self.events.group_changed, connection.id)
-        for group in identity.groups:  # the token's and connect handler's groups: joined after connected
+        for group in groups:  # the token's and connect handler's groups: joined after connected
             hub.join(connection, group)
         if connection.is_pubsub:
             connection.send(
                 connection.codec.connected(connection.id, connection.user_id, connection.reconnection_token)
             )
-        return await self._serve(ws, hub, connection, request.transport)
 
     def _authorize(self, request: web.Request, hub: Hub, *, allow_anonymous: bool) -> Identity:
         """Who a valid token says the client is; no token is anonymous only where the hub allows it."""
