@@ -40,7 +40,14 @@ GROUP_LEFT = "azure.webpubsub.gp.left"
 SYSTEM_EVENTS = ("connect", "connected", "disconnected")
 # The service's own values are far shorter; the state this app writes is under 300 characters.
 MAX_ATTRIBUTE_CHARS = 4096
-DATA_TYPES = {"text/plain": "text", "application/json": "json", "application/octet-stream": "binary"}
+# What the service sends a user event's data as; ``application/x-protobuf`` is a protobuf client's
+# ``google.protobuf.Any`` (its bytes, serialized), kept as ``protobuf``.
+DATA_TYPES = {
+    "text/plain": "text",
+    "application/json": "json",
+    "application/octet-stream": "binary",
+    "application/x-protobuf": "protobuf",
+}
 NO_COMMA = ("ce-specversion", "ce-type", "ce-id", "ce-connectionid", "ce-time", "ce-subprotocol", "ce-eventname")
 SPELLED = {
     name.lower(): name for name in ("ce-connectionId", "ce-eventName", "ce-userId", "ce-connectionState")
@@ -94,7 +101,7 @@ class GroupEvent:
 
 @dataclass(frozen=True)
 class UserEvent:
-    """A client's event: its name, ``text``/``json``/``binary`` and the data byte for byte."""
+    """A client's event: its name, ``text``/``json``/``binary``/``protobuf`` and the data byte for byte."""
 
     context: ConnectionContext
     name: str
@@ -185,7 +192,7 @@ def _system_event(context: ConnectionContext, name: str, body: bytes) -> Event:
 
 
 def _user_event(context: ConnectionContext, name: str, content_type: str | None, body: bytes) -> UserEvent:
-    media_type = parse_content_type(content_type)  # 415 for any type the service does not send
+    media_type = parse_content_type(content_type, accepted=tuple(DATA_TYPES))  # 415: a type the service does not send
     if media_type == "text/plain":
         check_utf8(body)
     elif media_type == "application/json":

@@ -3,8 +3,8 @@
 The envelope (its JSON schema is in ``docs/events.md``)::
 
     {"id": "<uuid>", "hub": "chat", "eventName": "order", "userId": "alice" | null,
-     "connectionId": "...", "dataType": "text" | "json" | "binary",
-     "data": "<the text, or base64 of the bytes for binary>", "time": "2026-12-07T14:00:00Z"}
+     "connectionId": "...", "dataType": "text" | "json" | "binary" | "protobuf",
+     "data": "<the text, or base64 of the bytes for binary and protobuf>", "time": "2026-12-07T14:00:00Z"}
 
 ``id`` is a UUID derived from the hub, connection id and ``ce-id``: a retry of the same event by
 the service gives the same id, so consumers drop duplicates by it (delivery is at least once).
@@ -52,7 +52,7 @@ _senders: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[QueueTarget,
 
 def envelope(event: UserEvent, now: datetime) -> dict[str, Any]:
     context = event.context
-    text = event.data_type != "binary"
+    text = event.data_type in ("text", "json")
     return {
         "id": str(
             uuid.uuid5(ENVELOPE_NAMESPACE, f"{context.hub.lower()}\n{context.connection_id}\n{context.event_id}")

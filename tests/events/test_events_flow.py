@@ -234,11 +234,11 @@ async def test_a_python_client_event_error_ack_says_it_was_not_queued(
     assert [e["data"] for e in drain(queue)] == ["fits"]
 
 
-async def test_a_protobuf_clients_any_event_is_refused_and_its_binary_event_queued(
+async def test_a_protobuf_clients_any_and_binary_events_are_queued_byte_for_byte(
     events_stack: EventsStack, queue: QueueClient
 ) -> None:
     """The emulator sends an ``Any`` as ``application/x-protobuf``, as the service does; the function
-    takes the three types JSON clients send, so the ``Any`` gets an error ack and is not queued."""
+    queues it as ``protobuf``, the serialized ``Any`` in base64, beside a binary event."""
     events_stack.set(EventsQueueEvents="*")
     url = events_stack.client_url(user_id="proto")
     async with websockets.connect(url, subprotocols=[PROTOBUF_PROTOCOL], open_timeout=10) as ws:  # type: ignore[list-item]
@@ -250,8 +250,9 @@ async def test_a_protobuf_clients_any_event_is_refused_and_its_binary_event_queu
             event = UpstreamMessage.EventMessage(event="e", data=data, ack_id=ack_id)
             await ws.send(UpstreamMessage(event_message=event).SerializeToString())
             acks.append((await receive_protobuf(ws)).ack_message)
-    assert [(ack.ack_id, ack.success) for ack in acks] == [(1, False), (2, True)]
-    assert [(e["dataType"], base64.b64decode(e["data"])) for e in drain(queue)] == [("binary", b"\x00\xff")]
+    assert [(ack.ack_id, ack.success) for ack in acks] == [(1, True), (2, True)]
+    queued = [(e["dataType"], base64.b64decode(e["data"])) for e in drain(queue)]
+    assert queued == [("protobuf", payload.SerializeToString()), ("binary", b"\x00\xff")]
 
 
 async def receive_protobuf(ws: websockets.ClientConnection) -> DownstreamMessage:
