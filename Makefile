@@ -42,11 +42,12 @@ $(AZURITE):
 	@command -v npm >/dev/null || { echo "Install Node.js and npm (sudo apt-get install npm) for Azurite (make run's storage, and the tests)." >&2; exit 1; }
 	npm install --silent --no-audit --no-fund --prefix .tools azurite@$(AZURITE_VERSION)
 
-## lint: ruff check, ruff format --check and mypy (strict for product code): the first step of make test
+## lint: ruff check (with complexity and length limits), ruff format --check and mypy (strict for product code, non-strict for the dev tools): the first step of make test
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	$(PY) -m mypy emulator devhost devtools bench
 
 ## format: apply ruff's fixes and formatting
 format: $(STAMP)

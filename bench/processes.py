@@ -72,10 +72,10 @@ class Child:
         try:
             line = self._lines.get(timeout=timeout)
         except queue.Empty:
-            raise TimeoutError(f"child {self.process.args} said nothing for {timeout} s") from None
+            raise TimeoutError(f"child {self.process.args!r} said nothing for {timeout} s") from None
         if line is None:
             self._lines.put(None)
-            raise ChildEnded(f"child {self.process.args} ended early")
+            raise ChildEnded(f"child {self.process.args!r} ended early")
         return line
 
     def emulator_port(self, timeout: float = 20) -> int:

@@ -170,7 +170,12 @@ def dev_token(stack: Stack, user: str) -> str:
 
 def token_minting(size: Size) -> list[Row]:
     endpoint, key = "https://contoso.webpubsub.azure.com", DEFAULT_ACCESS_KEY
-    options = {"user_id": "alice", "roles": ["webpubsub.joinLeaveGroup.lobby"], "groups": ["lobby"], "minutes": 60}
+    options: dict[str, Any] = {
+        "user_id": "alice",
+        "roles": ["webpubsub.joinLeaveGroup.lobby"],
+        "groups": ["lobby"],
+        "minutes": 60,
+    }
     claims = client_token_claims(endpoint, "chat", **options)
 
     def ours() -> None:

@@ -149,8 +149,8 @@ def parse_json_request(text: str) -> Request:
         data, data_type = _json_data_of(request)
         return SendToGroup(group, data, data_type, request.get("noEcho") is True, ack_id)
     event = checked_event(request.get("event"))
-    data, data_type = _json_data_of(request) if "data" in request else (None, "binary")
-    return SendEvent(event, data, data_type, ack_id)
+    event_data, data_type = _json_data_of(request) if "data" in request else (None, "binary")
+    return SendEvent(event, event_data, data_type, ack_id)
 
 
 def _json_data_of(request: dict[str, Any]) -> tuple[bytes, str]:

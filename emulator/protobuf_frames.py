@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import weakref
 from functools import cached_property
+from typing import Any
 
 from emulator.frames import binary_frame
 from emulator.messages import Frame, Message
@@ -65,7 +66,9 @@ def data_frame(message: Message, sequence_id: int | None = None) -> Frame:
     """A ``DataMessage`` frame; with ``sequence_id`` for reliable clients."""
     cached = _data_messages.get(message)
     if cached is None:
-        source = {"from": "group", "group": message.group} if message.group is not None else {"from": "server"}
+        source: dict[str, Any] = (
+            {"from": "group", "group": message.group} if message.group is not None else {"from": "server"}
+        )
         data = DataMessage(data=message_data(message.data, message.data_type), **source)  # ``from``: a keyword
         cached = _data_messages[message] = (data, _frame(DownstreamMessage(data_message=data)))
     if sequence_id is None:

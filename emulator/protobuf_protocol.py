@@ -63,14 +63,19 @@ def parse_protobuf_request(data: bytes) -> Request:
         return SendToGroup(group, payload, data_type, send.no_echo, _ack_id(send))
     if kind == "event_message":
         event = upstream.event_message
-        payload, data_type = _payload(event.data) if event.HasField("data") else (None, "binary")
-        return SendEvent(checked_event(event.event), payload, data_type, _ack_id(event))
+        event_data, data_type = _payload(event.data) if event.HasField("data") else (None, "binary")
+        return SendEvent(checked_event(event.event), event_data, data_type, _ack_id(event))
     if kind is None:
         raise malformed("The UpstreamMessage sets no message.")
     raise malformed(f"{kind} is not supported by the emulator.")
 
 
-def _ack_id(request: UpstreamMessage.JoinGroupMessage) -> int | None:  # any message with an ack_id
+def _ack_id(
+    request: UpstreamMessage.JoinGroupMessage
+    | UpstreamMessage.LeaveGroupMessage
+    | UpstreamMessage.SendToGroupMessage
+    | UpstreamMessage.EventMessage,
+) -> int | None:
     return request.ack_id if request.HasField("ack_id") else None
 
 
