@@ -62,7 +62,7 @@ test: $(STAMP) chromium azurite lint
 bench: $(STAMP) azurite
 	$(PY) -m bench
 
-## soak: the reliability suite at full size, about 5 minutes (docs/reliability.md)
+## soak: the reliability suite at full size, about 6 minutes (docs/reliability.md)
 soak: $(STAMP) azurite
 	$(PY) -m pytest tests/reliability --soak
 
