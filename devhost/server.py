@@ -26,10 +26,10 @@ from devhost.functions import HttpFunction, load_functions, read_host_json, rout
 from devhost.identity import PATH as IDENTITY_PATH
 from devhost.identity import DevIdentityProvider
 from devhost.keys import KeyCheck, check_key, presented_key, refusal_reason
-from devhost.listener import listen
 from devhost.local_settings import LocalSettings
 from devhost.mapping import to_function_request, to_web_response
 from devtools import http_guard
+from devtools.listener import listen
 
 logger = logging.getLogger("devhost")
 

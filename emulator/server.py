@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from devtools.http_guard import HEADER_TIMEOUT_SECONDS, host_guard, install_log_filters
+from devtools.listener import listen
 from emulator.clients import KEEPALIVE_SECONDS, ClientEndpoint
 from emulator.events import DEFAULT_RETRY_DELAYS, DEFAULT_TIMEOUT_SECONDS, EventHandlers
 from emulator.hub_settings import HubSettings
@@ -133,6 +134,7 @@ class Emulator:
         )
         self.header_timeout = header_timeout
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
         self._janitor: asyncio.Task[None] | None = None
 
     @property
@@ -150,20 +152,24 @@ class Emulator:
 
     async def start(self) -> None:
         install_log_filters()
-        self._runner = web.AppRunner(
-            self.app,
-            access_log=None,
-            handler_cancellation=True,
-            keepalive_timeout=self.header_timeout,
-            max_line_size=MAX_REQUEST_LINE,
-            max_field_size=MAX_REQUEST_LINE,
-        )
+        self._runner = web.AppRunner(self.app, handler_cancellation=True)
         await self.events.start()
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
-        await site.start()
+        try:
+            self._listener = await listen(
+                self._runner,
+                self.host,
+                self.port,
+                access_log=None,
+                keepalive_timeout=self.header_timeout,
+                max_line_size=MAX_REQUEST_LINE,
+                max_field_size=MAX_REQUEST_LINE,
+            )
+        except BaseException:
+            await self.stop()  # the port is taken, say: leave nothing half-started
+            raise
         if self.port == 0:
-            self.port = self._runner.addresses[0][1]
+            self.port = self._listener.sockets[0].getsockname()[1]
         self._janitor = asyncio.create_task(self._expire_detached())
 
     async def stop(self) -> None:
@@ -173,9 +179,14 @@ class Emulator:
                 await self._janitor
         await self.clients.close_all()
         await self.events.close()
+        if self._listener is not None:
+            self._listener.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._listener is not None:
+            await self._listener.wait_closed()
+            self._listener = None
 
     async def __aenter__(self) -> Emulator:
         await self.start()

@@ -143,3 +143,34 @@ def test_running_out_of_file_descriptors_is_reported_once(tmp_path: object) -> N
         _, errors = child.communicate(timeout=10)
     reports = errors.decode().count("out of system resource")
     assert reports == 1, errors.decode()[-2000:]
+
+
+SECRET = "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXBheWxvYWQ.c2lnbmF0dXJl"
+
+
+@pytest.mark.parametrize(
+    "bad_line",
+    [
+        f"Authorization: Bearer {SECRET}\x01".encode(),  # a control byte in a value
+        f"Authorization Bearer: {SECRET}".encode(),  # a space in a header name
+        f"Authorization: Bearer x\r\n {SECRET}".encode(),  # obsolete line folding
+    ],
+)
+@pytest.mark.parametrize("server", ["emulator", "dev host"])
+async def test_a_request_head_the_parser_refuses_gets_an_empty_400_that_quotes_nothing(
+    stack: Stack, server: str, bad_line: bytes
+) -> None:
+    """aiohttp's own answer quotes the refused header line, bearer token and all; Kestrel (in front
+    of the Functions host and of Web PubSub) answers with the status alone, and so do both."""
+    port, path = _ports(stack)[server]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: localhost\r\n".encode() + bad_line + b"\r\n\r\n")
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line.split(b" ")[1] == b"400"
+    assert rest.partition(b"\r\n\r\n")[2] == b""
+    assert SECRET.encode() not in answer

@@ -1,11 +1,12 @@
-"""The dev host's listening socket: aiohttp's HTTP protocol, except for one answer.
+"""The dev servers' listening socket (dev host and emulator): aiohttp's HTTP protocol, except for one answer.
 
 aiohttp answers a request head its parser refuses (a control byte in a header, a space in a
 header name, a folded line) with a plain-text 400 that quotes the offending line, bearer token
 and all. No middleware sees that request, and aiohttp has no setting for the text
 (aio-libs/aiohttp#3287, #9882): the answer comes from the connection's
-``RequestHandler.handle_error``. So the dev host listens with a protocol factory of its own whose
-handler answers with the status alone (an empty 400, as Kestrel answers a bad request head).
+``RequestHandler.handle_error``. So both dev servers listen with a protocol factory of their own whose
+handler answers with the status alone (an empty 400, as Kestrel, in front of the Functions host
+and of Web PubSub, answers a bad request head).
 What is logged is filtered elsewhere (``devtools.http_guard.WithoutRequestBytes``).
 """
 
