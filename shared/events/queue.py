@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from shared.errors import ConfigurationError, PayloadTooLarge, QueueUnavailable
 from shared.events.cloudevents import UserEvent
-from shared.events.settings import WEBJOBS_STORAGE, QueueTarget
+from shared.events.settings import QueueTarget
+from shared.storage_account import WEBJOBS_STORAGE
 
 if TYPE_CHECKING:
     from azure.core.credentials_async import AsyncTokenCredential

@@ -21,10 +21,16 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from shared.connection_string import normalize_endpoint
 from shared.errors import ConfigurationError
 from shared.grants import checked_allowed_groups
 from shared.settings import read_bool, read_csv, read_int
+from shared.storage_account import (
+    WEBJOBS_STORAGE,
+    WEBJOBS_STORAGE_ACCOUNT,
+    WEBJOBS_STORAGE_QUEUE_URI,
+    storage_connection_string,
+    storage_endpoint,
+)
 from shared.validation import is_secure_url
 
 SECONDARY_ACCESS_KEY = "EventsSecondaryAccessKey"
@@ -39,9 +45,6 @@ QUEUE_NAME = "EventsQueueName"
 PER_MINUTE = "EventsPerMinute"
 MAX_BYTES = "EventsMaxBytes"
 STATE_KEY = "EventsStateKey"
-WEBJOBS_STORAGE = "AzureWebJobsStorage"
-WEBJOBS_STORAGE_ACCOUNT = "AzureWebJobsStorage__accountName"
-WEBJOBS_STORAGE_QUEUE_URI = "AzureWebJobsStorage__queueServiceUri"
 
 EVENTS_SETTING_NAMES = (
     SECONDARY_ACCESS_KEY,
@@ -179,17 +182,12 @@ def _queue(env: Mapping[str, str]) -> QueueTarget:
     name = env[QUEUE_NAME].strip() or DEFAULT_QUEUE_NAME
     if not QUEUE_NAME_PATTERN.fullmatch(name):
         raise ConfigurationError(f"{QUEUE_NAME} must be 3 to 63 lower-case letters, digits and single hyphens.")
-    connection_string = env[WEBJOBS_STORAGE].strip() or None
+    connection_string = storage_connection_string(env)
     if connection_string:
         return QueueTarget(name, connection_string=connection_string)
-    url = env[WEBJOBS_STORAGE_QUEUE_URI].strip()
-    account = env[WEBJOBS_STORAGE_ACCOUNT].strip()
-    if not url and account:
-        if not re.fullmatch(r"[a-z0-9]{3,24}", account):
-            raise ConfigurationError(f"{WEBJOBS_STORAGE_ACCOUNT} must be a storage account name.")
-        url = f"https://{account}.queue.core.windows.net"
+    url = storage_endpoint(env, "queue")
     if not url:
         raise ConfigurationError(
             f"{QUEUE_EVENTS} needs a storage account: set {WEBJOBS_STORAGE} or {WEBJOBS_STORAGE_ACCOUNT}."
         )
-    return QueueTarget(name, account_url=normalize_endpoint(url, setting=WEBJOBS_STORAGE_QUEUE_URI))
+    return QueueTarget(name, account_url=url)

@@ -13,16 +13,19 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from shared.connection_string import normalize_endpoint
 from shared.errors import ConfigurationError
 from shared.settings import read_int
+from shared.storage_account import (
+    WEBJOBS_STORAGE,
+    WEBJOBS_STORAGE_ACCOUNT,
+    WEBJOBS_STORAGE_TABLE_URI,
+    storage_connection_string,
+    storage_endpoint,
+)
 
 IDEMPOTENCY_MINUTES = "IdempotencyMinutes"
 IDEMPOTENCY_TABLE = "IdempotencyTable"
 IDEMPOTENCY_MEMORY_KEYS = "IdempotencyMemoryKeys"
-WEBJOBS_STORAGE = "AzureWebJobsStorage"
-WEBJOBS_STORAGE_ACCOUNT = "AzureWebJobsStorage__accountName"
-WEBJOBS_STORAGE_TABLE_URI = "AzureWebJobsStorage__tableServiceUri"
 DEFAULT_IDEMPOTENCY_MINUTES = 60
 MAX_IDEMPOTENCY_MINUTES = 7 * 24 * 60
 DEFAULT_IDEMPOTENCY_TABLE = "IdempotencyKeys"
@@ -66,14 +69,7 @@ def _parse_idempotency_settings(values: tuple[str, ...]) -> IdempotencySettings:
     if not TABLE_NAME.fullmatch(table):
         raise ConfigurationError(f"{IDEMPOTENCY_TABLE} must be 3 to 63 letters and digits, starting with a letter.")
     minutes = read_int(env, IDEMPOTENCY_MINUTES, DEFAULT_IDEMPOTENCY_MINUTES, 1, MAX_IDEMPOTENCY_MINUTES)
-    connection_string = env[WEBJOBS_STORAGE].strip() or None
-    endpoint = env[WEBJOBS_STORAGE_TABLE_URI].strip()
-    account = env[WEBJOBS_STORAGE_ACCOUNT].strip()
-    if not endpoint and account:
-        if not re.fullmatch(r"[a-z0-9]{3,24}", account):
-            raise ConfigurationError(f"{WEBJOBS_STORAGE_ACCOUNT} must be a storage account name.")
-        endpoint = f"https://{account}.table.core.windows.net"
-    if endpoint and not connection_string:
-        endpoint = normalize_endpoint(endpoint, setting=WEBJOBS_STORAGE_TABLE_URI)
+    connection_string = storage_connection_string(env)
+    endpoint = storage_endpoint(env, "table")
     memory_keys = read_int(env, IDEMPOTENCY_MEMORY_KEYS, DEFAULT_MEMORY_KEYS, 1, MAX_MEMORY_KEYS)
-    return IdempotencySettings(minutes, table, connection_string, endpoint or None, memory_keys)
+    return IdempotencySettings(minutes, table, connection_string, endpoint, memory_keys)

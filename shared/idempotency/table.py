@@ -27,8 +27,9 @@ from urllib.parse import urlsplit
 
 from shared.connection_string import normalize_endpoint
 from shared.errors import ConfigurationError, StoreUnavailable
-from shared.idempotency.settings import WEBJOBS_STORAGE, IdempotencySettings
+from shared.idempotency.settings import IdempotencySettings
 from shared.idempotency.store import MAX_KEPT_BYTES, Claim, Outcome
+from shared.storage_account import WEBJOBS_STORAGE
 
 if TYPE_CHECKING:
     from azure.core.credentials_async import AsyncTokenCredential
