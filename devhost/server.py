@@ -109,13 +109,7 @@ class DevHost:
         await self._runner.setup()
         try:
             self._listener = await listen(
-                self._runner,
-                self.host,
-                self.port,
-                access_log=None,
-                keepalive_timeout=self.header_timeout,
-                max_line_size=MAX_REQUEST_LINE,
-                max_field_size=MAX_REQUEST_LINE,
+                self._runner, self.host, self.port, header_timeout=self.header_timeout, max_line=MAX_REQUEST_LINE
             )
         except BaseException:
             await self.stop()  # the port is taken, say: leave nothing half-started

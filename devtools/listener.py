@@ -31,14 +31,24 @@ class QuietRequestHandler(web.RequestHandler):
         return super().handle_error(request, status, exc, None)
 
 
-async def listen(runner: web.AppRunner, host: str, port: int, **handler_options: Any) -> asyncio.Server:
+async def listen(
+    runner: web.AppRunner, host: str, port: int, *, header_timeout: float, max_line: int
+) -> asyncio.Server:
     """Serve ``runner``'s application on ``host:port``; close the result before ``runner.cleanup()``.
 
-    ``handler_options`` are :class:`aiohttp.web.RequestHandler`'s (timeouts, line sizes, access log).
+    Both dev servers take the same connection rules: no access log (each logs its own line), an
+    idle connection closed after ``header_timeout`` (as Kestrel's head timeout), and request and
+    header lines up to ``max_line`` characters (so that a URL-length rule answers, not the parser).
     """
     loop = asyncio.get_running_loop()
     server = runner.server
     assert server is not None, "runner.setup() first"
+    options: dict[str, Any] = {
+        "access_log": None,
+        "keepalive_timeout": header_timeout,
+        "max_line_size": max_line,
+        "max_field_size": max_line,
+    }
     return await loop.create_server(
-        lambda: QuietRequestHandler(server, loop=loop, **handler_options), host, port, reuse_address=True
+        lambda: QuietRequestHandler(server, loop=loop, **options), host, port, reuse_address=True
     )
