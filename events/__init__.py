@@ -7,4 +7,4 @@ from shared.invocation import run_invocation
 
 
 async def main(req: func.HttpRequest, context: func.Context | None = None) -> func.HttpResponse:
-    return await run_invocation("events", req, context, handle_events)
+    return await run_invocation("events", req, context, handle_events, hub_in_query=False)

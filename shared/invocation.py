@@ -40,8 +40,13 @@ class Incoming:
     hub: str
 
     @classmethod
-    def read(cls, req: func.HttpRequest) -> Incoming:
+    def read(cls, req: func.HttpRequest, *, hub_in_query: bool = True) -> Incoming:
+        """Without ``hub_in_query`` (the events function: the service names the hub in the event,
+        and nothing of a request is read before the caller is proven) the query is left unread and
+        the hub is the default."""
         settings = load_settings()
+        if not hub_in_query:
+            return cls(req, settings, Query([]), settings.hubs.default)
         query = Query.from_url(req.url)
         return cls(req, settings, query, settings.hubs.resolve(query.single("hub")))
 
@@ -56,23 +61,27 @@ async def run_invocation(
     handler: Handler,
     *,
     idempotent: bool = False,
+    hub_in_query: bool = True,
 ) -> func.HttpResponse:
-    """Answer ``req`` with ``handler``; with ``idempotent``, honour an ``Idempotency-Key`` header."""
+    """Answer ``req`` with ``handler``; with ``idempotent``, honour an ``Idempotency-Key`` header;
+    with ``hub_in_query``, the hub is the query's (see :meth:`Incoming.read`)."""
     started = time.perf_counter()
-    answer = await _guarded(function, _handle(function, req, handler, idempotent), LogFields())
+    answer = await _guarded(function, _handle(function, req, handler, idempotent, hub_in_query), LogFields())
     fields = dataclasses.replace(answer.fields, status=answer.response.status_code)
     _log(function, _invocation_id(context), fields, time.perf_counter() - started)
     return answer.response
 
 
-async def _handle(function: str, req: func.HttpRequest, handler: Handler, idempotent: bool) -> Answer:
+async def _handle(
+    function: str, req: func.HttpRequest, handler: Handler, idempotent: bool, hub_in_query: bool
+) -> Answer:
     keyed = idempotent and req.headers.get(IDEMPOTENCY_HEADER) is not None
     if keyed:  # imported on first use: keeps cold starts short
         from shared.idempotency.keys import read_key, run_once
 
         key = read_key(req)  # a malformed key is refused before anything else
-    incoming = Incoming.read(req)
-    known = LogFields(hub=incoming.hub)
+    incoming = Incoming.read(req, hub_in_query=hub_in_query)
+    known = LogFields(hub=incoming.hub if hub_in_query else None)  # else the handler names the hub
 
     async def respond() -> Answer:
         return await _guarded(function, handler(incoming), known)

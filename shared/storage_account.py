@@ -28,7 +28,10 @@ def storage_connection_string(env: Mapping[str, str]) -> str | None:
 
 def storage_endpoint(env: Mapping[str, str], service: str) -> str | None:
     """The ``service`` (``table`` or ``queue``) endpoint for identity-based access: its URI setting,
-    else one built from the account name; None when neither is set."""
+    else one built from the account name; None when neither is set, and when a connection string
+    is set (it wins, so the identity-based settings beside it are not read at all)."""
+    if storage_connection_string(env) is not None:
+        return None
     setting = SERVICE_URI_SETTINGS[service]
     url = env.get(setting, "").strip()
     account = env.get(WEBJOBS_STORAGE_ACCOUNT, "").strip()

@@ -30,7 +30,7 @@ ACCEPTED_CONTENT_TYPES = ("text/plain", "application/json", "application/octet-s
 
 # Control characters (C0, DEL, C1) and lone surrogates: the dev host decodes odd header bytes
 # into surrogates, which no JSON encoder or JWT library can encode back.
-_FORBIDDEN_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+NOT_TEXT = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 # Group, user and connection names become URL path segments of the REST API, where "." and ".."
 # are dot-segments that HTTP clients and servers remove: a send to group ".." would reach
 # ``/api/hubs/{hub}/:send``, the whole hub. Percent-encoding does not help (%2E is ".").
@@ -107,7 +107,7 @@ def _is_name(value: str, max_length: int) -> bool:
         0 < len(value) <= max_length
         and not value.isspace()
         and value not in _DOT_SEGMENTS
-        and not _FORBIDDEN_CHARS.search(value)
+        and not NOT_TEXT.search(value)
     )
 
 

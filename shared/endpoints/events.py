@@ -25,7 +25,15 @@ from urllib.parse import urlsplit
 
 import azure.functions as func
 
-from shared.errors import BadRequest, ConfigurationError, Forbidden, PayloadTooLarge, Unauthorized
+from shared.errors import (
+    BadRequest,
+    ConfigurationError,
+    Forbidden,
+    PayloadTooLarge,
+    QueueUnavailable,
+    TooManyRequests,
+    Unauthorized,
+)
 from shared.events.answers import Accept, EventAnswer, Refuse, render
 from shared.events.caller import authenticate
 from shared.events.cloudevents import (
@@ -126,18 +134,23 @@ def _connect(event: ConnectEvent, context: EventsContext) -> EventAnswer:
 
 
 async def _user_event(event: UserEvent, hub: str, context: EventsContext) -> EventAnswer:
+    """Within the limits, queued if its name is listed; a refusal (too large, too fast, the queue
+    down) is the client's error ack, returned so that the log line keeps the event's fields."""
     limits = context.events.limits
     if limits.max_bytes is not None and len(event.data) > limits.max_bytes:
         return Refuse(PayloadTooLarge(f"The event is larger than {limits.max_bytes} bytes; nothing was queued."))
-    state = None
-    if limits.per_minute is not None:
-        bucket = _current_bucket(event, context, limits.per_minute)
-        state = context.signed(spend(bucket, limits.per_minute, time.time()), event.context.connection_id)
-    if context.events.queue is not None and context.events.queues(event.name):
-        from shared.events.queue import encoded_envelope, envelope, queue_sender
+    try:
+        state = None
+        if limits.per_minute is not None:
+            bucket = _current_bucket(event, context, limits.per_minute)
+            state = context.signed(spend(bucket, limits.per_minute, time.time()), event.context.connection_id)
+        if context.events.queue is not None and context.events.queues(event.name):
+            from shared.events.queue import encoded_envelope, envelope, queue_sender
 
-        message = encoded_envelope(envelope(event, datetime.now(tz=UTC)))
-        await queue_sender(context.events.queue).send(message)
+            message = encoded_envelope(envelope(event, datetime.now(tz=UTC)))
+            await queue_sender(context.events.queue).send(message)
+    except (TooManyRequests, PayloadTooLarge, QueueUnavailable) as refusal:
+        return Refuse(refusal)
     return Accept(state=state)
 
 

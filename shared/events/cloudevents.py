@@ -20,7 +20,6 @@ naming what is wrong:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +28,7 @@ import azure.functions as func
 
 from shared.errors import BadRequest
 from shared.strict_json import parse_json_body
-from shared.validation import check_utf8, parse_content_type, validate_group, validate_hub, validate_text
+from shared.validation import NOT_TEXT, check_utf8, parse_content_type, validate_group, validate_hub, validate_text
 
 SPEC_VERSION = "1.0"
 TYPE_PREFIX = "azure.webpubsub."
@@ -52,7 +51,6 @@ NO_COMMA = ("ce-specversion", "ce-type", "ce-id", "ce-connectionid", "ce-time", 
 SPELLED = {
     name.lower(): name for name in ("ce-connectionId", "ce-eventName", "ce-userId", "ce-connectionState")
 }  # how the service spells the attributes the messages name
-_NOT_TEXT = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -122,7 +120,7 @@ def attribute(headers: Mapping[str, str], name: str, *, required: bool = True) -
         return None
     if len(value) > MAX_ATTRIBUTE_CHARS:
         raise BadRequest(f"The {name} header is longer than {MAX_ATTRIBUTE_CHARS} characters.")
-    if _NOT_TEXT.search(value):
+    if NOT_TEXT.search(value):
         raise BadRequest(f"The {name} header holds control characters or bytes that are not UTF-8.")
     if name.lower() in NO_COMMA and "," in value:
         raise BadRequest(f"The {name} header is repeated.")

@@ -55,9 +55,7 @@ def envelope(event: UserEvent, now: datetime) -> dict[str, Any]:
     context = event.context
     text = event.data_type in ("text", "json")
     return {
-        "id": str(
-            uuid.uuid5(ENVELOPE_NAMESPACE, f"{context.hub.lower()}\n{context.connection_id}\n{context.event_id}")
-        ),
+        "id": envelope_id(context.hub, context.connection_id, context.event_id),
         "hub": context.hub,
         "eventName": event.name,
         "userId": context.user_id,

@@ -7,18 +7,15 @@ the app, anyone can send these headers.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from collections.abc import Mapping
 
 from shared.errors import BadRequest, Forbidden, UnaddressableName
-from shared.identity.user import SignedInUser, claimed_groups
+from shared.identity.user import UNREADABLE_JSON, SignedInUser, claimed_groups
 from shared.validation import validate_identifier
 
 PRINCIPAL_ID_HEADERS = ("x-ms-client-principal-id", "x-ms-client-principal-name")
 PRINCIPAL_CLAIMS_HEADER = "x-ms-client-principal"
-# Bad base64, bad UTF-8, bad JSON, and JSON nested deeper than the parser's recursion limit.
-UNREADABLE_JSON = (ValueError, binascii.Error, RecursionError)
 
 
 def app_service_user(headers: Mapping[str, str], groups_claim: str | None) -> SignedInUser | None:

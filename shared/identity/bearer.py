@@ -14,7 +14,6 @@ User ids and group names taken from claims obey the same rules as those from the
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import json
 import re
@@ -28,7 +27,7 @@ from typing import Any
 from shared import settings as names
 from shared.errors import BadRequest, Forbidden, InvalidBearerToken, UnaddressableName
 from shared.identity.jwks import KEY_SET_MAX_AGE_SECONDS, KeySource, issuer_keys
-from shared.identity.user import SignedInUser, claimed_groups
+from shared.identity.user import UNREADABLE_JSON, SignedInUser, claimed_groups
 from shared.settings import BearerSettings
 from shared.validation import validate_identifier
 
@@ -39,9 +38,6 @@ LATEST_EXPIRY = 253402300799  # 9999-12-31T23:59:59Z: an exp beyond what datetim
 MAX_TOKEN_LENGTH = 16 * 1024
 JWT_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")  # compact JWS: base64url parts
 KEY_TYPES = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}  # by the algorithm's first two letters
-# Bad base64, bad UTF-8, bad JSON, and JSON nested deeper than the parser's recursion limit
-# (a few kilobytes of "[" would otherwise be a 500).
-UNREADABLE_JSON = (ValueError, binascii.Error, RecursionError)
 
 
 def bearer_token(headers: Mapping[str, str]) -> str | None:

@@ -12,6 +12,7 @@ User ids and group names taken from claims obey the same rules as those from the
 
 from __future__ import annotations
 
+import binascii
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,10 @@ from shared import settings as names
 from shared.errors import AppError, BadRequest, Forbidden, SignInRequired, UnaddressableName
 from shared.settings import SignInSettings
 from shared.validation import validate_group
+
+# What reading JSON out of a header can raise: bad base64, bad UTF-8, bad JSON, and JSON nested
+# deeper than the parser's recursion limit (a few kilobytes of "[" would otherwise be a 500).
+UNREADABLE_JSON = (ValueError, binascii.Error, RecursionError)
 
 
 @dataclass(frozen=True)

@@ -269,3 +269,10 @@ async def test_abuse_protection_from_another_origin_or_none_is_refused(events_st
         answer = await http_call(events_stack.base_url, "OPTIONS", "/api/events", headers=headers)
         assert answer[0] == status, (origin, answer)
         assert "WebHook-Allowed-Origin" not in answer[2]
+
+
+@pytest.mark.parametrize("query", ["?hub=a&hub=b", "?hub=unknown", "?hub=%zz", "?hub=" + "x" * 200])
+async def test_the_query_is_not_read_before_the_caller_is_proven(events_stack: EventsStack, query: str) -> None:
+    """An anonymous request learns nothing from its query (no 400 or 404 before the 401)."""
+    status, body, _ = await http_call(events_stack.base_url, "POST", "/api/events" + query, b"{}", {})
+    assert status == 401, body

@@ -35,3 +35,13 @@ def test_a_blank_connection_string_is_none() -> None:
     assert storage_connection_string({"AzureWebJobsStorage": "UseDevelopmentStorage=true"}) == (
         "UseDevelopmentStorage=true"
     )
+
+
+def test_a_connection_string_wins_and_the_identity_settings_beside_it_are_not_read() -> None:
+    env = {
+        "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+        "AzureWebJobsStorage__accountName": "Not An Account",
+        "AzureWebJobsStorage__tableServiceUri": "ftp://x",
+    }
+    assert storage_endpoint(env, "table") is None
+    assert storage_endpoint(env, "queue") is None
