@@ -8,21 +8,16 @@ import contextlib
 import logging
 import signal
 import sys
-from pathlib import Path
 
 from devhost.functions import FunctionLoadError
-from devhost.local_settings import SettingsError, apply_values, read_local_settings
+from devhost.local_settings import SettingsError, apply_values
+from devhost.options import add_host_options, build_host, read_settings
 from devhost.server import DevHost
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m devhost", description="Local host for a function.json app.")
-    parser.add_argument("app_root", nargs="?", default=".", help="the function app folder (default .)")
-    parser.add_argument("--port", type=int, help="port (default Host.LocalHttpPort, else 7071)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--settings", default=None, help="settings file (default APP_ROOT/local.settings.json)")
-    parser.add_argument("--no-auth", action="store_true", help="do not check function keys, as func start")
-    parser.add_argument("--dev-identity", action="store_true", help="serve the development identity provider")
+    add_host_options(parser, port_help="port (default Host.LocalHttpPort, else 7071)")
     return parser.parse_args(argv)
 
 
@@ -42,28 +37,14 @@ async def serve(host: DevHost) -> None:
     await host.stop()
 
 
-def build_host(args: argparse.Namespace) -> DevHost:
-    app_root = Path(args.app_root)
-    settings = read_local_settings(Path(args.settings) if args.settings else app_root / "local.settings.json")
-    apply_values(settings.values)
-    host = DevHost(
-        app_root,
-        settings,
-        host=args.host,
-        port=args.port,
-        enforce_keys=not args.no_auth,
-        dev_identity=args.dev_identity,
-    )
-    host.load()
-    return host
-
-
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("azure").setLevel(logging.WARNING)
     args = parse_args(argv)
     try:
-        host = build_host(args)
+        settings = read_settings(args)
+        apply_values(settings.values)  # the app reads its settings from the environment, as on Azure
+        host = build_host(args, settings)
     except (FunctionLoadError, SettingsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -28,13 +28,13 @@ import os
 import signal
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 from devhost.functions import FunctionLoadError
 from devhost.hub_wiring import ALLOWED_HUBS, EVENTS_FUNCTION, HUB, hub_settings_for, served_hubs
 from devhost.identity import PATH as IDENTITY_PATH
-from devhost.local_settings import LocalSettings, SettingsError, apply_values, read_local_settings
+from devhost.local_settings import LocalSettings, SettingsError, apply_values
 from devhost.local_storage import STORAGE, LocalStorage, installed, wants_local_storage
+from devhost.options import add_host_options, build_host, read_settings
 from devhost.ports import Move, follow, loopback_origins, strays
 from devhost.server import DevHost
 from devhost.web_pubsub import CONNECTION_STRING, ENDPOINT, ServiceChoice, choose_service
@@ -45,20 +45,13 @@ from emulator.hub_settings import HubSettings, HubSettingsError
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m devhost.stack", description="Emulator + dev host.")
-    parser.add_argument("app_root", nargs="?", default=".")
-    parser.add_argument(
-        "--port", type=int, default=None, help="dev host port (default Host.LocalHttpPort); settings follow"
-    )
+    add_host_options(parser, port_help="dev host port (default Host.LocalHttpPort); settings follow")
     parser.add_argument(
         "--emulator-port",
         type=int,
         default=None,
         help=f"emulator port (default the connection string's, else {EMULATOR_PORT}); settings follow",
     )
-    parser.add_argument("--settings", default=None, help="settings file (default APP_ROOT/local.settings.json)")
-    parser.add_argument("--no-auth", action="store_true", help="do not check function keys")
-    parser.add_argument("--dev-identity", action="store_true", help="serve the development identity provider")
-    parser.add_argument("--host", default="127.0.0.1")
     return parser.parse_args(argv)
 
 
@@ -234,20 +227,11 @@ def settings_seen_by_the_app(settings: LocalSettings) -> tuple[dict[str, str], s
 
 async def start(args: argparse.Namespace) -> Started:
     """Start what the settings call for, then make the settings follow the ports it runs on."""
-    app_root = Path(args.app_root)
-    settings = read_local_settings(Path(args.settings) if args.settings else app_root / "local.settings.json")
+    settings = read_settings(args)
     seen, _ = settings_seen_by_the_app(settings)
     choice = choose_service(seen)
     warnings = [conflict] if (conflict := choice.conflict()) else []
-    host = DevHost(
-        app_root,
-        settings,
-        host=args.host,
-        port=args.port,
-        enforce_keys=not args.no_auth,
-        dev_identity=args.dev_identity,
-    )
-    host.load()
+    host = build_host(args, settings)
     storage = plan_storage(seen, warnings)
     hubs = served_hubs(seen)
     async with contextlib.AsyncExitStack() as started:
