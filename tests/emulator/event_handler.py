@@ -21,10 +21,10 @@ import websockets
 from aiohttp import web
 from azure.messaging.webpubsubservice import WebPubSubServiceClient
 from multidict import CIMultiDict
-from websockets.exceptions import InvalidStatus
 
 from emulator import DEFAULT_ACCESS_KEY, Emulator
 from emulator.hub_settings import parse_hub_settings
+from tests.emulator.websocket_clients import handshake_status as websocket_handshake_status
 
 
 @dataclass
@@ -164,11 +164,8 @@ def client_url(emulator: Emulator, hub: str = "chat", **token: Any) -> str:
 
 
 async def handshake_status(url: str, **options: Any) -> int:
-    try:
-        async with websockets.connect(url, open_timeout=10, **options):
-            return 101
-    except InvalidStatus as error:
-        return error.response.status_code
+    """As the client endpoint tests', with time for a connect handler to answer (and be retried)."""
+    return await websocket_handshake_status(url, open_timeout=10, **options)
 
 
 async def receive_json(ws: websockets.ClientConnection) -> dict[str, Any]:

@@ -29,9 +29,10 @@ def url_for(emulator: Emulator, hub: str, token: str) -> str:
     return f"ws://localhost:{emulator.port}/client/hubs/{hub}?access_token={token}"
 
 
-async def handshake_status(url: str, **options: object) -> int:
+async def handshake_status(url: str, *, open_timeout: float = 5, **options: object) -> int:
+    """101 when the handshake succeeds, else the status the server refused it with."""
     try:
-        async with websockets.connect(url, open_timeout=5, **options):
+        async with websockets.connect(url, open_timeout=open_timeout, **options):
             return 101
     except InvalidStatus as error:
         return error.response.status_code
