@@ -16,13 +16,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from shared.actions.call import Action, Read, encode_query
 from shared.errors import BadRequest, NotFound, UpstreamRejected, UpstreamUnavailable
+from shared.per_loop import PerLoop
 from shared.settings import ServiceAccess
 from shared.tokens import ClientAccess, access_from_service_token
 
@@ -43,17 +43,12 @@ CLIENT_OPTIONS: dict[str, Any] = {
 }
 PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, ...], Any]] = weakref.WeakKeyDictionary()
+_clients: PerLoop[Any] = PerLoop()  # the hubs' clients and the one credential they share
 
 
 def service_client(access: ServiceAccess, hub: str) -> WebPubSubServiceClient:
     """The cached client for this hub on the running event loop."""
-    loop = asyncio.get_running_loop()
-    per_loop = _clients.setdefault(loop, {})
-    key = _cache_key(access, hub)
-    client = per_loop.get(key)
-    if client is None:
-        client = per_loop[key] = _build_client(access, hub)
+    client: WebPubSubServiceClient = _clients.get(_cache_key(access, hub), lambda: _build_client(access, hub))
     return client
 
 
@@ -88,10 +83,7 @@ def _shared_credential() -> AsyncTokenCredential:
     """``DefaultAzureCredential``: the managed identity on Azure, a developer's login locally."""
     from azure.identity.aio import DefaultAzureCredential
 
-    per_loop = _clients.setdefault(asyncio.get_running_loop(), {})
-    credential = per_loop.get(("credential",))
-    if credential is None:
-        credential = per_loop[("credential",)] = DefaultAzureCredential()
+    credential: AsyncTokenCredential = _clients.get(("credential",), DefaultAzureCredential)
     return credential
 
 
@@ -104,9 +96,7 @@ def _call_options(access: ServiceAccess) -> dict[str, Any]:
 
 async def close_clients() -> None:
     """Close the clients of the running loop (used on shutdown and between test loops)."""
-    per_loop = _clients.pop(asyncio.get_running_loop(), {})
-    for client in per_loop.values():
-        await client.close()
+    await _clients.close_all()
 
 
 async def perform(access: ServiceAccess, hub: str, action: Action) -> Any:

@@ -25,13 +25,13 @@ import contextlib
 import json
 import logging
 import uuid
-import weakref
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import ConfigurationError, PayloadTooLarge, QueueUnavailable
 from shared.events.cloudevents import UserEvent
 from shared.events.settings import QueueTarget
+from shared.per_loop import PerLoop
 from shared.storage_account import WEBJOBS_STORAGE
 
 if TYPE_CHECKING:
@@ -46,9 +46,7 @@ CALL_DEADLINE_SECONDS = 5.0
 CLIENT_OPTIONS: dict[str, Any] = {"connection_timeout": 2, "read_timeout": 4, "retry_total": 1}
 ENVELOPE_NAMESPACE = uuid.UUID("6f1c3c55-8c0f-4f7e-9a52-7d0c1f6a2b90")
 
-_senders: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[QueueTarget, QueueSender]] = (
-    weakref.WeakKeyDictionary()
-)
+_senders: PerLoop[QueueSender] = PerLoop()
 
 
 def envelope(event: UserEvent, now: datetime) -> dict[str, Any]:
@@ -84,16 +82,11 @@ def encoded_envelope(value: dict[str, Any]) -> bytes:
 
 def queue_sender(target: QueueTarget) -> QueueSender:
     """The sender for ``target`` on the running event loop (its client keeps a session)."""
-    per_loop = _senders.setdefault(asyncio.get_running_loop(), {})
-    sender = per_loop.get(target)
-    if sender is None:
-        sender = per_loop[target] = _build_sender(target)
-    return sender
+    return _senders.get(target, lambda: _build_sender(target))
 
 
 async def close_queue_senders() -> None:
-    for sender in _senders.pop(asyncio.get_running_loop(), {}).values():
-        await sender.close()
+    await _senders.close_all()
 
 
 def _build_sender(target: QueueTarget) -> QueueSender:

@@ -19,7 +19,6 @@ import binascii
 import contextlib
 import logging
 import time
-import weakref
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -29,6 +28,7 @@ from shared.connection_string import normalize_endpoint
 from shared.errors import ConfigurationError, StoreUnavailable
 from shared.idempotency.settings import IdempotencySettings
 from shared.idempotency.store import MAX_KEPT_BYTES, Claim, Outcome
+from shared.per_loop import PerLoop
 from shared.storage_account import WEBJOBS_STORAGE
 
 if TYPE_CHECKING:
@@ -47,23 +47,16 @@ SWEEP_DEADLINE_SECONDS = 30.0
 ROW_KEY = "key"
 CLIENT_OPTIONS: dict[str, Any] = {"connection_timeout": 2, "read_timeout": 4, "retry_total": 1}
 
-_stores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[IdempotencySettings, TableKeyStore]] = (
-    weakref.WeakKeyDictionary()
-)
+_stores: PerLoop[TableKeyStore] = PerLoop()
 
 
 def table_store(settings: IdempotencySettings) -> TableKeyStore:
     """The store for these settings on the running event loop (its client keeps a session)."""
-    per_loop = _stores.setdefault(asyncio.get_running_loop(), {})
-    store = per_loop.get(settings)
-    if store is None:
-        store = per_loop[settings] = _table_store(settings)
-    return store
+    return _stores.get(settings, lambda: _table_store(settings))
 
 
 async def close_table_stores() -> None:
-    for store in _stores.pop(asyncio.get_running_loop(), {}).values():
-        await store.close()
+    await _stores.close_all()
 
 
 def _table_store(settings: IdempotencySettings) -> TableKeyStore:
